@@ -1,0 +1,201 @@
+"""Checkpoints: safetensors tensors + JSON metadata, no pickles.
+
+Format ``gancli-checkpoint`` version 1 (documented in ``docs/runs.md``): one
+``.safetensors`` file whose tensors are
+
+* ``generator.<param>``, ``discriminator.<param>``: ``state_dict()`` entries;
+* ``optim_g.<path>``, ``optim_d.<path>``: tensors of the optimizers' state;
+* ``rng.<name>``: uint8 RNG states (torch CPU, CUDA/MPS device, latent generator);
+
+and whose safetensors metadata (string -> string) holds ``format``,
+``format_version``, ``gancli_version``, ``config`` (the full
+:class:`~gancli.config.RunConfig` as JSON) and ``state`` (JSON: step, epoch,
+the optimizers' non-tensor state). The config alone rebuilds the models, so a
+checkpoint file is enough to sample (:func:`load_generator`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from gancli import __version__
+from gancli.config import RunConfig
+from gancli.errors import GancliError
+from gancli.fsutil import atomic_path
+
+FORMAT = "gancli-checkpoint"
+FORMAT_VERSION = 1
+
+
+# -- nested state <-> (tensors, JSON) ------------------------------------------
+def flatten_state(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """Move every tensor of a nested dict/list into ``tensors`` (keyed by path) and
+    return a JSON-able skeleton with ``{"__tensor__": key}`` in their place.
+    Integer dict keys (optimizer state) are kept as ``{"__intkeys__": {...}}``."""
+    if isinstance(obj, torch.Tensor):
+        tensors[prefix] = obj.detach().to("cpu", copy=True).contiguous()
+        return {"__tensor__": prefix}
+    if isinstance(obj, dict):
+        body = {str(k): flatten_state(v, f"{prefix}.{k}", tensors) for k, v in obj.items()}
+        if obj and all(isinstance(k, int) for k in obj):
+            return {"__intkeys__": body}
+        return body
+    if isinstance(obj, (list, tuple)):
+        return [flatten_state(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} at {prefix} in a checkpoint")
+
+
+def unflatten_state(skel: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of :func:`flatten_state`."""
+    if isinstance(skel, dict):
+        if set(skel) == {"__tensor__"}:
+            return tensors[skel["__tensor__"]]
+        if set(skel) == {"__intkeys__"}:
+            return {int(k): unflatten_state(v, tensors) for k, v in skel["__intkeys__"].items()}
+        return {k: unflatten_state(v, tensors) for k, v in skel.items()}
+    if isinstance(skel, list):
+        return [unflatten_state(v, tensors) for v in skel]
+    return skel
+
+
+# -- files ---------------------------------------------------------------------
+def save_checkpoint(path: str | os.PathLike, config: RunConfig, state: dict[str, Any],
+                    modules: dict[str, Any]) -> Path:
+    """Write a checkpoint atomically (temp file + fsync + rename).
+
+    Args:
+        path: destination ``.safetensors`` file.
+        config: the run's config (embedded, so the file alone rebuilds the models).
+        state: JSON-able training state (``step``, ...).
+        modules: name -> anything with ``state_dict()`` (modules, optimizers) or a
+            tensor (RNG states); tensors are stored under ``<name>.<key>``.
+    """
+    path = Path(path)
+    tensors: dict[str, torch.Tensor] = {}
+    skeletons: dict[str, Any] = {}
+    for name, obj in modules.items():
+        value = obj.state_dict() if hasattr(obj, "state_dict") else obj
+        skeletons[name] = flatten_state(value, name, tensors)
+    metadata = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "gancli_version": __version__,
+        "config": config.to_json(indent=None),
+        "state": json.dumps({**state, "structure": skeletons}),
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return path
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: config, JSON state and lazily read tensors."""
+
+    path: Path
+    config: RunConfig
+    state: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
+
+    @property
+    def step(self) -> int:
+        return int(self.state["step"])
+
+    def part(self, name: str) -> Any:
+        """The nested state stored under ``name`` (a state_dict, an RNG tensor...)."""
+        try:
+            skel = self.state["structure"][name]
+        except KeyError:
+            raise GancliError(f"checkpoint {self.path} has no {name!r} entry") from None
+        return unflatten_state(skel, self.tensors)
+
+    def has(self, name: str) -> bool:
+        return name in self.state.get("structure", {})
+
+
+def read_header(path: str | os.PathLike) -> dict[str, str]:
+    """The safetensors metadata of ``path``, validated as a gancli checkpoint.
+
+    Raises:
+        GancliError: missing, unreadable, corrupt, or not a gancli checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GancliError(f"checkpoint {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise GancliError(f"checkpoint {path} is damaged or not a safetensors file ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise GancliError(f"{path} is not a gancli checkpoint (format {meta.get('format')!r})")
+    version = int(meta.get("format_version", "0"))
+    if version > FORMAT_VERSION:
+        raise GancliError(
+            f"checkpoint {path} has format version {version}, newer than this gancli "
+            f"understands ({FORMAT_VERSION}); upgrade gancli"
+        )
+    return meta
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
+                    prefixes: tuple[str, ...] | None = None) -> Checkpoint:
+    """Read a checkpoint; only tensors whose name starts with one of ``prefixes``
+    (all when None) are loaded, onto ``device``.
+
+    Raises:
+        GancliError: see :func:`read_header`.
+    """
+    path = Path(path)
+    meta = read_header(path)
+    try:
+        config = RunConfig.from_json(meta["config"])
+        state = json.loads(meta["state"])
+        tensors = {}
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            for key in f.keys():
+                if prefixes is None or key.startswith(prefixes):
+                    tensors[key] = f.get_tensor(key)
+    except (SafetensorError, OSError, ValueError, KeyError) as e:
+        raise GancliError(f"checkpoint {path} is damaged ({e})") from None
+    return Checkpoint(path, config, state, tensors)
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Rebuild the generator stored in a checkpoint, a run directory, or a run's
+    ``checkpoints/`` folder (newest checkpoint), with no other input.
+
+    Returns:
+        The generator in eval mode on ``device``: ``G(z)`` maps ``(N, nz)`` to
+        ``(N, C, H, W)`` images in [-1, 1]; ``G.nz`` gives the latent size.
+
+    Raises:
+        GancliError: no checkpoint there, or it is damaged.
+    """
+    from gancli.models import build_generator
+
+    path = Path(path)
+    if path.is_dir():
+        from gancli.runs import Run
+
+        run = Run(path if (path / "config.json").exists() else path.parent)
+        path = run.checkpoint_path("latest")
+    ckpt = load_checkpoint(path, device="cpu", prefixes=("generator.",))
+    g = build_generator(ckpt.config.model)
+    try:
+        g.load_state_dict(ckpt.part("generator"), strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise GancliError(f"checkpoint {path} does not match its config ({first})") from None
+    g.checkpoint_step = ckpt.step  # informational
+    return g.to(device).eval()

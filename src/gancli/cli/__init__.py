@@ -1,0 +1,63 @@
+"""The ``gan`` command-line app (Typer).
+
+Commands are thin: parse and validate options, build a config, call the
+engine. Nothing here imports torch at import time, so ``gan --help`` is fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gancli import __version__
+from gancli.cli import runs as runs_cmd
+from gancli.cli import sample as sample_cmd
+from gancli.cli import train as train_cmd
+from gancli.cli.common import State
+from gancli.console import settings
+
+app = typer.Typer(
+    name="gan",
+    help="Train, sample, evaluate and export GANs with PyTorch.\n\n"
+    "Example: gan train --dataset mnist --arch dcgan && gan sample latest -n 64 -o grid.png",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gancli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    home: Path = typer.Option(
+        None, "--home", envvar="GANCLI_HOME", show_default=False,
+        help="Run store root (runs/, data/). \\[default: the platform cache dir, e.g. ~/.cache/gancli]",
+    ),
+    data_dir: Path = typer.Option(
+        None, "--data-dir", envvar="GANCLI_DATA_DIR", show_default=False,
+        help="Where datasets are read from and downloaded to. \\[default: <home>/data]",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Less output: no progress bar, no notes."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More output (repeat for more)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    settings.quiet = quiet
+    settings.verbose = verbose
+    ctx.obj = State(home=home, data_dir=data_dir)
+
+
+app.command("train", no_args_is_help=False)(train_cmd.train)
+app.command("sample")(sample_cmd.sample)
+app.add_typer(runs_cmd.app, name="runs")
+
+
+def main() -> None:
+    """Console-script entry point (``gan``)."""
+    app(prog_name="gan")

@@ -1,0 +1,127 @@
+"""``gan runs``: list, show and delete runs in the run store."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from gancli import console
+from gancli.cli.common import handles_errors, state
+from gancli.errors import GancliError, UsageError
+from gancli.runs import Run
+
+app = typer.Typer(help="List, show and delete runs.", no_args_is_help=True)
+
+
+def _summary(run: Run) -> dict:
+    try:
+        doc = run.read_config_doc()
+        cfg = doc["config"]
+    except GancliError:
+        return {"id": run.id, "path": str(run.path), "error": "config.json unreadable"}
+    ckpts = run.checkpoints()
+    return {
+        "id": run.id,
+        "dataset": cfg["data"]["dataset"],
+        "arch": cfg["model"]["arch"],
+        "loss": cfg["loss"]["name"],
+        "step": ckpts[-1][0] if ckpts else 0,
+        "steps": cfg["train"]["steps"],
+        "created": doc.get("meta", {}).get("created", ""),
+        "last_checkpoint": ckpts[-1][1].name if ckpts else None,
+        "path": str(run.path),
+    }
+
+
+@app.command("list")
+@handles_errors
+def list_runs(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
+) -> None:
+    """Table of runs: id, dataset, arch, loss, steps done/total, created, last checkpoint."""
+    store = state(ctx).store()
+    rows = [_summary(r) for r in store.list()]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    if not rows:
+        console.info(f"no runs in {store.runs_dir} yet; start one with: gan train --dataset mnist --arch dcgan")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"runs in {store.runs_dir}", title_justify="left")
+    for col in ("id", "dataset", "arch", "loss", "steps", "created", "last checkpoint"):
+        table.add_column(col, justify="right" if col == "steps" else "left", no_wrap=col == "id")
+    for r in rows:
+        if "error" in r:
+            table.add_row(r["id"], "[red]" + r["error"], "", "", "", "", "")
+            continue
+        table.add_row(r["id"], r["dataset"], r["arch"], r["loss"], f"{r['step']}/{r['steps']}",
+                      r["created"].replace("T", " ").replace("+00:00", "Z"), r["last_checkpoint"] or "-")
+    console.out.print(table)
+
+
+@app.command("show")
+@handles_errors
+def show(
+    ctx: typer.Context,
+    run: str = typer.Argument(..., metavar="RUN", help="run-N, N or latest."),
+    as_json: bool = typer.Option(False, "--json", help="Print config.json, checkpoints and last metrics as JSON."),
+) -> None:
+    """Config, checkpoints, samples and latest metrics of one run."""
+    r = state(ctx).store().resolve(run)
+    doc = r.read_config_doc()
+    metrics = [m for m in r.read_metrics() if m.get("kind", "train") == "train"]
+    info = {
+        **doc,
+        "path": str(r.path),
+        "checkpoints": [p.name for _, p in r.checkpoints()],
+        "samples": sorted((p.name for p in r.samples_dir.glob("*.png")),
+                          key=lambda n: int("".join(c for c in n if c.isdigit()) or 0)),
+        "last_metrics": metrics[-1] if metrics else None,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(info, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    cfg = doc["config"]
+    table = Table(title=f"{r.id}  ({r.path})", title_justify="left", show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    for section, values in cfg.items():
+        if isinstance(values, dict):
+            table.add_row(section, ", ".join(f"{k}={v}" for k, v in values.items()))
+    meta = doc.get("meta", {})
+    table.add_row("created", str(meta.get("created", "")))
+    table.add_row("versions", f"gancli {meta.get('gancli_version')}, torch {meta.get('torch_version')}")
+    table.add_row("device", str(meta.get("device", "")))
+    table.add_row("checkpoints", ", ".join(info["checkpoints"]) or "-")
+    table.add_row("samples", f"{len(info['samples'])} grids in {r.samples_dir}")
+    if info["last_metrics"]:
+        m = info["last_metrics"]
+        table.add_row("last metrics", console.format_record(m, cfg["train"]["steps"]))
+    console.out.print(table)
+
+
+@app.command("rm")
+@handles_errors
+def rm(
+    ctx: typer.Context,
+    run: str = typer.Argument(..., metavar="RUN", help="run-N or N (not 'latest', to avoid accidents)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a run directory and everything in it."""
+    if run == "latest":
+        raise UsageError("refusing to delete 'latest'; name the run (e.g. run-3)")
+    store = state(ctx).store()
+    r = store.resolve(run)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to delete {r.id} without --yes (stdin is not a terminal)")
+        typer.confirm(f"delete {r.id} ({r.path})?", abort=True)
+    store.remove(r)
+    console.info(f"deleted {r.id}")

@@ -1,0 +1,83 @@
+"""``gan sample``: draw images from a trained generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gancli import console
+from gancli.cli.common import handles_errors, state
+from gancli.errors import UsageError
+
+
+@handles_errors
+def sample(
+    ctx: typer.Context,
+    run: str = typer.Argument("latest", metavar="RUN",
+                              help="run-N, N, latest, a run directory, or a checkpoint .safetensors file."),
+    num: int = typer.Option(64, "-n", "--num", help="Number of images."),
+    output: Path = typer.Option(None, "-o", "--output", show_default=False,
+                                help="Grid image file (.png/.jpg/.webp), or a directory with --individual. "
+                                "\\[default: <run>-step<S>.png]"),
+    nrow: int = typer.Option(None, "--nrow", show_default=False, help="Images per grid row. \\[default: square]"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the latents z; same seed = same images."),
+    checkpoint: str = typer.Option("latest", "--checkpoint", "-c", help="'latest' or a step number."),
+    individual: bool = typer.Option(False, "--individual", help="Write one PNG per image into the -o directory."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    batch_size: int = typer.Option(256, "--batch-size", help="Images generated per forward pass."),
+) -> None:
+    """Generate images from a run's generator (a square 8x8 grid for -n 64).
+
+    Examples:
+
+      gan sample latest -n 64 -o grid.png
+
+      gan sample run-3 --checkpoint 2000 -n 100 --nrow 10 -o grid.png
+
+      gan sample run-3 -n 16 -o out/ --individual
+    """
+    if num < 1:
+        raise UsageError(f"-n must be >= 1, got {num}")
+    if nrow is not None and nrow < 1:
+        raise UsageError(f"--nrow must be >= 1, got {nrow}")
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
+    path = Path(run)
+    if path.suffix == ".safetensors":
+        if checkpoint != "latest":
+            raise UsageError("--checkpoint applies to runs, not to a checkpoint file")
+        ckpt_path, label = path, path.stem
+    else:
+        r = state(ctx).store().resolve(run)
+        ckpt_path, label = r.checkpoint_path(checkpoint), r.id
+    if output is not None:
+        if individual:
+            if output.exists() and not output.is_dir():
+                raise UsageError(f"-o {output} is a file; --individual needs a directory")
+            if not output.parent.is_dir():
+                raise UsageError(f"directory {output.parent} does not exist")
+        else:
+            from gancli.sampling import image_format
+
+            image_format(output)
+            if not output.parent.is_dir():
+                raise UsageError(f"directory {output.parent} does not exist (for -o {output})")
+
+    from gancli.checkpoint import load_generator
+    from gancli.engine.device import resolve_device
+    from gancli.sampling import generate, latents, save_grid, save_individual
+
+    dev = resolve_device(device)
+    g = load_generator(ckpt_path, device=dev)
+    step = g.checkpoint_step
+    images = generate(g, latents(num, g.nz, seed, dev), batch_size=batch_size)
+    if individual:
+        out_dir = output or Path(f"{label}-step{step}")
+        out_dir.mkdir(exist_ok=True)
+        paths = save_individual(images, out_dir)
+        console.info(f"wrote {len(paths)} images to {out_dir}/ (checkpoint {ckpt_path.name}, seed {seed})")
+    else:
+        out = output or Path(f"{label}-step{step}.png")
+        save_grid(images, out, nrow=nrow)
+        console.info(f"wrote {out} ({num} images, checkpoint {ckpt_path.name}, seed {seed})")

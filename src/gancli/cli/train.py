@@ -1,0 +1,175 @@
+"""``gan train``: build a run config from options and train (or resume) a GAN."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import typer
+
+from gancli import console
+from gancli.cli.common import handles_errors, state
+from gancli.config import DEFAULT_EPOCHS, build_config
+from gancli.data import DATASETS
+from gancli.losses import LOSSES
+from gancli.models import ARCHS
+
+_DATA = "Data"
+_MODEL = "Model"
+_OPT = "Optimization"
+_RUN = "Run"
+
+
+def _choices(registry) -> str:
+    return ", ".join(registry.names())
+
+
+class StopOnSignal:
+    """First SIGINT/SIGTERM: ask the loop to checkpoint and stop after the current
+    step. Second SIGINT: abort at once (files are written atomically, so nothing
+    half-written is left)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        console.warn(
+            f"{signal.Signals(signum).name}: finishing the current step and saving a checkpoint "
+            "(Ctrl-C again aborts without saving)"
+        )
+
+    def __enter__(self) -> StopOnSignal:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+@handles_errors
+def train(
+    ctx: typer.Context,
+    dataset: str = typer.Option(None, "--dataset", "-d", rich_help_panel=_DATA, show_default=False,
+                                help=f"Dataset: {_choices(DATASETS)}. \\[default: mnist]"),
+    limit: int = typer.Option(None, "--limit", rich_help_panel=_DATA, show_default=False,
+                              help="Train on the first N images only. \\[default: all]"),
+    download: bool = typer.Option(None, "--download/--no-download", rich_help_panel=_DATA, show_default=False,
+                                  help="Download the dataset if missing. \\[default: download]"),
+    arch: str = typer.Option(None, "--arch", "-a", rich_help_panel=_MODEL, show_default=False,
+                             help=f"Architecture: {_choices(ARCHS)}. \\[default: dcgan]"),
+    nz: int = typer.Option(None, "--nz", rich_help_panel=_MODEL, show_default=False,
+                           help="Latent dimension of z ~ N(0, I). \\[default: 100]"),
+    ngf: int = typer.Option(None, "--ngf", rich_help_panel=_MODEL, show_default=False,
+                            help="DCGAN generator width. \\[default: 64]"),
+    ndf: int = typer.Option(None, "--ndf", rich_help_panel=_MODEL, show_default=False,
+                            help="DCGAN discriminator width. \\[default: 64]"),
+    loss: str = typer.Option(None, "--loss", rich_help_panel=_OPT, show_default=False,
+                             help=f"Adversarial loss: {_choices(LOSSES)}. \\[default: bce (non-saturating)]"),
+    steps: int = typer.Option(None, "--steps", rich_help_panel=_OPT, show_default=False,
+                              help="Training steps (one D + one G update each)."),
+    epochs: float = typer.Option(None, "--epochs", rich_help_panel=_OPT, show_default=False,
+                                 help=f"Training length in passes over the data. \\[default: {DEFAULT_EPOCHS:g}]"),
+    batch_size: int = typer.Option(None, "--batch-size", "-b", rich_help_panel=_OPT, show_default=False,
+                                   help="Images per step. \\[default: 64]"),
+    lr: float = typer.Option(None, "--lr", rich_help_panel=_OPT, show_default=False,
+                             help="Learning rate of both G and D. \\[default: 2e-4]"),
+    lr_g: float = typer.Option(None, "--lr-g", rich_help_panel=_OPT, show_default=False,
+                               help="Generator learning rate (overrides --lr)."),
+    lr_d: float = typer.Option(None, "--lr-d", rich_help_panel=_OPT, show_default=False,
+                               help="Discriminator learning rate (overrides --lr)."),
+    beta1: float = typer.Option(None, "--beta1", rich_help_panel=_OPT, show_default=False,
+                                help="Adam beta1. \\[default: 0.5]"),
+    beta2: float = typer.Option(None, "--beta2", rich_help_panel=_OPT, show_default=False,
+                                help="Adam beta2. \\[default: 0.999]"),
+    seed: int = typer.Option(None, "--seed", rich_help_panel=_OPT, show_default=False,
+                             help="Seed of weights, data order and z. \\[default: 0]"),
+    device: str = typer.Option(None, "--device", rich_help_panel=_RUN, show_default=False,
+                               help="auto, cpu, cuda, cuda:N or mps; auto = CUDA, then MPS, then CPU. \\[default: auto]"),
+    log_every: int = typer.Option(None, "--log-every", rich_help_panel=_RUN, show_default=False,
+                                  help="Log metrics every N steps. \\[default: 100]"),
+    sample_every: int = typer.Option(None, "--sample-every", rich_help_panel=_RUN, show_default=False,
+                                     help="Write the fixed-z 8x8 grid every N steps; 0 = at the end only. \\[default: 500]"),
+    checkpoint_every: int = typer.Option(None, "--checkpoint-every", rich_help_panel=_RUN, show_default=False,
+                                         help="Checkpoint every N steps; 0 = at the end only. \\[default: 1000]"),
+    keep: int = typer.Option(None, "--keep", rich_help_panel=_RUN, show_default=False,
+                             help="Keep the newest K checkpoints; 0 = all. \\[default: 3]"),
+    resume: str = typer.Option(None, "--resume", metavar="RUN", rich_help_panel=_RUN, show_default=False,
+                               help="Continue RUN (run-N, N or latest) from its newest checkpoint; "
+                               "--steps/--epochs extend it."),
+    dry_run: bool = typer.Option(False, "--dry-run", rich_help_panel=_RUN,
+                                 help="Print the resolved config as JSON and exit."),
+) -> None:
+    """Train a GAN; checkpoints, samples and metrics go to <home>/runs/run-N.
+
+    Examples:
+
+      gan train --dataset mnist --arch dcgan --epochs 1
+
+      gan train --arch mlp --steps 5000 --device cuda
+
+      gan train --resume latest --steps 4000
+    """
+    st = state(ctx)
+    options = dict(dataset=dataset, limit=limit, download=download, arch=arch, nz=nz, ngf=ngf, ndf=ndf, loss=loss,
+                   steps=steps, epochs=epochs, batch_size=batch_size, lr_g=lr_g if lr_g is not None else lr,
+                   lr_d=lr_d if lr_d is not None else lr, beta1=beta1, beta2=beta2, seed=seed, device=device,
+                   log_every=log_every, sample_every=sample_every, checkpoint_every=checkpoint_every, keep=keep)
+    store = st.store()
+    run = None
+    if resume is not None:
+        run = store.resolve(resume)
+        cfg = build_config(options, base=run.read_config())
+    else:
+        cfg = build_config(options)
+    if dry_run:
+        console.out.print_json(cfg.to_json())
+        return
+
+    from gancli.engine.launch import train as launch
+
+    reporter = console.make_reporter()
+
+    def started(run, trainer) -> None:
+        how = " (auto)" if cfg.train.device == "auto" else ""
+        what = f"resuming {run.id} at step {trainer.step}" if resume else f"{run.id}:"
+        length = f"{cfg.train.steps} steps" + (f" ({cfg.train.epochs:g} epochs)" if cfg.train.epochs else "")
+        console.info(
+            f"{what} {cfg.model.arch} on {cfg.data.dataset} ({len(trainer.batcher)} images, "
+            f"{cfg.model.img_channels}x{cfg.model.img_resolution}x{cfg.model.img_resolution}), loss {cfg.loss.name}, "
+            f"{length}, batch {cfg.train.batch_size}, device {trainer.device}{how}"
+        )
+        console.info(f"run directory: {run.path}")
+
+    with StopOnSignal() as stop:
+        try:
+            run, result = launch(cfg, store, st.data_path, resume=run, reporter=reporter, should_stop=stop,
+                                 on_run=started)
+        except KeyboardInterrupt:
+            console.error("aborted by a second interrupt; the newest checkpoint on disk is intact")
+            raise typer.Exit(130) from None
+
+    ckpt = result.last_checkpoint
+    if result.interrupted:
+        code = 128 + (stop.signum or signal.SIGINT)
+        console.warn(
+            f"stopped at step {result.step}/{result.total_steps}; checkpoint {ckpt}. "
+            f"Resume with: gan train --resume {run.id}"
+        )
+        raise typer.Exit(code)
+    console.info(
+        f"done: {result.step} steps; this session {console.fmt_duration(result.seconds)} "
+        f"at {result.images_per_sec:.0f} img/s; checkpoint {ckpt}"
+    )
+    console.info(f"next: gan sample {run.id} -n 64 -o grid.png")

@@ -1,0 +1,142 @@
+"""The one place that prints: Rich consoles, one-line errors, progress reporters.
+
+Errors go to stderr as one line (``error: ...``) with no traceback. When stdout
+is a terminal, training shows a Rich progress bar; otherwise (CI, pipes,
+``--quiet``) it prints one plain line per log interval.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class Settings:
+    """Global options shared by all commands (``gan --quiet ...``)."""
+
+    def __init__(self, quiet: bool = False, verbose: int = 0):
+        self.quiet = quiet
+        self.verbose = verbose
+
+
+settings = Settings()
+
+
+def error(message: str) -> None:
+    """Print ``error: <message>`` to stderr as a single line."""
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+
+def info(message: str) -> None:
+    """A line for humans on stdout; silent with --quiet."""
+    if not settings.quiet:
+        out.print(message, soft_wrap=True)
+
+
+def debug(message: str) -> None:
+    if settings.verbose:
+        err.print(f"[dim]{escape(message)}[/]", soft_wrap=True)
+
+
+def fmt_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def format_record(record: dict[str, Any], total: int) -> str:
+    """``step 500/937 epoch 0.53 | loss_D 1.23 loss_G 0.98 D(x) 0.51 D(G(z)) 0.43 | 412 img/s``"""
+    return (
+        f"step {record['step']}/{total} epoch {record['epoch']:.2f} | "
+        f"loss_D {record['loss_d']:.4f} loss_G {record['loss_g']:.4f} "
+        f"D(x) {record['d_real']:.3f} D(G(z)) {record['d_fake']:.3f} | {record['img_per_sec']:.0f} img/s"
+    )
+
+
+class PlainReporter:
+    """One line per log interval, with an ETA; for pipes, CI and --quiet."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.t0 = 0.0
+        self.start_step = 0
+
+    def start(self, total_steps: int, start_step: int) -> None:
+        self.total, self.start_step, self.t0 = total_steps, start_step, time.perf_counter()
+
+    def advance(self, step: int) -> None:
+        pass
+
+    def log(self, record: dict[str, Any]) -> None:
+        done = record["step"] - self.start_step
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed / max(done, 1) * (self.total - record["step"])
+        out.print(f"{format_record(record, self.total)} | ETA {fmt_duration(eta)}", soft_wrap=True)
+
+    def note(self, text: str) -> None:
+        info(text)
+
+    def stop(self) -> None:
+        pass
+
+
+class RichReporter:
+    """A Rich progress bar: step, rate, latest losses, ETA."""
+
+    def __init__(self) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.progress = Progress(
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[losses]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=out,
+            transient=False,
+        )
+        self.task = None
+        self.total = 0
+
+    def start(self, total_steps: int, start_step: int) -> None:
+        self.total = total_steps
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=total_steps, completed=start_step, rate="", losses="")
+
+    def advance(self, step: int) -> None:
+        self.progress.update(self.task, completed=step)
+
+    def log(self, record: dict[str, Any]) -> None:
+        losses = (f"loss_D {record['loss_d']:.3f} loss_G {record['loss_g']:.3f} "
+                  f"D(x) {record['d_real']:.2f} D(G(z)) {record['d_fake']:.2f}")
+        self.progress.update(self.task, rate=f"{record['img_per_sec']:.0f} img/s", losses=losses)
+        if settings.verbose:
+            self.progress.console.print(format_record(record, self.total), soft_wrap=True)
+
+    def note(self, text: str) -> None:
+        self.progress.console.print(text, soft_wrap=True)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def make_reporter():
+    """Rich bar on a terminal, plain lines otherwise or with --quiet."""
+    if out.is_terminal and not settings.quiet:
+        return RichReporter()
+    return PlainReporter()

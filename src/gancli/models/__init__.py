@@ -1,0 +1,58 @@
+"""Architectures, registered by name.
+
+Each registry entry is a torch-free builder returning the ``(Generator,
+Discriminator)`` classes of one architecture, so the CLI can list names without
+importing torch. Build models from a :class:`~gancli.config.ModelConfig` with
+:func:`build_generator` / :func:`build_discriminator`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from gancli.registry import Registry
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from gancli.config import ModelConfig
+
+ARCHS: Registry[Callable[[], tuple[type, type]]] = Registry("arch")
+
+
+@ARCHS.register("mlp", "classic fully-connected GAN (Goodfellow et al. 2014, arXiv 1406.2661)")
+def _mlp() -> tuple[type, type]:
+    from gancli.models.mlp import MLPDiscriminator, MLPGenerator
+
+    return MLPGenerator, MLPDiscriminator
+
+
+@ARCHS.register("dcgan", "deep convolutional GAN (Radford et al. 2015, arXiv 1511.06434)")
+def _dcgan() -> tuple[type, type]:
+    from gancli.models.dcgan import DCGANDiscriminator, DCGANGenerator
+
+    return DCGANGenerator, DCGANDiscriminator
+
+
+def build_generator(cfg: ModelConfig) -> nn.Module:
+    """The generator described by ``cfg`` (freshly initialised).
+
+    Raises:
+        UnknownNameError: ``cfg.arch`` is not registered.
+        UsageError: the architecture does not support the image shape.
+    """
+    g_cls, _ = ARCHS.get(cfg.arch)()
+    return g_cls.from_config(cfg)
+
+
+def build_discriminator(cfg: ModelConfig) -> nn.Module:
+    """The discriminator described by ``cfg`` (freshly initialised). Errors as :func:`build_generator`."""
+    _, d_cls = ARCHS.get(cfg.arch)()
+    return d_cls.from_config(cfg)
+
+
+def check_supported(cfg: ModelConfig) -> None:
+    """Raise :class:`~gancli.errors.UsageError` if ``cfg.arch`` cannot make ``cfg``'s image shape."""
+    g_cls, _ = ARCHS.get(cfg.arch)()
+    g_cls.check_shape(cfg.img_channels, cfg.img_resolution)

@@ -1,0 +1,278 @@
+"""The run store: ``<home>/runs/run-<N>/`` directories, ``latest``, locking.
+
+Layout of a run (see ``docs/runs.md``)::
+
+    run-7/
+      config.json            {"format": "gancli-run", "format_version": 1, "meta": {...}, "config": {...}}
+      metrics.jsonl          one JSON object per logged step
+      samples/step-<S>.png   fixed-z 8x8 grids
+      checkpoints/step-<S>.safetensors
+      .lock                  present while a `gan train` owns the run
+
+Torch-free; the home is ``--home`` / ``GANCLI_HOME`` / the platform cache dir.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gancli.errors import GancliError, UsageError
+from gancli.fsutil import append_line, atomic_write_json, atomic_write_text
+
+RUN_FORMAT = "gancli-run"
+RUN_FORMAT_VERSION = 1
+_RUN_RE = re.compile(r"run-(\d+)")
+_CKPT_RE = re.compile(r"step-(\d+)\.safetensors")
+
+
+def default_home() -> Path:
+    """``platformdirs.user_cache_dir("gancli")``."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("gancli"))
+
+
+class Run:
+    """One run directory."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    # -- names and paths
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def number(self) -> int:
+        m = _RUN_RE.fullmatch(self.id)
+        return int(m.group(1)) if m else -1
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.path / "samples"
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    # -- config
+    def write_config(self, config: dict[str, Any], meta: dict[str, Any]) -> None:
+        doc = {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "meta": meta, "config": config}
+        atomic_write_json(self.config_path, doc)
+
+    def read_config_doc(self) -> dict[str, Any]:
+        """The whole ``config.json`` document. Raises GancliError when unreadable."""
+        try:
+            doc = json.loads(self.config_path.read_text("utf-8"))
+        except FileNotFoundError:
+            raise GancliError(f"run {self.id} has no config.json ({self.config_path})") from None
+        except (OSError, ValueError) as e:
+            raise GancliError(f"{self.config_path} is damaged ({e})") from None
+        if not isinstance(doc, dict) or doc.get("format") != RUN_FORMAT:
+            raise GancliError(f"{self.config_path} is not a gancli run config")
+        if int(doc.get("format_version", 0)) > RUN_FORMAT_VERSION:
+            raise GancliError(f"{self.config_path} was written by a newer gancli; upgrade gancli")
+        return doc
+
+    def read_config(self):
+        """The run's :class:`~gancli.config.RunConfig`."""
+        from gancli.config import RunConfig
+
+        return RunConfig.from_dict(self.read_config_doc()["config"])
+
+    # -- checkpoints
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """``(step, path)`` of the step checkpoints, oldest first."""
+        out = []
+        if self.checkpoints_dir.is_dir():
+            for p in self.checkpoints_dir.iterdir():
+                m = _CKPT_RE.fullmatch(p.name)
+                if m:
+                    out.append((int(m.group(1)), p))
+        return sorted(out)
+
+    def checkpoint_path(self, which: str | int = "latest") -> Path:
+        """The checkpoint ``latest`` or at step ``which``.
+
+        Raises:
+            GancliError: the run has no checkpoints. UsageError: no checkpoint at that step.
+        """
+        ckpts = self.checkpoints()
+        if not ckpts:
+            raise GancliError(f"run {self.id} has no checkpoints yet ({self.checkpoints_dir})")
+        if str(which) == "latest":
+            return ckpts[-1][1]
+        try:
+            step = int(which)
+        except ValueError:
+            raise UsageError(f"bad checkpoint {which!r}; valid choices: latest or a step number") from None
+        for s, p in ckpts:
+            if s == step:
+                return p
+        raise UsageError(
+            f"run {self.id} has no checkpoint at step {step}; valid choices: latest, "
+            + ", ".join(str(s) for s, _ in ckpts)
+        )
+
+    def prune_checkpoints(self, keep: int) -> list[Path]:
+        """Delete all but the newest ``keep`` step checkpoints (0 = keep all)."""
+        if keep <= 0:
+            return []
+        doomed = [p for _, p in self.checkpoints()[:-keep]]
+        for p in doomed:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        return doomed
+
+    # -- metrics
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        append_line(self.metrics_path, json.dumps(record))
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """All records of ``metrics.jsonl``; a torn (partial) last line is ignored."""
+        if not self.metrics_path.exists():
+            return []
+        out = []
+        for line in self.metrics_path.read_text("utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+        return out
+
+    def truncate_metrics(self, after_step: int) -> None:
+        """Drop training records past ``after_step`` (used on resume)."""
+        if not self.metrics_path.exists():
+            return
+        keep = [r for r in self.read_metrics() if int(r.get("step", 0)) <= after_step]
+        atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in keep))
+
+    # -- locking
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold ``.lock`` (pid + host) while training; a lock of a dead process on
+        this host is taken over.
+
+        Raises:
+            GancliError: another live process holds the run.
+        """
+        lock = self.path / ".lock"
+        me = {"pid": os.getpid(), "host": socket.gethostname()}
+        for _ in range(2):
+            try:
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                try:
+                    owner = json.loads(lock.read_text("utf-8"))
+                except (OSError, ValueError):
+                    owner = {}
+                if owner.get("host") == me["host"] and not _pid_alive(int(owner.get("pid", -1))):
+                    with contextlib.suppress(FileNotFoundError):
+                        lock.unlink()
+                    continue
+                raise GancliError(
+                    f"run {self.id} is in use by pid {owner.get('pid', '?')} on {owner.get('host', '?')} "
+                    f"(lock file {lock})"
+                ) from None
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            break
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunStore:
+    """The run directories below ``<home>/runs``."""
+
+    def __init__(self, home: str | os.PathLike):
+        self.home = Path(home).expanduser()
+        self.runs_dir = self.home / "runs"
+
+    def list(self) -> list[Run]:
+        """Complete runs (with a config.json), oldest first."""
+        if not self.runs_dir.is_dir():
+            return []
+        runs = [Run(p) for p in self.runs_dir.iterdir()
+                if _RUN_RE.fullmatch(p.name) and (p / "config.json").exists()]
+        return sorted(runs, key=lambda r: r.number)
+
+    def create(self) -> Run:
+        """Claim a new ``run-<N>`` directory (N = newest + 1) and its sub-folders."""
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        taken = [int(m.group(1)) for p in self.runs_dir.iterdir() if (m := _RUN_RE.fullmatch(p.name))]
+        n = max(taken, default=0) + 1
+        while True:
+            path = self.runs_dir / f"run-{n}"
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+        run = Run(path)
+        run.checkpoints_dir.mkdir()
+        run.samples_dir.mkdir()
+        return run
+
+    def resolve(self, ref: str) -> Run:
+        """``latest``, ``run-N``, ``N`` or the path of a run directory -> :class:`Run`.
+
+        Raises:
+            UsageError: unknown run; the message lists the valid choices.
+        """
+        runs = self.list()
+        if ref == "latest":
+            if not runs:
+                raise UsageError(f"unknown run 'latest': no runs in {self.runs_dir} yet; train one with `gan train`")
+            return runs[-1]
+        name = f"run-{ref}" if ref.isdigit() else ref
+        if _RUN_RE.fullmatch(name):
+            for r in runs:
+                if r.id == name:
+                    return r
+        elif (Path(ref) / "config.json").is_file():
+            return Run(Path(ref).resolve())
+        shown = ["latest", *[r.id for r in runs[-10:]]]
+        more = " ..." if len(runs) > 10 else ""
+        raise UsageError(f"unknown run {ref!r}; valid choices: {', '.join(shown)}{more}")
+
+    def remove(self, run: Run) -> None:
+        if run.path.parent.resolve() != self.runs_dir.resolve():
+            raise UsageError(f"refusing to delete {run.path}: it is not inside {self.runs_dir}")
+        shutil.rmtree(run.path)
