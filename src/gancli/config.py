@@ -254,6 +254,7 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None) -> RunC
     check_split(source, cfg.data.dataset, cfg.data.split)
     cfg = cfg.replace(model=dataclasses.replace(cfg.model, img_channels=source.channels,
                                                 img_resolution=source.resolution))
+    validate(cfg)
     epochs = cfg.train.epochs
     if base is None and "steps" not in given and epochs is None:
         epochs = DEFAULT_EPOCHS
@@ -268,5 +269,4 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None) -> RunC
             raise UsageError(f"--batch-size {cfg.train.batch_size} is larger than the dataset ({size} images)")
         cfg = cfg.replace(train=dataclasses.replace(cfg.train, epochs=float(epochs),
                                                     steps=max(1, math.ceil(epochs * per_epoch))))
-    validate(cfg)
     return cfg

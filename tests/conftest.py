@@ -1,0 +1,59 @@
+"""Shared fixtures: isolated gancli home, real-MNIST location, tiny synthetic data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def mnist_root() -> Path | None:
+    """Folder holding MNIST/raw (GANCLI_DATA_DIR, else ../shared/data beside the repo)."""
+    for cand in (os.environ.get("GANCLI_DATA_DIR"), REPO.parent / "shared" / "data"):
+        if cand and (Path(cand) / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+            return Path(cand)
+    return None
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    root = mnist_root()
+    if root is None:
+        pytest.skip("real MNIST not found: set GANCLI_DATA_DIR to a folder with MNIST/raw/")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    """Every test gets its own gancli home and no colours."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("GANCLI_HOME", str(home))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("TERM", "dumb")
+    root = mnist_root()
+    if root is not None:
+        monkeypatch.setenv("GANCLI_DATA_DIR", str(root))
+    else:
+        monkeypatch.delenv("GANCLI_DATA_DIR", raising=False)
+    return home
+
+
+@pytest.fixture
+def home(isolated_env) -> Path:
+    return isolated_env
+
+
+@pytest.fixture
+def tiny_data():
+    """128 random 28x28 grayscale uint8 images with labels, for fast engine tests."""
+    import torch
+
+    from gancli.data import ImageData
+
+    g = torch.Generator().manual_seed(123)
+    images = torch.randint(0, 256, (128, 1, 28, 28), generator=g, dtype=torch.uint8)
+    labels = torch.randint(0, 10, (128,), generator=g)
+    return ImageData(images, labels, [str(i) for i in range(10)])

@@ -1,0 +1,180 @@
+"""CLI tests through Typer's CliRunner with an isolated home and NO_COLOR=1."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from gancli.cli import app
+
+runner = CliRunner()
+
+
+def gan(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def _one_error_line(result):
+    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+TINY = ["--limit", "256", "--batch-size", "32", "--nz", "16", "--ngf", "8", "--ndf", "8", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["sample", "--help"], ["runs", "--help"]])
+def test_help_does_not_import_torch(argv):
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from gancli.cli import app\n"
+        f"r = CliRunner().invoke(app, {argv!r})\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+        "print(r.output)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("NO-TORCH"), out[:200]
+    assert "Usage" in out
+
+
+def test_help_lists_registered_names():
+    out = gan("train", "--help").output
+    for name in ("mnist", "mlp", "dcgan", "bce", "minimax"):
+        assert name in out
+
+
+def test_python_dash_m_entry_point():
+    r = subprocess.run([sys.executable, "-m", "gancli", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("gancli ")
+
+
+def test_dry_run_prints_config_and_creates_nothing(home):
+    r = gan("train", "--arch", "mlp", "--steps", "7", "--dry-run")
+    assert r.exit_code == 0
+    cfg = json.loads(r.output)
+    assert cfg["model"]["arch"] == "mlp" and cfg["train"]["steps"] == 7
+    assert not (home / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["train", "--dataset", "imagenet9"], "unknown dataset 'imagenet9'; valid choices: mnist"),
+        (["train", "--arch", "unet"], "unknown arch 'unet'; valid choices: mlp, dcgan"),
+        (["train", "--loss", "l1"], "unknown loss 'l1'; valid choices: bce, minimax"),
+        (["train", "--device", "tpu", "--steps", "1"], "unknown device 'tpu'; valid choices: auto, cpu, cuda, cuda:N, mps"),
+        (["train", "--batch-size", "-3"], "--batch-size must be > 0, got -3"),
+        (["sample", "run-99"], "unknown run 'run-99'; valid choices: latest"),
+        (["sample", "latest"], "unknown run 'latest': no runs in"),
+        (["runs", "show", "../etc"], "unknown run '../etc'"),
+        (["train", "--resume", "run-4"], "unknown run 'run-4'"),
+    ],
+)
+def test_bad_input_one_line_exit_2(args, fragment):
+    r = gan(*args)
+    assert r.exit_code == 2
+    assert fragment in _one_error_line(r)
+
+
+def test_unavailable_cuda_is_a_clear_error(home, mnist_dir):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    r = gan("train", "--device", "cuda", "--steps", "1", *TINY[:-2])
+    assert r.exit_code == 2
+    assert "device 'cuda' is not available" in _one_error_line(r)
+    assert not (home / "runs").exists()
+
+
+def test_missing_data_offline_names_directory_and_files(tmp_path, home):
+    empty = tmp_path / "nodata"
+    r = gan("--data-dir", empty, "train", "--no-download", "--steps", "1")
+    assert r.exit_code == 1
+    line = _one_error_line(r)
+    assert str(empty / "MNIST" / "raw") in line
+    for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+              "t10k-labels-idx1-ubyte"):
+        assert f in line
+    assert not (home / "runs").exists()  # nothing half-made
+
+
+def test_train_sample_runs_end_to_end(home, mnist_dir, tmp_path):
+    r = gan("train", "--arch", "dcgan", "--steps", "6", "--log-every", "3", "--sample-every", "3", *TINY)
+    assert r.exit_code == 0, r.output
+    assert "run-1" in r.output and "step 6/6" in r.output and "device cpu" in r.output
+    run_dir = home / "runs" / "run-1"
+    doc = json.loads((run_dir / "config.json").read_text())
+    assert doc["config"]["train"]["steps"] == 6 and doc["meta"]["torch_version"]
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["step-3.png", "step-6.png"]
+    assert Image.open(run_dir / "samples" / "step-6.png").size == (8 * 30 + 2, 8 * 30 + 2)
+
+    out = tmp_path / "grid.png"
+    r = gan("sample", "latest", "-n", "64", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert Image.open(out).size == (242, 242)
+    r = gan("sample", "run-1", "-n", "10", "--nrow", "5", "-o", tmp_path / "g.jpg", "--seed", "3")
+    assert r.exit_code == 0 and Image.open(tmp_path / "g.jpg").size == (5 * 30 + 2, 2 * 30 + 2)
+    r = gan("sample", "1", "-n", "3", "-o", tmp_path / "each", "--individual")
+    assert r.exit_code == 0
+    files = sorted(p.name for p in (tmp_path / "each").iterdir())
+    assert files == ["sample-0.png", "sample-1.png", "sample-2.png"]
+    assert Image.open(tmp_path / "each" / "sample-0.png").size == (28, 28)
+    # a checkpoint file alone is enough
+    ckpt = run_dir / "checkpoints" / "step-6.safetensors"
+    r = gan("sample", ckpt, "-n", "4", "-o", tmp_path / "from_file.png")
+    assert r.exit_code == 0
+    # same seed, same images
+    gan("sample", "latest", "-n", "64", "-o", tmp_path / "again.png")
+    assert (tmp_path / "again.png").read_bytes() == out.read_bytes()
+
+    r = gan("sample", "latest", "--checkpoint", "5", "-o", tmp_path / "x.png")
+    assert r.exit_code == 2 and "no checkpoint at step 5; valid choices: latest, 6" in _one_error_line(r)
+    r = gan("sample", "latest", "-o", tmp_path / "missing" / "x.png")
+    assert r.exit_code == 2 and "does not exist" in _one_error_line(r)
+    r = gan("sample", "latest", "-o", tmp_path / "x.gif")
+    assert r.exit_code == 2 and "unknown image type '.gif'" in _one_error_line(r)
+
+    r = gan("runs", "list")
+    assert r.exit_code == 0 and "run-1" in r.output and "dcgan" in r.output and "6/6" in r.output
+    listed = json.loads(gan("runs", "list", "--json").output)
+    assert listed[0]["id"] == "run-1" and listed[0]["last_checkpoint"] == "step-6.safetensors"
+    shown = json.loads(gan("runs", "show", "latest", "--json").output)
+    assert shown["checkpoints"] == ["step-6.safetensors"] and shown["last_metrics"]["step"] == 6
+    assert gan("runs", "show", "run-1").exit_code == 0
+
+    # resume: extend by 3 steps; changing the model is refused
+    r = gan("train", "--resume", "run-1", "--lr-g", "0.1")
+    assert r.exit_code == 2 and "--lr-g cannot change when resuming" in _one_error_line(r)
+    r = gan("train", "--resume", "run-1", "--steps", "9")
+    assert r.exit_code == 0, r.output
+    assert "resuming run-1 at step 6" in r.output
+    assert json.loads((run_dir / "config.json").read_text())["config"]["train"]["steps"] == 9
+    assert [json.loads(l)["step"] for l in (run_dir / "metrics.jsonl").read_text().splitlines()] == [3, 6, 9]
+
+    r = gan("runs", "rm", "run-1")
+    assert r.exit_code == 2 and "without --yes" in _one_error_line(r)
+    assert gan("runs", "rm", "run-1", "--yes").exit_code == 0
+    assert not run_dir.exists()
+
+
+def test_run_ids_increment_and_latest(home, mnist_dir):
+    for _ in range(2):
+        assert gan("train", "--arch", "mlp", "--steps", "2", *TINY).exit_code == 0
+    listed = json.loads(gan("runs", "list", "--json").output)
+    assert [r["id"] for r in listed] == ["run-1", "run-2"]
+    assert json.loads(gan("runs", "show", "latest", "--json").output)["path"].endswith("run-2")
+
+
+def test_home_flag_overrides_env(tmp_path, home, mnist_dir):
+    other = tmp_path / "elsewhere"
+    assert gan("--home", other, "train", "--arch", "mlp", "--steps", "2", *TINY).exit_code == 0
+    assert (other / "runs" / "run-1" / "config.json").exists()
+    assert not (home / "runs").exists()

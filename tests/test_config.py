@@ -1,0 +1,86 @@
+import json
+
+import pytest
+
+from gancli.config import CONFIG_VERSION, ModelConfig, RunConfig, TrainConfig, build_config
+from gancli.errors import GancliError, UnknownNameError, UsageError
+
+
+def test_json_round_trip():
+    cfg = RunConfig(model=ModelConfig(arch="mlp", nz=7), train=TrainConfig(steps=11, epochs=0.5, seed=3))
+    again = RunConfig.from_json(cfg.to_json())
+    assert again == cfg
+    assert json.loads(cfg.to_json())["version"] == CONFIG_VERSION
+
+
+def test_newer_config_version_is_refused():
+    d = RunConfig().to_dict()
+    d["version"] = CONFIG_VERSION + 1
+    with pytest.raises(GancliError, match="newer than this gancli"):
+        RunConfig.from_dict(d)
+
+
+def test_unknown_keys_are_refused():
+    d = RunConfig().to_dict()
+    d["model"]["wings"] = 2
+    with pytest.raises(GancliError, match="unknown keys: wings"):
+        RunConfig.from_dict(d)
+
+
+def test_defaults_one_epoch_of_mnist():
+    cfg = build_config({})
+    assert cfg.data.dataset == "mnist" and cfg.model.arch == "dcgan" and cfg.loss.name == "bce"
+    assert (cfg.model.img_channels, cfg.model.img_resolution) == (1, 28)
+    assert cfg.train.epochs == 1.0
+    assert cfg.train.steps == 60000 // 64
+
+
+def test_epochs_to_steps_uses_limit_and_batch():
+    cfg = build_config({"epochs": 2.5, "limit": 1000, "batch_size": 100})
+    assert cfg.train.steps == 25
+
+
+def test_steps_clears_epochs():
+    cfg = build_config({"steps": 42})
+    assert cfg.train.steps == 42 and cfg.train.epochs is None
+
+
+def test_steps_and_epochs_conflict():
+    with pytest.raises(UsageError, match="--steps or --epochs"):
+        build_config({"steps": 5, "epochs": 1.0})
+
+
+@pytest.mark.parametrize(
+    "options,match",
+    [
+        ({"dataset": "mnist2"}, "unknown dataset 'mnist2'; valid choices: mnist"),
+        ({"arch": "stylegan9"}, "unknown arch 'stylegan9'; valid choices: mlp, dcgan"),
+        ({"loss": "l7"}, "unknown loss 'l7'; valid choices: bce, minimax"),
+        ({"batch_size": 0}, "--batch-size must be > 0, got 0"),
+        ({"lr_g": -1.0}, "--lr-g must be > 0"),
+        ({"beta1": 1.0}, r"--beta1 must be in \[0, 1\)"),
+        ({"keep": -1}, "--keep must be >= 0"),
+        ({"limit": 10, "batch_size": 64}, "--limit 10 is smaller than --batch-size 64"),
+        ({"epochs": -1.0}, "--epochs must be > 0"),
+    ],
+)
+def test_bad_values_name_the_value(options, match):
+    with pytest.raises(UsageError, match=match):
+        build_config(options)
+
+
+def test_unknown_name_error_type():
+    with pytest.raises(UnknownNameError):
+        build_config({"arch": "nope"})
+
+
+def test_resume_allows_only_length_and_device():
+    base = build_config({"steps": 10, "arch": "mlp"})
+    longer = build_config({"steps": 20, "device": "cpu"}, base=base)
+    assert longer.train.steps == 20 and longer.train.device == "cpu" and longer.model == base.model
+    same = build_config({"arch": "mlp"}, base=base)  # unchanged value is fine
+    assert same == base
+    with pytest.raises(UsageError, match="--lr-g cannot change when resuming"):
+        build_config({"lr_g": 1e-3}, base=base)
+    by_epochs = build_config({"epochs": 2.0}, base=base)
+    assert by_epochs.train.steps == 2 * (60000 // 64)

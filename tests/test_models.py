@@ -1,0 +1,67 @@
+import pytest
+import torch
+
+from gancli.config import ModelConfig
+from gancli.errors import UsageError
+from gancli.models import ARCHS, build_discriminator, build_generator, check_supported
+
+SHAPES = [(1, 28), (3, 32), (3, 64), (1, 32)]
+
+
+@pytest.mark.parametrize("arch", ARCHS.names())
+@pytest.mark.parametrize("channels,resolution", SHAPES)
+def test_shapes_and_ranges(arch, channels, resolution):
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch=arch, nz=16, ngf=8, ndf=8, img_channels=channels, img_resolution=resolution)
+    g, d = build_generator(cfg), build_discriminator(cfg)
+    z = torch.randn(5, 16)
+    x = g(z)
+    assert x.shape == (5, channels, resolution, resolution)
+    assert x.dtype == torch.float32
+    assert x.min() >= -1 and x.max() <= 1
+    logits = d(x)
+    assert logits.shape == (5,)
+    assert torch.isfinite(logits).all()
+    # gradients flow from D's output back into G
+    logits.sum().backward()
+    assert all(p.grad is not None for p in g.parameters())
+
+
+def test_dcgan_layer_plan_matches_paper_for_64px():
+    cfg = ModelConfig(arch="dcgan", nz=100, ngf=64, ndf=64, img_channels=3, img_resolution=64)
+    g = build_generator(cfg)
+    convs = [m for m in g.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(100, 512), (512, 256), (256, 128), (128, 64), (64, 3)]
+    d = build_discriminator(cfg)
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(3, 64), (64, 128), (128, 256), (256, 512), (512, 1)]
+
+
+def test_dcgan_init_is_normal_002():
+    torch.manual_seed(0)
+    g = build_generator(ModelConfig(arch="dcgan", ngf=64))
+    w = torch.cat([m.weight.flatten() for m in g.modules() if isinstance(m, torch.nn.ConvTranspose2d)])
+    assert abs(w.std().item() - 0.02) < 0.002
+    assert abs(w.mean().item()) < 0.001
+
+
+def test_mlp_layer_widths():
+    g = build_generator(ModelConfig(arch="mlp", nz=100))
+    d = build_discriminator(ModelConfig(arch="mlp"))
+    gl = [m.out_features for m in g.modules() if isinstance(m, torch.nn.Linear)]
+    dl = [m.out_features for m in d.modules() if isinstance(m, torch.nn.Linear)]
+    assert gl == [256, 512, 1024, 784]
+    assert dl == [1024, 512, 256, 1]
+    assert sum(isinstance(m, torch.nn.Dropout) and m.p == 0.3 for m in d.modules()) == 3
+
+
+@pytest.mark.parametrize("resolution", [20, 30, 8])
+def test_dcgan_rejects_unsupported_resolution(resolution):
+    with pytest.raises(UsageError, match=f"dcgan does not support {resolution}x{resolution}"):
+        check_supported(ModelConfig(arch="dcgan", img_resolution=resolution))
+
+
+def test_bad_latent_shape_is_reported():
+    g = build_generator(ModelConfig(arch="dcgan", nz=10, ngf=8))
+    with pytest.raises(ValueError, match=r"z must have shape \(N, 10\)"):
+        g(torch.randn(2, 11))
