@@ -178,3 +178,48 @@ def test_home_flag_overrides_env(tmp_path, home, mnist_dir):
     assert gan("--home", other, "train", "--arch", "mlp", "--steps", "2", *TINY).exit_code == 0
     assert (other / "runs" / "run-1" / "config.json").exists()
     assert not (home / "runs").exists()
+
+
+def test_dry_run_checks_device():
+    r = gan("train", "--dry-run", "--device", "tpu")
+    assert r.exit_code == 2 and "unknown device 'tpu'" in _one_error_line(r)
+
+
+def test_resume_of_a_finished_run_needs_more_steps(home, mnist_dir):
+    assert gan("train", "--arch", "mlp", "--steps", "3", *TINY).exit_code == 0
+    before = (home / "runs" / "run-1" / "config.json").read_text()
+    for extra in ([], ["--steps", "2"], ["--steps", "3"]):
+        r = gan("train", "--resume", "latest", *extra)
+        assert r.exit_code == 2
+        assert "run-1 is already at step 3 of" in _one_error_line(r)
+    assert (home / "runs" / "run-1" / "config.json").read_text() == before
+
+
+def test_resume_on_another_device_type_reseeds_z(tmp_path, tiny_data):
+    """A checkpoint from another device type cannot restore the device RNG; the
+    run continues with a re-seeded z stream and says so."""
+    import torch
+
+    from gancli.checkpoint import load_checkpoint
+    from gancli.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from gancli.engine.trainer import Trainer
+
+    notes = []
+
+    class Rec:
+        def __getattr__(self, name):
+            return lambda *a: notes.append(a) if name == "note" else None
+
+    cfg = RunConfig(data=DataConfig(limit=128), model=ModelConfig(arch="mlp", nz=8),
+                    train=TrainConfig(batch_size=16, steps=2, device="cpu", sample_every_steps=0))
+    from gancli.runs import RunStore
+
+    run = RunStore(tmp_path).create()
+    Trainer(cfg, run, torch.device("cpu"), tiny_data).fit()
+    ckpt = load_checkpoint(run.checkpoint_path())
+    ckpt.state["device_type"] = "cuda"
+    t = Trainer(cfg.replace(train=TrainConfig(batch_size=16, steps=4, device="cpu", sample_every_steps=0)),
+                run, torch.device("cpu"), tiny_data, reporter=Rec())
+    t.restore(ckpt)
+    assert t.step == 2 and any("not bitwise reproducible" in n[0] for n in notes)
+    assert t.fit().step == 4

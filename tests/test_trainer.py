@@ -106,7 +106,7 @@ def test_nan_loss_stops_with_clear_message(tmp_path, tiny_data, monkeypatch):
     t = Trainer(_cfg("mlp", 6), run, torch.device("cpu"), tiny_data)
     real_d_loss = t.loss.d_loss
     monkeypatch.setattr(t.loss, "d_loss", lambda r, f: real_d_loss(r, f) * float("nan"))
-    with pytest.raises(GancliError, match=r"training diverged before step 2 \(loss_d=nan"):
+    with pytest.raises(GancliError, match=r"training diverged at step 2 \(loss_d=nan"):
         t.fit()
 
 

@@ -87,6 +87,9 @@ class PlainReporter:
     def note(self, text: str) -> None:
         info(text)
 
+    def detail(self, text: str) -> None:
+        debug(text)
+
     def stop(self) -> None:
         pass
 
@@ -130,6 +133,10 @@ class RichReporter:
 
     def note(self, text: str) -> None:
         self.progress.console.print(text, soft_wrap=True)
+
+    def detail(self, text: str) -> None:
+        if settings.verbose:
+            self.progress.console.print(f"[dim]{escape(text)}[/]", soft_wrap=True)
 
     def stop(self) -> None:
         self.progress.stop()

@@ -170,6 +170,30 @@ class Run:
         atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in keep))
 
     # -- locking
+    def lock_owner(self) -> dict[str, Any] | None:
+        """``{"pid", "host"}`` of the live process training this run, else None."""
+        try:
+            owner = json.loads((self.path / ".lock").read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        if owner.get("host") == socket.gethostname() and not _pid_alive(int(owner.get("pid", -1))):
+            return None
+        return owner
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete ``.<name>.tmp-<pid>`` files left by processes that died mid-write."""
+        removed = []
+        for d in (self.path, self.checkpoints_dir, self.samples_dir):
+            if not d.is_dir():
+                continue
+            for p in d.glob(".*.tmp-*"):
+                m = re.fullmatch(r"\..+\.tmp-(\d+)", p.name)
+                if m and not _pid_alive(int(m.group(1))):
+                    with contextlib.suppress(FileNotFoundError):
+                        p.unlink()
+                    removed.append(p)
+        return removed
+
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold ``.lock`` (pid + host) while training; a lock of a dead process on
@@ -199,6 +223,7 @@ class Run:
             with os.fdopen(fd, "w") as f:
                 json.dump(me, f)
             break
+        self.remove_stale_temp_files()
         try:
             yield
         finally:
@@ -237,7 +262,12 @@ class RunStore:
         """Claim a new ``run-<N>`` directory (N = newest + 1) and its sub-folders."""
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         taken = [int(m.group(1)) for p in self.runs_dir.iterdir() if (m := _RUN_RE.fullmatch(p.name))]
-        n = max(taken, default=0) + 1
+        counter = self.runs_dir / ".last-run-id"
+        try:
+            last = int(counter.read_text().strip())
+        except (OSError, ValueError):
+            last = 0
+        n = max([*taken, last], default=0) + 1
         while True:
             path = self.runs_dir / f"run-{n}"
             try:
@@ -245,6 +275,7 @@ class RunStore:
                 break
             except FileExistsError:
                 n += 1
+        atomic_write_text(counter, f"{n}\n")  # ids of deleted runs are not reused
         run = Run(path)
         run.checkpoints_dir.mkdir()
         run.samples_dir.mkdir()
@@ -273,6 +304,11 @@ class RunStore:
         raise UsageError(f"unknown run {ref!r}; valid choices: {', '.join(shown)}{more}")
 
     def remove(self, run: Run) -> None:
+        """Delete ``run``. Raises UsageError if it is outside the store or being trained."""
         if run.path.parent.resolve() != self.runs_dir.resolve():
             raise UsageError(f"refusing to delete {run.path}: it is not inside {self.runs_dir}")
+        owner = run.lock_owner()
+        if owner is not None:
+            raise GancliError(f"refusing to delete {run.id}: it is being trained by pid {owner.get('pid')} "
+                              f"on {owner.get('host')}")
         shutil.rmtree(run.path)

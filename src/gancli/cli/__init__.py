@@ -19,7 +19,7 @@ from gancli.console import settings
 
 app = typer.Typer(
     name="gan",
-    help="Train, sample, evaluate and export GANs with PyTorch.\n\n"
+    help="Train Generative Adversarial Networks and sample from them, with PyTorch.\n\n"
     "Example: gan train --dataset mnist --arch dcgan && gan sample latest -n 64 -o grid.png",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -44,8 +44,8 @@ def _global(
         None, "--data-dir", envvar="GANCLI_DATA_DIR", show_default=False,
         help="Where datasets are read from and downloaded to. \\[default: <home>/data]",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Less output: no progress bar, no notes."),
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More output (repeat for more)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or notes: plain log lines, warnings and errors only."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More output: checkpoint and sample writes."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     settings.quiet = quiet

@@ -68,7 +68,7 @@ def list_runs(
 @handles_errors
 def show(
     ctx: typer.Context,
-    run: str = typer.Argument(..., metavar="RUN", help="run-N, N or latest."),
+    run: str = typer.Argument(..., metavar="RUN", help="run-N, N, latest or a run directory."),
     as_json: bool = typer.Option(False, "--json", help="Print config.json, checkpoints and last metrics as JSON."),
 ) -> None:
     """Config, checkpoints, samples and latest metrics of one run."""

@@ -18,7 +18,7 @@ def sample(
                               help="run-N, N, latest, a run directory, or a checkpoint .safetensors file."),
     num: int = typer.Option(64, "-n", "--num", help="Number of images."),
     output: Path = typer.Option(None, "-o", "--output", show_default=False,
-                                help="Grid image file (.png/.jpg/.webp), or a directory with --individual. "
+                                help="Grid image file (.png, .jpg, .jpeg, .webp, .bmp), or a directory with --individual. "
                                 "\\[default: <run>-step<S>.png]"),
     nrow: int = typer.Option(None, "--nrow", show_default=False, help="Images per grid row. \\[default: square]"),
     seed: int = typer.Option(0, "--seed", help="Seed of the latents z; same seed = same images."),
@@ -47,7 +47,8 @@ def sample(
     if path.suffix == ".safetensors":
         if checkpoint != "latest":
             raise UsageError("--checkpoint applies to runs, not to a checkpoint file")
-        ckpt_path, label = path, path.stem
+        label = path.parent.parent.name if path.parent.name == "checkpoints" else "samples"
+        ckpt_path = path
     else:
         r = state(ctx).store().resolve(run)
         ckpt_path, label = r.checkpoint_path(checkpoint), r.id

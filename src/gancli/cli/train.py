@@ -26,8 +26,8 @@ def _choices(registry) -> str:
 
 class StopOnSignal:
     """First SIGINT/SIGTERM: ask the loop to checkpoint and stop after the current
-    step. Second SIGINT: abort at once (files are written atomically, so nothing
-    half-written is left)."""
+    step (exit 130/143). A second signal of either kind aborts at once with exit
+    130; files are written atomically, so nothing half-written is left."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -106,7 +106,7 @@ def train(
     keep: int = typer.Option(None, "--keep", rich_help_panel=_RUN, show_default=False,
                              help="Keep the newest K checkpoints; 0 = all. \\[default: 3]"),
     resume: str = typer.Option(None, "--resume", metavar="RUN", rich_help_panel=_RUN, show_default=False,
-                               help="Continue RUN (run-N, N or latest) from its newest checkpoint; "
+                               help="Continue RUN (run-N, N, latest or a run directory) from its newest valid checkpoint; "
                                "--steps/--epochs extend it."),
     dry_run: bool = typer.Option(False, "--dry-run", rich_help_panel=_RUN,
                                  help="Print the resolved config as JSON and exit."),
@@ -133,11 +133,13 @@ def train(
         cfg = build_config(options, base=run.read_config())
     else:
         cfg = build_config(options)
+    from gancli.engine.launch import preflight
+    from gancli.engine.launch import train as launch
+
+    preflight(cfg)
     if dry_run:
         console.out.print_json(cfg.to_json())
         return
-
-    from gancli.engine.launch import train as launch
 
     reporter = console.make_reporter()
 

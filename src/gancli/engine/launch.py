@@ -17,7 +17,7 @@ from gancli.config import RunConfig
 from gancli.data import load_split
 from gancli.engine.device import resolve_device
 from gancli.engine.trainer import Reporter, Trainer, TrainResult
-from gancli.errors import GancliError
+from gancli.errors import GancliError, UsageError
 from gancli.models import check_supported
 from gancli.runs import Run, RunStore
 
@@ -48,6 +48,17 @@ def newest_valid_checkpoint(run: Run, note: Callable[[str], None]) -> Checkpoint
     return None
 
 
+def preflight(cfg: RunConfig) -> torch.device:
+    """Checks that need torch but no data: the architecture supports the image
+    shape and the device exists. Returns the resolved device.
+
+    Raises:
+        UsageError: with the bad value and the valid choices.
+    """
+    check_supported(cfg.model)
+    return resolve_device(cfg.train.device)
+
+
 def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run | None = None,
           reporter: Reporter | None = None, should_stop: Callable[[], bool] = lambda: False,
           on_run: Callable[[Run, Trainer], None] | None = None) -> tuple[Run, TrainResult]:
@@ -64,8 +75,7 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     """
     data_dir = Path(data_dir)
     note = reporter.note if reporter is not None else (lambda _t: None)
-    check_supported(cfg.model)
-    device = resolve_device(cfg.train.device)
+    device = preflight(cfg)
     data = load_split(cfg.data.dataset, data_dir, cfg.data.split, cfg.data.download, cfg.data.limit)
     if resume is None:
         run = store.create()
@@ -75,9 +85,16 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     with run.lock():
         ckpt = newest_valid_checkpoint(run, note) if resume is not None else None
         if resume is not None:
+            done = ckpt.step if ckpt is not None else 0
+            if cfg.train.steps <= done:
+                raise UsageError(
+                    f"{run.id} is already at step {done} of {cfg.train.steps}; "
+                    f"pass --steps N (N > {done}) or a larger --epochs to train further"
+                )
             doc = run.read_config_doc()
-            if doc["config"] != cfg.to_dict():
-                run.write_config(cfg.to_dict(), {**doc.get("meta", {}), "resumed": run_meta(device, data_dir)})
+            meta = doc.get("meta", {})
+            resumes = [*meta.get("resumes", []), {**run_meta(device, data_dir), "from_step": done}]
+            run.write_config(cfg.to_dict(), {**meta, "resumes": resumes})
         trainer = Trainer(cfg, run, device, data, reporter)
         if ckpt is not None:
             trainer.restore(ckpt)

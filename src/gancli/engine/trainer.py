@@ -38,7 +38,8 @@ class Reporter(Protocol):
     def start(self, total_steps: int, start_step: int) -> None: ...
     def advance(self, step: int) -> None: ...
     def log(self, record: dict[str, Any]) -> None: ...
-    def note(self, text: str) -> None: ...
+    def note(self, text: str) -> None: ...  # worth telling the user
+    def detail(self, text: str) -> None: ...  # shown with --verbose only
     def stop(self) -> None: ...
 
 
@@ -53,6 +54,9 @@ class NullReporter:
         pass
 
     def note(self, text: str) -> None:
+        pass
+
+    def detail(self, text: str) -> None:
         pass
 
     def stop(self) -> None:
@@ -110,8 +114,19 @@ class Trainer:
             state["mps"] = torch.mps.get_rng_state()
         return state
 
-    def set_rng_state(self, state: dict[str, torch.Tensor]) -> None:
+    def set_rng_state(self, state: dict[str, torch.Tensor], saved_device_type: str) -> None:
+        """Restore the RNG states of a checkpoint. States of another device type
+        (a run moved from CPU to CUDA, say) cannot be restored: then the z stream
+        is re-seeded from (seed, step) and the run continues, no longer bitwise
+        reproducible."""
         torch.set_rng_state(state["torch"])
+        if saved_device_type != self.device.type:
+            self.z_gen.manual_seed(derive_seed(self.cfg.train.seed, f"z-after-{self.step}"))
+            self.reporter.note(
+                f"resuming on {self.device.type} a run checkpointed on {saved_device_type}: "
+                "the random stream of z is re-seeded, so the run is not bitwise reproducible"
+            )
+            return
         self.z_gen.set_state(state["z"])
         if self.device.type == "cuda" and "cuda" in state:
             torch.cuda.set_rng_state(state["cuda"], self.device)
@@ -126,12 +141,15 @@ class Trainer:
             "step": self.step,
             "epoch": self.step / self.batcher.steps_per_epoch,
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "device_type": self.device.type,
         }
         modules = {"generator": self.G, "discriminator": self.D, "optim_g": self.opt_g, "optim_d": self.opt_d,
                    "rng": self.rng_state()}
+        self._check_weights_finite()
         save_checkpoint(path, self.cfg, state, modules)
         self.last_checkpoint = path
         self.run.prune_checkpoints(self.cfg.train.keep_checkpoints)
+        self.reporter.detail(f"saved checkpoint {path}")
         return path
 
     def restore(self, ckpt: Checkpoint) -> None:
@@ -143,8 +161,8 @@ class Trainer:
             self.opt_d.load_state_dict(ckpt.part("optim_d"))
         except (RuntimeError, ValueError, KeyError) as e:
             raise GancliError(f"checkpoint {ckpt.path} does not match the run ({str(e).splitlines()[0]})") from None
-        self.set_rng_state(ckpt.part("rng"))
         self.step = ckpt.step
+        self.set_rng_state(ckpt.part("rng"), ckpt.state.get("device_type", "cpu"))
         self.last_checkpoint = ckpt.path
 
     # -- one step ----------------------------------------------------------------
@@ -183,7 +201,9 @@ class Trainer:
     def write_samples(self) -> Path:
         """The fixed-z grid of the current step: ``samples/step-<S>.png``."""
         images = generate(self.G, self.fixed_z)
-        return save_grid(images, self.run.samples_dir / f"step-{self.step}.png", nrow=8)
+        path = save_grid(images, self.run.samples_dir / f"step-{self.step}.png", nrow=8)
+        self.reporter.detail(f"wrote samples {path}")
+        return path
 
     # -- the loop ----------------------------------------------------------------
     def fit(self, should_stop=lambda: False) -> TrainResult:
@@ -253,12 +273,20 @@ class Trainer:
             last_checkpoint=self.last_checkpoint,
         )
 
+    def _check_weights_finite(self) -> None:
+        """Refuse to checkpoint NaN/Inf weights (the last good checkpoint stays the newest)."""
+        for name, module in (("generator", self.G), ("discriminator", self.D)):
+            if not all(torch.isfinite(p).all() for p in module.parameters()):
+                self._diverged(f"{name} weights are not finite")
+
+    def _diverged(self, what: str) -> None:
+        last = self.last_checkpoint.name if self.last_checkpoint else "none"
+        raise GancliError(
+            f"training diverged at step {self.step} ({what}); last good checkpoint: {last}; "
+            "try a lower --lr-g/--lr-d or another --loss"
+        )
+
     def _check_finite(self, record: dict[str, float]) -> None:
         bad = {k: v for k, v in record.items() if not math.isfinite(v)}
         if bad:
-            last = self.last_checkpoint.name if self.last_checkpoint else "none"
-            names = ", ".join(f"{k}={v}" for k, v in bad.items())
-            raise GancliError(
-                f"training diverged before step {self.step} ({names}); last good checkpoint: {last}; "
-                "try a lower --lr-g/--lr-d or another --loss"
-            )
+            self._diverged(", ".join(f"{k}={v}" for k, v in bad.items()))

@@ -1,0 +1,102 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from gancli.errors import GancliError, UsageError
+from gancli.fsutil import atomic_path, atomic_write_text
+from gancli.runs import Run, RunStore
+
+
+def _fake_run(store: RunStore) -> Run:
+    run = store.create()
+    run.write_config({"data": {"dataset": "mnist"}, "model": {"arch": "mlp"}, "loss": {"name": "bce"},
+                      "train": {"steps": 1}}, {"created": "now"})
+    return run
+
+
+def test_ids_increment_and_are_not_reused_after_delete(tmp_path):
+    store = RunStore(tmp_path)
+    a, b = _fake_run(store), _fake_run(store)
+    assert (a.id, b.id) == ("run-1", "run-2")
+    store.remove(b)
+    assert _fake_run(store).id == "run-3"
+    assert store.resolve("latest").id == "run-3"
+    assert store.resolve("1").id == "run-1"
+
+
+@pytest.mark.parametrize("ref", ["../run-1", "/etc", "run-1/..", "run-x", ""])
+def test_resolve_rejects_names_outside_the_store(tmp_path, ref):
+    store = RunStore(tmp_path)
+    _fake_run(store)
+    with pytest.raises(UsageError, match="unknown run"):
+        store.resolve(ref)
+
+
+def test_lock_refuses_a_second_writer_and_takes_over_stale_locks(tmp_path):
+    run = _fake_run(RunStore(tmp_path))
+    with run.lock():
+        assert run.lock_owner()["pid"] == os.getpid()
+        with pytest.raises(GancliError, match=f"is in use by pid {os.getpid()}"):
+            with run.lock():
+                pass
+        with pytest.raises(GancliError, match="refusing to delete run-1: it is being trained"):
+            RunStore(tmp_path).remove(run)
+    assert not (run.path / ".lock").exists()
+    # a lock left by a dead process on this host is taken over
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    import socket
+
+    (run.path / ".lock").write_text(json.dumps({"pid": int(dead), "host": socket.gethostname()}))
+    assert run.lock_owner() is None
+    with run.lock():
+        pass
+
+
+def test_stale_temp_files_are_removed_when_a_run_is_locked(tmp_path):
+    run = _fake_run(RunStore(tmp_path))
+    stale = run.checkpoints_dir / ".step-5.safetensors.tmp-999999999"
+    stale.write_bytes(b"partial")
+    mine = run.checkpoints_dir / f".step-6.safetensors.tmp-{os.getpid()}"
+    mine.write_bytes(b"in progress")
+    with run.lock():
+        pass
+    assert not stale.exists() and mine.exists()
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    p = tmp_path / "f.txt"
+    atomic_write_text(p, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(p) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("disk full")
+    assert p.read_text() == "old"
+    assert [x.name for x in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_metrics_tolerate_torn_last_line_and_truncate(tmp_path):
+    run = _fake_run(RunStore(tmp_path))
+    for s in (1, 2, 3):
+        run.append_metrics({"step": s})
+    with open(run.metrics_path, "a") as f:
+        f.write('{"step": 4, "loss')
+    assert [r["step"] for r in run.read_metrics()] == [1, 2, 3]
+    run.truncate_metrics(2)
+    assert [r["step"] for r in run.read_metrics()] == [1, 2]
+
+
+def test_checkpoint_selection(tmp_path):
+    run = _fake_run(RunStore(tmp_path))
+    with pytest.raises(GancliError, match="has no checkpoints yet"):
+        run.checkpoint_path()
+    for s in (10, 2, 30):
+        (run.checkpoints_dir / f"step-{s}.safetensors").write_bytes(b"x")
+    assert run.checkpoint_path().name == "step-30.safetensors"
+    assert run.checkpoint_path(2).name == "step-2.safetensors"
+    with pytest.raises(UsageError, match="valid choices: latest, 2, 10, 30"):
+        run.checkpoint_path(3)
+    assert [p.name for p in run.prune_checkpoints(2)] == ["step-2.safetensors"]
