@@ -78,7 +78,7 @@ class MNIST(DatasetSource):
         try:
             ds = datasets.MNIST(str(root), train=(split == "train"), download=download)
         except (RuntimeError, OSError) as e:  # torchvision: "Dataset not found" / download failure
-            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            reason = (str(e).splitlines()[0] if str(e) else type(e).__name__).rstrip(":")
             how = "it could not be downloaded" if download else "--no-download was given"
             raise GancliError(
                 f"MNIST not found in {raw} and {how} ({reason}); put {', '.join(cls.files)} "
