@@ -4,8 +4,14 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from gancli.checkpoint import (flatten_state, load_checkpoint, load_generator, read_header, save_checkpoint,
-                               unflatten_state)
+from gancli.checkpoint import (
+    flatten_state,
+    load_checkpoint,
+    load_generator,
+    read_header,
+    save_checkpoint,
+    unflatten_state,
+)
 from gancli.config import ModelConfig, RunConfig
 from gancli.errors import GancliError
 from gancli.models import build_discriminator, build_generator

@@ -157,7 +157,7 @@ def test_train_sample_runs_end_to_end(home, mnist_dir, tmp_path):
     assert r.exit_code == 0, r.output
     assert "resuming run-1 at step 6" in r.output
     assert json.loads((run_dir / "config.json").read_text())["config"]["train"]["steps"] == 9
-    assert [json.loads(l)["step"] for l in (run_dir / "metrics.jsonl").read_text().splitlines()] == [3, 6, 9]
+    assert [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [3, 6, 9]
 
     r = gan("runs", "rm", "run-1")
     assert r.exit_code == 2 and "without --yes" in _one_error_line(r)

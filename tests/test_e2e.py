@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from gancli.checkpoint import load_generator
 from gancli.cli import app
+from gancli.config import DataConfig
 from gancli.data import load_split
 from gancli.sampling import generate, latents
 
@@ -22,7 +23,7 @@ def _stats(x: torch.Tensor) -> dict:
 
 
 def _check_like_mnist(run_dir, mnist_dir, tol):
-    real = load_split("mnist", mnist_dir, "test")
+    real = load_split(DataConfig(split="test"), mnist_dir)
     r = _stats(real.images[:2000].float() / 127.5 - 1)
     g = load_generator(run_dir)
     f = _stats(generate(g, latents(1000, g.nz, seed=1)))

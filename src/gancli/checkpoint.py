@@ -171,13 +171,19 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     return Checkpoint(path, config, state, tensors)
 
 
-def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", ema: bool = True) -> torch.nn.Module:
     """Rebuild the generator stored in a checkpoint, a run directory, or a run's
     ``checkpoints/`` folder (newest checkpoint), with no other input.
 
+    Args:
+        ema: use the EMA weights when the checkpoint has them (the default);
+            False = the raw generator.
+
     Returns:
-        The generator in eval mode on ``device``: ``G(z)`` maps ``(N, nz)`` to
-        ``(N, C, H, W)`` images in [-1, 1]; ``G.nz`` gives the latent size.
+        The generator in eval mode on ``device``: ``G(z)`` (or ``G(z, y)`` when
+        ``G.num_classes > 0``, ``y (N,)`` int64) maps ``(N, nz)`` to
+        ``(N, C, H, W)`` images in [-1, 1]. Attributes: ``nz``, ``num_classes``,
+        ``checkpoint_step``, ``uses_ema``.
 
     Raises:
         GancliError: no checkpoint there, or it is damaged.
@@ -190,12 +196,14 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
 
         run = Run(path if (path / "config.json").exists() else path.parent)
         path = run.checkpoint_path("latest")
-    ckpt = load_checkpoint(path, device="cpu", prefixes=("generator.",))
+    ckpt = load_checkpoint(path, device="cpu", prefixes=("generator.", "generator_ema."))
     g = build_generator(ckpt.config.model)
+    use_ema = ema and ckpt.has("generator_ema")
     try:
-        g.load_state_dict(ckpt.part("generator"), strict=True)
+        g.load_state_dict(ckpt.part("generator_ema" if use_ema else "generator"), strict=True)
     except RuntimeError as e:
         first = str(e).splitlines()[0]
         raise GancliError(f"checkpoint {path} does not match its config ({first})") from None
     g.checkpoint_step = ckpt.step  # informational
+    g.uses_ema = use_ema
     return g.to(device).eval()

@@ -10,8 +10,8 @@ heavy imports.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from gancli.errors import UnknownNameError
 
@@ -23,6 +23,7 @@ class Entry(Generic[T]):
     name: str
     obj: T
     summary: str
+    defaults: dict[str, Any] = field(default_factory=dict)  # recipe defaults (flat option -> value)
 
 
 class Registry(Generic[T]):
@@ -36,8 +37,9 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
 
-    def register(self, name: str, summary: str = "") -> Callable[[T], T]:
-        """Decorator registering ``obj`` under ``name``.
+    def register(self, name: str, summary: str = "", defaults: dict[str, Any] | None = None) -> Callable[[T], T]:
+        """Decorator registering ``obj`` under ``name``, with optional recipe
+        ``defaults`` (flat option name -> value) that explicit flags override.
 
         Raises:
             ValueError: if ``name`` is already registered.
@@ -47,7 +49,7 @@ class Registry(Generic[T]):
             if name in self._entries:
                 raise ValueError(f"duplicate {self.kind} name {name!r}")
             doc = summary or next(iter((obj.__doc__ or "").strip().splitlines()), "")
-            self._entries[name] = Entry(name, obj, doc)
+            self._entries[name] = Entry(name, obj, doc, dict(defaults or {}))
             return obj
 
         return deco

@@ -29,17 +29,26 @@ def latents(n: int, nz: int, seed: int, device: torch.device | str = "cpu") -> t
     return torch.randn(n, nz, generator=g).to(device)
 
 
+def grid_labels(num_classes: int, columns: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Labels of a class grid, one row per class: ``(num_classes * columns,)`` int64,
+    ``[0]*columns + [1]*columns + ...``."""
+    return torch.arange(num_classes, device=device).repeat_interleave(columns)
+
+
 @torch.no_grad()
-def generate(generator: torch.nn.Module, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Run ``generator`` in eval mode on ``z`` ``(N, nz)`` in batches.
+def generate(generator: torch.nn.Module, z: torch.Tensor, y: torch.Tensor | None = None,
+             batch_size: int = 256) -> torch.Tensor:
+    """Run ``generator`` in eval mode on ``z`` ``(N, nz)`` (and labels ``y`` ``(N,)``
+    int64 for a conditional generator) in batches.
 
     Returns:
         ``(N, C, H, W)`` float32 in [-1, 1] on the CPU.
     """
     was_training = generator.training
     generator.eval()
+    ys = y.split(batch_size) if y is not None else [None] * len(z.split(batch_size))
     try:
-        out = [generator(chunk).float().cpu() for chunk in z.split(batch_size)]
+        out = [generator(zc, yc).float().cpu() for zc, yc in zip(z.split(batch_size), ys)]
     finally:
         generator.train(was_training)
     return torch.cat(out).clamp_(-1, 1)

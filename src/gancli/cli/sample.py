@@ -26,6 +26,12 @@ def sample(
     individual: bool = typer.Option(False, "--individual", help="Write one PNG per image into the -o directory."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     batch_size: int = typer.Option(256, "--batch-size", help="Images generated per forward pass."),
+    class_: int = typer.Option(None, "--class", show_default=False,
+                              help="Conditional runs: generate this class only. \\[default: random classes]"),
+    class_grid: bool = typer.Option(False, "--class-grid",
+                                    help="Conditional runs: one row per class, --nrow (default 8) images each; "
+                                    "-n is ignored."),
+    ema: bool = typer.Option(True, "--ema/--no-ema", help="Use the EMA generator when the run has one."),
 ) -> None:
     """Generate images from a run's generator (a square 8x8 grid for -n 64).
 
@@ -36,6 +42,8 @@ def sample(
       gan sample run-3 --checkpoint 2000 -n 100 --nrow 10 -o grid.png
 
       gan sample run-3 -n 16 -o out/ --individual
+
+      gan sample run-5 --class-grid -o classes.png      (conditional runs)
     """
     if num < 1:
         raise UsageError(f"-n must be >= 1, got {num}")
@@ -65,14 +73,31 @@ def sample(
             if not output.parent.is_dir():
                 raise UsageError(f"directory {output.parent} does not exist (for -o {output})")
 
+    import torch
+
     from gancli.checkpoint import load_generator
     from gancli.engine.device import resolve_device
-    from gancli.sampling import generate, latents, save_grid, save_individual
+    from gancli.sampling import generate, grid_labels, latents, save_grid, save_individual
 
     dev = resolve_device(device)
-    g = load_generator(ckpt_path, device=dev)
+    g = load_generator(ckpt_path, device=dev, ema=ema)
     step = g.checkpoint_step
-    images = generate(g, latents(num, g.nz, seed, dev), batch_size=batch_size)
+    k = g.num_classes
+    if (class_ is not None or class_grid) and not k:
+        raise UsageError("--class and --class-grid need a conditional run (trained with --conditional)")
+    if class_ is not None and not 0 <= class_ < k:
+        raise UsageError(f"--class {class_} is out of range; valid choices: 0..{k - 1}")
+    if class_grid:
+        nrow = nrow or 8
+        num = k * nrow
+        y = grid_labels(k, nrow, dev)
+    elif class_ is not None:
+        y = torch.full((num,), class_, dtype=torch.long, device=dev)
+    elif k:
+        y = torch.randint(0, k, (num,), generator=torch.Generator().manual_seed(seed + 1)).to(dev)
+    else:
+        y = None
+    images = generate(g, latents(num, g.nz, seed, dev), y, batch_size=batch_size)
     if individual:
         out_dir = output or Path(f"{label}-step{step}")
         out_dir.mkdir(exist_ok=True)
@@ -81,4 +106,5 @@ def sample(
     else:
         out = output or Path(f"{label}-step{step}.png")
         save_grid(images, out, nrow=nrow)
-        console.info(f"wrote {out} ({num} images, checkpoint {ckpt_path.name}, seed {seed})")
+        weights = "EMA" if g.uses_ema else "raw"
+        console.info(f"wrote {out} ({num} images, checkpoint {ckpt_path.name}, {weights} G, seed {seed})")

@@ -13,6 +13,7 @@ from gancli.config import DEFAULT_EPOCHS, build_config
 from gancli.data import DATASETS
 from gancli.losses import LOSSES
 from gancli.models import ARCHS
+from gancli.presets import PRESETS
 
 _DATA = "Data"
 _MODEL = "Model"
@@ -58,15 +59,34 @@ class StopOnSignal:
             signal.signal(sig, old)
 
 
+def _print_presets() -> None:
+    from rich.table import Table
+
+    table = Table(title="presets (gan train --preset NAME; explicit flags win)", title_justify="left")
+    for col in ("name", "recipe", "options", "expected cost", "source"):
+        table.add_column(col, overflow="fold")
+    for entry in PRESETS:
+        p = entry.obj
+        opts = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in p.options.items())
+        table.add_row(entry.name, p.summary, opts, p.cost, p.source)
+    console.out.print(table)
+
+
 @handles_errors
 def train(
     ctx: typer.Context,
     dataset: str = typer.Option(None, "--dataset", "-d", rich_help_panel=_DATA, show_default=False,
-                                help=f"Dataset: {_choices(DATASETS)}. \\[default: mnist]"),
+                                help=f"Dataset: {_choices(DATASETS)}, or a folder of images. \\[default: mnist]"),
     limit: int = typer.Option(None, "--limit", rich_help_panel=_DATA, show_default=False,
                               help="Train on the first N images only. \\[default: all]"),
     download: bool = typer.Option(None, "--download/--no-download", rich_help_panel=_DATA, show_default=False,
                                   help="Download the dataset if missing. \\[default: download]"),
+    image_size: int = typer.Option(None, "--image-size", rich_help_panel=_DATA, show_default=False,
+                                   help="Center-crop + resize to this size, pixels. \\[default: the dataset's; 64 for folders]"),
+    channels: int = typer.Option(None, "--channels", rich_help_panel=_DATA, show_default=False,
+                                 help="1 = grayscale, 3 = RGB. \\[default: the dataset's; 3 for folders]"),
+    skip_bad_images: bool = typer.Option(None, "--skip-bad-images", rich_help_panel=_DATA, show_default=False,
+                                         help="Image folders: skip unreadable files (reported) instead of failing."),
     arch: str = typer.Option(None, "--arch", "-a", rich_help_panel=_MODEL, show_default=False,
                              help=f"Architecture: {_choices(ARCHS)}. \\[default: dcgan]"),
     nz: int = typer.Option(None, "--nz", rich_help_panel=_MODEL, show_default=False,
@@ -75,8 +95,27 @@ def train(
                             help="DCGAN generator width. \\[default: 64]"),
     ndf: int = typer.Option(None, "--ndf", rich_help_panel=_MODEL, show_default=False,
                             help="DCGAN discriminator width. \\[default: 64]"),
+    conditional: bool = typer.Option(None, "--conditional/--unconditional", rich_help_panel=_MODEL,
+                                     show_default=False,
+                                     help="Class-conditional G (embedding / conditional BN) and projection D. "
+                                     "\\[default: unconditional]"),
+    spectral_norm: bool = typer.Option(None, "--spectral-norm/--no-spectral-norm", rich_help_panel=_MODEL,
+                                       show_default=False, help="Spectral norm on D (arXiv 1802.05957). \\[default: off]"),
+    d_norm: str = typer.Option(None, "--d-norm", rich_help_panel=_MODEL, show_default=False,
+                               help="Normalisation in D: batch, none. \\[default: batch; none for wgan-gp]"),
+    ema_decay: float = typer.Option(None, "--ema-decay", rich_help_panel=_MODEL, show_default=False,
+                                    help="EMA of G's weights, used for samples; 0 = off. \\[default: 0.999]"),
     loss: str = typer.Option(None, "--loss", rich_help_panel=_OPT, show_default=False,
                              help=f"Adversarial loss: {_choices(LOSSES)}. \\[default: bce (non-saturating)]"),
+    gp_lambda: float = typer.Option(None, "--gp-lambda", rich_help_panel=_OPT, show_default=False,
+                                    help="Gradient penalty weight; 0 = off. \\[default: 0; 10 for wgan-gp]"),
+    r1_gamma: float = typer.Option(None, "--r1-gamma", rich_help_panel=_OPT, show_default=False,
+                                   help="R1 penalty weight gamma (arXiv 1801.04406); 0 = off. \\[default: 0]"),
+    r1_every: int = typer.Option(None, "--r1-every", rich_help_panel=_OPT, show_default=False,
+                                 help="Lazy R1: every N D updates. \\[default: 16]"),
+    augment: str = typer.Option(None, "--augment", rich_help_panel=_OPT, show_default=False,
+                                help="DiffAugment on D's inputs: none, diffaug, diffaug:color,translation,cutout "
+                                "(arXiv 2006.10738). \\[default: none]"),
     steps: int = typer.Option(None, "--steps", rich_help_panel=_OPT, show_default=False,
                               help="Training steps (one D + one G update each)."),
     epochs: float = typer.Option(None, "--epochs", rich_help_panel=_OPT, show_default=False,
@@ -93,6 +132,14 @@ def train(
                                 help="Adam beta1. \\[default: 0.5]"),
     beta2: float = typer.Option(None, "--beta2", rich_help_panel=_OPT, show_default=False,
                                 help="Adam beta2. \\[default: 0.999]"),
+    optimizer: str = typer.Option(None, "--optimizer", rich_help_panel=_OPT, show_default=False,
+                                  help="adam, sgd or rmsprop. \\[default: adam]"),
+    momentum: float = typer.Option(None, "--momentum", rich_help_panel=_OPT, show_default=False,
+                                   help="SGD/RMSprop momentum. \\[default: 0]"),
+    lr_schedule: str = typer.Option(None, "--lr-schedule", rich_help_panel=_OPT, show_default=False,
+                                    help="constant, linear or cosine (decay to 0 at the last step). \\[default: constant]"),
+    d_steps: int = typer.Option(None, "--d-steps", rich_help_panel=_OPT, show_default=False,
+                                help="D updates per G update. \\[default: 1; 5 for wgan-gp]"),
     seed: int = typer.Option(None, "--seed", rich_help_panel=_OPT, show_default=False,
                              help="Seed of weights, data order and z. \\[default: 0]"),
     device: str = typer.Option(None, "--device", rich_help_panel=_RUN, show_default=False,
@@ -108,6 +155,10 @@ def train(
     resume: str = typer.Option(None, "--resume", metavar="RUN", rich_help_panel=_RUN, show_default=False,
                                help="Continue RUN (run-N, N, latest or a run directory) from its newest valid checkpoint; "
                                "--steps/--epochs extend it."),
+    preset: str = typer.Option(None, "--preset", rich_help_panel=_RUN, show_default=False,
+                               help=f"Known-good recipe: {_choices(PRESETS)}; explicit flags win."),
+    list_presets: bool = typer.Option(False, "--list-presets", rich_help_panel=_RUN,
+                                      help="List the presets with their cost and source, and exit."),
     dry_run: bool = typer.Option(False, "--dry-run", rich_help_panel=_RUN,
                                  help="Print the resolved config as JSON and exit."),
 ) -> None:
@@ -121,18 +172,25 @@ def train(
 
       gan train --resume latest --steps 4000
     """
+    if list_presets:
+        _print_presets()
+        return
     st = state(ctx)
-    options = dict(dataset=dataset, limit=limit, download=download, arch=arch, nz=nz, ngf=ngf, ndf=ndf, loss=loss,
-                   steps=steps, epochs=epochs, batch_size=batch_size, lr_g=lr_g if lr_g is not None else lr,
-                   lr_d=lr_d if lr_d is not None else lr, beta1=beta1, beta2=beta2, seed=seed, device=device,
+    options = dict(dataset=dataset, limit=limit, download=download, image_size=image_size, channels=channels,
+                   skip_bad_images=skip_bad_images, arch=arch, nz=nz, ngf=ngf, ndf=ndf, conditional=conditional,
+                   spectral_norm=spectral_norm, d_norm=d_norm, ema_decay=ema_decay, loss=loss, gp_lambda=gp_lambda,
+                   r1_gamma=r1_gamma, r1_every=r1_every, augment=augment, steps=steps, epochs=epochs,
+                   batch_size=batch_size, lr_g=lr_g if lr_g is not None else lr,
+                   lr_d=lr_d if lr_d is not None else lr, beta1=beta1, beta2=beta2, optimizer=optimizer,
+                   momentum=momentum, lr_schedule=lr_schedule, d_steps=d_steps, seed=seed, device=device,
                    log_every=log_every, sample_every=sample_every, checkpoint_every=checkpoint_every, keep=keep)
     store = st.store()
     run = None
     if resume is not None:
         run = store.resolve(resume)
-        cfg = build_config(options, base=run.read_config())
+        cfg = build_config(options, base=run.read_config(), preset=preset)
     else:
-        cfg = build_config(options)
+        cfg = build_config(options, preset=preset)
     from gancli.engine.launch import preflight
     from gancli.engine.launch import train as launch
 
@@ -146,10 +204,11 @@ def train(
     def started(run, trainer) -> None:
         how = " (auto)" if cfg.train.device == "auto" else ""
         what = f"resuming {run.id} at step {trainer.step}" if resume else f"{run.id}:"
+        cond = f", conditional ({cfg.model.num_classes} classes)" if cfg.model.num_classes else ""
         length = f"{cfg.train.steps} steps" + (f" ({cfg.train.epochs:g} epochs)" if cfg.train.epochs else "")
         console.info(
             f"{what} {cfg.model.arch} on {cfg.data.dataset} ({len(trainer.batcher)} images, "
-            f"{cfg.model.img_channels}x{cfg.model.img_resolution}x{cfg.model.img_resolution}), loss {cfg.loss.name}, "
+            f"{cfg.model.img_channels}x{cfg.model.img_resolution}x{cfg.model.img_resolution}){cond}, loss {cfg.loss.name}, "
             f"{length}, batch {cfg.train.batch_size}, device {trainer.device}{how}"
         )
         console.info(f"run directory: {run.path}")

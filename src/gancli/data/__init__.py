@@ -1,116 +1,96 @@
-"""Datasets, registered by name, and on-device batching.
+"""Datasets, registered by name or given as a folder of images, and on-device batching.
 
-A dataset entry is a :class:`DatasetSource` subclass: its class attributes give
-the image shape (so ``--dry-run`` needs no data) and :meth:`DatasetSource.load`
-returns the whole split as a uint8 tensor. Small datasets are preloaded on the
-training device once (:class:`~gancli.data.batcher.DeviceBatcher`).
+``--dataset`` is a registered name (:data:`DATASETS`: mnist, fashion-mnist,
+cifar10, celeba; see :mod:`gancli.data.builtin`) or a folder of image files
+(:mod:`gancli.data.folder`). Each is a :class:`DatasetSource`:
+:meth:`DatasetSource.info` describes it without decoding images (so
+``--dry-run`` is cheap) and :meth:`DatasetSource.load` returns a whole split as
+a uint8 tensor, which :func:`load_split` brings to ``--image-size`` /
+``--channels`` (:mod:`gancli.data.transforms`). Small datasets are preloaded on
+the training device once (:class:`~gancli.data.batcher.DeviceBatcher`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
-from gancli.errors import GancliError, UsageError
-from gancli.registry import Registry
+from gancli.data.base import DATASETS, DatasetInfo, DatasetSource, ImageData, UnknownDatasetError
+from gancli.data.builtin import CIFAR10, MNIST, CelebA, FashionMNIST  # importing registers them
+from gancli.data.folder import IMAGE_EXTENSIONS, ImageFolder, is_folder_path
+from gancli.errors import UsageError
 
 if TYPE_CHECKING:
-    import torch
+    from gancli.config import DataConfig
 
+__all__ = [
+    "CIFAR10", "DATASETS", "IMAGE_EXTENSIONS", "MNIST", "CelebA", "DatasetInfo", "DatasetSource",
+    "FashionMNIST", "ImageData", "ImageFolder", "UnknownDatasetError", "check_shape_options", "describe",
+    "get_source", "is_folder_path", "load_split",
+]
 
-@dataclass
-class ImageData:
-    """A dataset split held in memory.
-
-    Attributes:
-        images: ``(N, C, H, W)`` uint8 in [0, 255].
-        labels: ``(N,)`` int64 class indices.
-        classes: class names, ``len(classes)`` = number of classes.
-    """
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    classes: list[str]
-
-
-class DatasetSource:
-    """A registered dataset. Subclasses set the class attributes and :meth:`load`."""
-
-    channels: ClassVar[int]
-    resolution: ClassVar[int]
-    num_classes: ClassVar[int]
-    sizes: ClassVar[dict[str, int]]  # images per split, known without loading
-
-    @classmethod
-    def load(cls, root: Path, split: str, download: bool) -> ImageData:
-        """The whole ``split`` as :class:`ImageData`.
-
-        Raises:
-            GancliError: the files are missing and cannot be downloaded; the
-                message names the directory and the files expected there.
-        """
-        raise NotImplementedError
-
-
-DATASETS: Registry[type[DatasetSource]] = Registry("dataset")
-
-
-@DATASETS.register("mnist", "MNIST handwritten digits, 60k/10k 28x28 grayscale (LeCun et al. 1998)")
-class MNIST(DatasetSource):
-    channels = 1
-    resolution = 28
-    num_classes = 10
-    files = (
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    )
-    sizes = {"train": 60000, "test": 10000}
-
-    @classmethod
-    def load(cls, root: Path, split: str, download: bool) -> ImageData:
-        from torchvision import datasets
-
-        raw = root / "MNIST" / "raw"
-        try:
-            ds = datasets.MNIST(str(root), train=(split == "train"), download=download)
-        except (RuntimeError, OSError) as e:  # torchvision: "Dataset not found" / download failure
-            reason = (str(e).splitlines()[0] if str(e) else type(e).__name__).rstrip(":")
-            how = "it could not be downloaded" if download else "--no-download was given"
-            raise GancliError(
-                f"MNIST not found in {raw} and {how} ({reason}); put {', '.join(cls.files)} "
-                f"(or their .gz) in {raw}, or point --data-dir / GANCLI_DATA_DIR at a folder with MNIST/raw/"
-            ) from None
-        return ImageData(ds.data.unsqueeze(1).contiguous(), ds.targets.long(), list(ds.classes))
+CHANNEL_CHOICES = (0, 1, 3)  # 0 = the dataset's own, 1 = grayscale, 3 = RGB
+MIN_IMAGE_SIZE = 8  # pixels; --image-size 0 = the dataset's own
 
 
 def get_source(name: str) -> type[DatasetSource]:
-    """The registered dataset ``name``. Raises UnknownNameError listing the valid names."""
-    return DATASETS.get(name)
-
-
-def check_split(source: type[DatasetSource], name: str, split: str) -> None:
-    if split not in source.sizes:
-        raise UsageError(f"unknown split {split!r} for {name}; valid choices: {', '.join(source.sizes)}")
-
-
-def load_split(name: str, root: str | os.PathLike, split: str = "train", download: bool = True,
-               limit: int = 0) -> ImageData:
-    """Load ``split`` of dataset ``name`` from ``root`` (the data directory).
-
-    Args:
-        limit: keep only the first ``limit`` images; 0 = all.
+    """The dataset ``--dataset name`` means: a registered name first, else a folder path
+    (:func:`~gancli.data.folder.is_folder_path`; its existence is checked by ``info``/``load``).
 
     Raises:
-        UnknownNameError: unknown dataset. UsageError: unknown split.
-        GancliError: data missing and not downloadable.
+        UnknownDatasetError: neither; the message lists the names and mentions folders.
     """
-    source = get_source(name)
-    check_split(source, name, split)
-    data = source.load(Path(root).expanduser(), split, download)
-    if limit:
-        data = ImageData(data.images[:limit], data.labels[:limit], data.classes)
-    return data
+    if name in DATASETS:
+        return DATASETS.get(name)
+    if is_folder_path(name):
+        return ImageFolder
+    raise UnknownDatasetError(name, DATASETS.names())
+
+
+def check_shape_options(cfg: DataConfig) -> None:
+    """Raises UsageError for ``--channels`` not in {0, 1, 3} or ``--image-size`` in 1..7 or < 0."""
+    if cfg.channels not in CHANNEL_CHOICES:
+        raise UsageError(f"--channels {cfg.channels} is not valid; valid choices: 1 (grayscale), 3 (RGB), "
+                         "0 (the dataset's own)")
+    if cfg.image_size != 0 and not cfg.image_size >= MIN_IMAGE_SIZE:
+        raise UsageError(f"--image-size {cfg.image_size} is not valid; valid choices: a size >= {MIN_IMAGE_SIZE} "
+                         "pixels, or 0 (the dataset's own)")
+
+
+def describe(cfg: DataConfig) -> DatasetInfo:
+    """:class:`DatasetInfo` of ``cfg.dataset`` as configured (for a folder: lists its files).
+
+    Raises:
+        UsageError: bad --channels / --image-size, unknown split.
+        UnknownDatasetError: unknown dataset.
+        GancliError: an image folder that is missing or holds no image.
+    """
+    check_shape_options(cfg)
+    info = get_source(cfg.dataset).info(cfg)
+    if cfg.split not in info.sizes:
+        raise UsageError(f"unknown split {cfg.split!r} for {cfg.dataset}; valid choices: {', '.join(info.sizes)}")
+    return info
+
+
+def load_split(cfg: DataConfig, root: str | os.PathLike) -> ImageData:
+    """Load split ``cfg.split`` of ``cfg.dataset`` from the data directory ``root``
+    (unused for folders), keeping the first ``cfg.limit`` images (0 = all), as
+    ``(N, info.channels, info.resolution, info.resolution)`` uint8.
+
+    ``ImageData.skipped`` lists the unreadable files left out under
+    ``cfg.skip_bad_images``; N is then smaller than ``describe(cfg).sizes``.
+
+    Raises:
+        UsageError: as :func:`describe`. UnknownDatasetError: unknown dataset.
+        GancliError: data missing and not downloadable, or an unreadable image.
+    """
+    from gancli.data.transforms import conform
+
+    info = describe(cfg)
+    data = get_source(cfg.dataset).load(Path(root).expanduser(), cfg)
+    images, labels = data.images, data.labels
+    if cfg.limit:
+        images, labels = images[:cfg.limit], labels[:cfg.limit]
+    images = conform(images, info.channels, info.resolution)
+    return ImageData(images, labels, data.classes, data.skipped)

@@ -76,7 +76,9 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     data_dir = Path(data_dir)
     note = reporter.note if reporter is not None else (lambda _t: None)
     device = preflight(cfg)
-    data = load_split(cfg.data.dataset, data_dir, cfg.data.split, cfg.data.download, cfg.data.limit)
+    data = load_split(cfg.data, data_dir)
+    if data.skipped:
+        note(f"skipped {len(data.skipped)} unreadable image(s) (--skip-bad-images), e.g. {data.skipped[0]}")
     if resume is None:
         run = store.create()
         run.write_config(cfg.to_dict(), run_meta(device, data_dir))

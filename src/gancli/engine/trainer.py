@@ -1,14 +1,17 @@
-"""The GAN training loop.
+"""The GAN training loop: one loop, pluggable parts.
 
-One step = one discriminator update on a real batch and a batch of fakes, then
-one generator update through the (frozen) discriminator, with the adversarial
-loss chosen by name (``gancli.losses``). Everything random is seeded from the
-run seed, and a checkpoint holds everything the loop needs, so on CPU
-``N steps + resume + N steps`` is bitwise identical to ``2N`` steps straight.
+One step = ``d_steps`` discriminator updates (each on a fresh real batch and a
+batch of fakes; + gradient penalty, lazy R1), then one generator update through
+the frozen discriminator, then the EMA update of G. The adversarial loss,
+architecture, optimizer, LR schedule, augmentation and conditioning are chosen
+by config. Everything random is seeded from the run seed and a checkpoint holds
+everything the loop needs, so on CPU ``N steps + resume + N steps`` is bitwise
+identical to ``2N`` steps straight.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass
@@ -18,18 +21,20 @@ from typing import Any, Protocol
 
 import torch
 
+from gancli.augment import DiffAugment, parse_augment
 from gancli.checkpoint import Checkpoint, save_checkpoint
 from gancli.config import RunConfig
 from gancli.data import ImageData
 from gancli.data.batcher import DeviceBatcher
 from gancli.errors import GancliError
 from gancli.losses import build_loss
+from gancli.losses.regularizers import gradient_penalty, r1_penalty
 from gancli.models import build_discriminator, build_generator
 from gancli.runs import Run
-from gancli.sampling import derive_seed, generate, latents, save_grid
+from gancli.sampling import derive_seed, generate, grid_labels, latents, save_grid
 
-#: Number of fixed latents behind the periodic 8x8 sample grid.
-GRID_SAMPLES = 64
+#: Columns of the periodic fixed-z sample grid (8x8 unconditional; one row per class otherwise).
+GRID_COLUMNS = 8
 
 
 class Reporter(Protocol):
@@ -73,8 +78,51 @@ class TrainResult:
     last_checkpoint: Path | None
 
 
+def build_optimizer(name: str, params, lr: float, beta1: float, beta2: float, momentum: float):
+    """``adam`` (Kingma & Ba 2014, arXiv 1412.6980), ``sgd`` or ``rmsprop``
+    (Tieleman & Hinton 2012) over ``params``."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2))
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=momentum)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """Multiplier of the base learning rate at 0-based ``step`` of ``total``:
+    ``constant`` 1; ``linear`` 1 -> 0; ``cosine`` 0.5 (1 + cos(pi t)), t = step / total."""
+    t = min(step / max(total, 1), 1.0)
+    if schedule == "constant":
+        return 1.0
+    if schedule == "linear":
+        return 1.0 - t
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+    raise ValueError(f"unknown lr schedule {schedule!r}")
+
+
+def ema_beta(decay: float, step: int) -> float:
+    """EMA decay at 0-based ``step`` with warm-up: ``min(decay, (1 + step) / (10 + step))``
+    (as TensorFlow's ExponentialMovingAverage with num_updates), so early
+    averages follow G closely instead of its random initialisation."""
+    return min(decay, (1.0 + step) / (10.0 + step))
+
+
+@torch.no_grad()
+def ema_update_(ema: torch.nn.Module, model: torch.nn.Module, beta: float) -> None:
+    """``ema = beta * ema + (1 - beta) * model`` for parameters; buffers (BatchNorm
+    statistics) are copied. Exponential moving average of G (Karras et al. 2018,
+    arXiv 1710.10196; Yazici et al. 2019, arXiv 1806.04498)."""
+    for p_ema, p in zip(ema.parameters(), model.parameters()):
+        p_ema.lerp_(p, 1.0 - beta)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
+
+
 class Trainer:
-    """Holds G, D, their optimizers, the data and the RNGs of one run.
+    """Holds G, D, EMA G, their optimizers, the data and the RNGs of one run.
 
     Args:
         cfg: the run's config (validated).
@@ -90,19 +138,24 @@ class Trainer:
         self.run = run
         self.device = device
         self.reporter = reporter or NullReporter()
-        t = cfg.train
-        torch.manual_seed(t.seed)  # weight init and dropout
+        t, o = cfg.train, cfg.optim
+        torch.manual_seed(t.seed)  # weight init, dropout, augmentation, GP mixing
         self.G = build_generator(cfg.model).to(device)
         self.D = build_discriminator(cfg.model).to(device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if t.ema_decay > 0 else None
         self.loss = build_loss(cfg.loss.name)
-        o = cfg.optim
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
+        self.augment = DiffAugment(parse_augment(t.augment))
+        self.opt_g = build_optimizer(o.name, self.G.parameters(), o.lr_g, o.beta1, o.beta2, o.momentum)
+        self.opt_d = build_optimizer(o.name, self.D.parameters(), o.lr_d, o.beta1, o.beta2, o.momentum)
         self.z_gen = torch.Generator(device=device).manual_seed(derive_seed(t.seed, "z"))
         self.batcher = DeviceBatcher(data.images, data.labels, t.batch_size, derive_seed(t.seed, "data") % 2**31,
                                      device)
-        self.fixed_z = latents(GRID_SAMPLES, cfg.model.nz, derive_seed(t.seed, "fixed-z"), device)
+        k = cfg.model.num_classes
+        rows = k if k else GRID_COLUMNS
+        self.fixed_z = latents(rows * GRID_COLUMNS, cfg.model.nz, derive_seed(t.seed, "fixed-z"), device)
+        self.fixed_y = grid_labels(k, GRID_COLUMNS, device) if k else None
         self.step = 0
+        self.d_updates = 0  # total D updates, for lazy R1
         self.last_checkpoint: Path | None = None
 
     # -- state -----------------------------------------------------------------
@@ -133,75 +186,136 @@ class Trainer:
         elif self.device.type == "mps" and "mps" in state:
             torch.mps.set_rng_state(state["mps"])
 
+    def modules(self) -> dict[str, Any]:
+        """What a checkpoint holds, by name."""
+        out: dict[str, Any] = {"generator": self.G, "discriminator": self.D}
+        if self.G_ema is not None:
+            out["generator_ema"] = self.G_ema
+        out.update({"optim_g": self.opt_g, "optim_d": self.opt_d, "rng": self.rng_state()})
+        return out
+
     def save(self) -> Path:
         """Checkpoint the current step into ``checkpoints/step-<S>.safetensors`` and
         prune old ones (``keep_checkpoints``)."""
         path = self.run.checkpoints_dir / f"step-{self.step}.safetensors"
         state = {
             "step": self.step,
-            "epoch": self.step / self.batcher.steps_per_epoch,
+            "epoch": self.epoch,
+            "d_updates": self.d_updates,
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "device_type": self.device.type,
         }
-        modules = {"generator": self.G, "discriminator": self.D, "optim_g": self.opt_g, "optim_d": self.opt_d,
-                   "rng": self.rng_state()}
         self._check_weights_finite()
-        save_checkpoint(path, self.cfg, state, modules)
+        save_checkpoint(path, self.cfg, state, self.modules())
         self.last_checkpoint = path
         self.run.prune_checkpoints(self.cfg.train.keep_checkpoints)
         self.reporter.detail(f"saved checkpoint {path}")
         return path
 
     def restore(self, ckpt: Checkpoint) -> None:
-        """Load G, D, optimizers, RNG states and the step from ``ckpt``."""
+        """Load G, D, EMA G, optimizers, RNG states and the step from ``ckpt``."""
         try:
             self.G.load_state_dict(ckpt.part("generator"))
             self.D.load_state_dict(ckpt.part("discriminator"))
+            if self.G_ema is not None:
+                self.G_ema.load_state_dict(ckpt.part("generator_ema"))
             self.opt_g.load_state_dict(ckpt.part("optim_g"))
             self.opt_d.load_state_dict(ckpt.part("optim_d"))
         except (RuntimeError, ValueError, KeyError) as e:
             raise GancliError(f"checkpoint {ckpt.path} does not match the run ({str(e).splitlines()[0]})") from None
         self.step = ckpt.step
+        self.d_updates = int(ckpt.state.get("d_updates", ckpt.step * self.cfg.optim.d_steps))
         self.set_rng_state(ckpt.part("rng"), ckpt.state.get("device_type", "cpu"))
         self.last_checkpoint = ckpt.path
 
+    @property
+    def epoch(self) -> float:
+        """Passes over the data so far (each D update consumes one batch)."""
+        return round(self.d_updates / self.batcher.steps_per_epoch, 4)
+
     # -- one step ----------------------------------------------------------------
+    def _latents(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = torch.randn(n, self.cfg.model.nz, generator=self.z_gen, device=self.device)
+        k = self.cfg.model.num_classes
+        y = torch.randint(0, k, (n,), generator=self.z_gen, device=self.device) if k else None
+        return z, y
+
+    def _set_lr(self, step: int) -> None:
+        o = self.cfg.optim
+        f = lr_factor(o.lr_schedule, step, self.cfg.train.steps)
+        for opt, base in ((self.opt_g, o.lr_g), (self.opt_d, o.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = base * f
+
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
-        """One D update then one G update at 0-based ``step``.
+        """``d_steps`` D updates then one G update (and the EMA update) at 0-based ``step``.
 
         Returns:
-            Detached scalars: ``loss_d``, ``loss_g``, ``d_real`` = mean D(x) and
-            ``d_fake`` = mean D(G(z)) (probabilities in [0, 1], before the updates).
+            Detached scalars of the last D update and the G update: ``loss_d``
+            (with penalties), ``loss_g``, ``d_real`` / ``d_fake`` (mean D(x) and
+            D(G(z)) before the update: probabilities for BCE losses, raw scores
+            otherwise), and ``gp`` / ``r1`` when enabled.
         """
-        real, _ = self.batcher.batch(step)
-        z = torch.randn(real.shape[0], self.cfg.model.nz, generator=self.z_gen, device=self.device)
-        fake = self.G(z)
-
-        real_logits = self.D(real)
-        fake_logits = self.D(fake.detach())
-        loss_d = self.loss.d_loss(real_logits, fake_logits)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
+        cfg = self.cfg
+        n_d = cfg.optim.d_steps
+        self._set_lr(step)
+        stats: dict[str, torch.Tensor] = {}
+        for i in range(n_d):
+            real, y_real = self.batcher.batch(step * n_d + i)
+            if not cfg.model.num_classes:
+                y_real = None
+            z, y_fake = self._latents(real.shape[0])
+            last = i == n_d - 1
+            if last:
+                fake = self.G(z, y_fake)  # kept for the G update below
+                fake_d = fake.detach()
+            else:
+                with torch.no_grad():
+                    fake_d = self.G(z, y_fake)
+            real_in, fake_in = self.augment(real), self.augment(fake_d)
+            real_scores = self.D(real_in, y_real)
+            fake_scores = self.D(fake_in, y_fake)
+            loss_d = self.loss.d_loss(real_scores, fake_scores)
+            if cfg.loss.gp_lambda:
+                gp = gradient_penalty(lambda x: self.D(x, y_real), real_in, fake_in)
+                loss_d = loss_d + cfg.loss.gp_lambda * gp
+                stats["gp"] = gp.detach()
+            if cfg.loss.r1_gamma and self.d_updates % cfg.loss.r1_every == 0:
+                r1 = r1_penalty(lambda x: self.D(x, y_real), real_in)
+                loss_d = loss_d + (cfg.loss.r1_gamma / 2) * cfg.loss.r1_every * r1
+                stats["r1"] = r1.detach()
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            self.d_updates += 1
 
         self.D.requires_grad_(False)
-        loss_g = self.loss.g_loss(self.D(fake))
+        loss_g = self.loss.g_loss(self.D(self.augment(fake), y_fake))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         self.D.requires_grad_(True)
+        if self.G_ema is not None:
+            ema_update_(self.G_ema, self.G, ema_beta(cfg.train.ema_decay, step))
 
-        return {
+        stats.update({
             "loss_d": loss_d.detach(),
             "loss_g": loss_g.detach(),
-            "d_real": torch.sigmoid(real_logits.detach()).mean(),
-            "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
-        }
+            "d_real": self.loss.report(real_scores.detach()),
+            "d_fake": self.loss.report(fake_scores.detach()),
+        })
+        return stats
+
+    @property
+    def sampling_generator(self) -> torch.nn.Module:
+        """The EMA generator when enabled, else G."""
+        return self.G_ema if self.G_ema is not None else self.G
 
     def write_samples(self) -> Path:
-        """The fixed-z grid of the current step: ``samples/step-<S>.png``."""
-        images = generate(self.G, self.fixed_z)
-        path = save_grid(images, self.run.samples_dir / f"step-{self.step}.png", nrow=8)
+        """The fixed-z grid of the current step (EMA G when enabled): ``samples/step-<S>.png``;
+        8x8, or one row per class for a conditional G."""
+        images = generate(self.sampling_generator, self.fixed_z, self.fixed_y)
+        path = save_grid(images, self.run.samples_dir / f"step-{self.step}.png", nrow=GRID_COLUMNS)
         self.reporter.detail(f"wrote samples {path}")
         return path
 
@@ -214,11 +328,13 @@ class Trainer:
                 checkpoints and returns with ``interrupted=True``.
 
         Raises:
-            GancliError: a loss became NaN/Inf (the message names the step and the
-                last good checkpoint).
+            GancliError: a loss or a weight became NaN/Inf (the message names the
+                step and the last good checkpoint; no checkpoint of bad weights
+                is written).
         """
         t = self.cfg.train
         total = t.steps
+        images_per_step = t.batch_size * self.cfg.optim.d_steps
         start_step = self.step
         self.reporter.start(total, start_step)
         t0 = time.perf_counter()
@@ -241,9 +357,10 @@ class Trainer:
                     record = {
                         "kind": "train",
                         "step": self.step,
-                        "epoch": round(self.step / self.batcher.steps_per_epoch, 4),
+                        "epoch": self.epoch,
                         **{k: round(v, 6) for k, v in record.items()},
-                        "img_per_sec": round(t.batch_size * (self.step - mark_step) / max(now - mark_time, 1e-9), 1),
+                        "img_per_sec": round(images_per_step * (self.step - mark_step) / max(now - mark_time, 1e-9),
+                                             1),
                         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     }
                     self.run.append_metrics(record)
@@ -269,7 +386,7 @@ class Trainer:
             total_steps=total,
             interrupted=interrupted,
             seconds=seconds,
-            images_per_sec=t.batch_size * (self.step - start_step) / max(seconds, 1e-9),
+            images_per_sec=images_per_step * (self.step - start_step) / max(seconds, 1e-9),
             last_checkpoint=self.last_checkpoint,
         )
 

@@ -32,6 +32,32 @@ def _minimax() -> AdversarialLoss:
     return MinimaxBCE()
 
 
+@LOSSES.register("lsgan", "least squares, a=0 b=c=1 (Mao et al. 2017, arXiv 1611.04076)")
+def _lsgan() -> AdversarialLoss:
+    from gancli.losses.adversarial import LeastSquares
+
+    return LeastSquares()
+
+
+@LOSSES.register(
+    "wgan-gp",
+    "Wasserstein critic + gradient penalty (Gulrajani et al. 2017, arXiv 1704.00028)",
+    defaults={"gp_lambda": 10.0, "d_steps": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9,
+              "d_norm": "none"},
+)
+def _wgan_gp() -> AdversarialLoss:
+    from gancli.losses.adversarial import Wasserstein
+
+    return Wasserstein()
+
+
+@LOSSES.register("hinge", "hinge loss (Lim & Ye 2017, arXiv 1705.02894; Miyato et al. 2018)")
+def _hinge() -> AdversarialLoss:
+    from gancli.losses.adversarial import Hinge
+
+    return Hinge()
+
+
 def build_loss(name: str) -> AdversarialLoss:
     """The loss registered as ``name``. Raises UnknownNameError listing the valid names."""
     return LOSSES.get(name)()

@@ -35,6 +35,13 @@ def _dcgan() -> tuple[type, type]:
     return DCGANGenerator, DCGANDiscriminator
 
 
+@ARCHS.register("resnet", "SNGAN ResNet, conditional BN + projection D (Miyato et al. 2018, arXiv 1802.05957)")
+def _resnet() -> tuple[type, type]:
+    from gancli.models.resnet import ResNetDiscriminator, ResNetGenerator
+
+    return ResNetGenerator, ResNetDiscriminator
+
+
 def build_generator(cfg: ModelConfig) -> nn.Module:
     """The generator described by ``cfg`` (freshly initialised).
 

@@ -4,9 +4,13 @@ G: a 1x1 latent is lifted by a transposed convolution to a ``base x base`` map
 (``base`` = 4, or 7 for 28-pixel images such as MNIST), then doubled in size by
 stride-2 transposed convolutions with BatchNorm + ReLU, tanh output.
 D mirrors it: stride-2 convolutions with LeakyReLU(0.2) (BatchNorm on all but
-the first), and a final ``base x base`` convolution to one logit.
-Weights ~ N(0, 0.02). Resolutions ``4 * 2**k`` or ``7 * 2**k`` with ``k >= 2``
-(16, 28, 32, 56, 64, 128, ...).
+the first, none with spectral norm), and a final ``base x base`` convolution to
+one logit. Weights ~ N(0, 0.02). Resolutions ``4 * 2**k`` or ``7 * 2**k`` with
+``k >= 2`` (16, 28, 32, 56, 64, 128, ...).
+
+Conditional variant: a learned class embedding is concatenated to z in G
+(arXiv 1411.1784); D adds the projection term (arXiv 1802.05637) on its last
+feature map, sum-pooled.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from torch import nn
 
 from gancli.config import ModelConfig
 from gancli.errors import UsageError
-from gancli.models.layers import Discriminator, Generator, dcgan_init_
+from gancli.models.layers import Discriminator, Generator, Projection, dcgan_init_, spectral_norm_
+from gancli.models.mlp import CLASS_EMBED_DIM
 
 
 def _plan(img_resolution: int) -> tuple[int, int]:
@@ -34,21 +39,25 @@ def _plan(img_resolution: int) -> tuple[int, int]:
 
 
 class DCGANGenerator(Generator):
-    """``z (N, nz) ~ N(0, I)`` -> ``(N, C, H, W)`` in [-1, 1].
+    """``z (N, nz) ~ N(0, I)`` [+ ``y (N,)``] -> ``(N, C, H, W)`` in [-1, 1].
 
     Args:
         nz: latent dimension.
         img_channels: C of the output images.
         img_resolution: H = W, pixels (see module docstring for valid values).
         ngf: channels of the last hidden layer; earlier layers double it.
+        num_classes: classes for a conditional G; 0 = unconditional.
     """
 
-    def __init__(self, nz: int = 100, img_channels: int = 1, img_resolution: int = 28, ngf: int = 64):
-        super().__init__(nz, img_channels, img_resolution)
+    def __init__(self, nz: int = 100, img_channels: int = 1, img_resolution: int = 28, ngf: int = 64,
+                 num_classes: int = 0):
+        super().__init__(nz, img_channels, img_resolution, num_classes)
         base, k = _plan(img_resolution)
         ch = ngf * 2 ** (k - 1)
+        self.embed = nn.Embedding(num_classes, CLASS_EMBED_DIM) if num_classes else None
+        in_ch = nz + (CLASS_EMBED_DIM if num_classes else 0)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(nz, ch, base, 1, 0, bias=False),
+            nn.ConvTranspose2d(in_ch, ch, base, 1, 0, bias=False),
             nn.BatchNorm2d(ch),
             nn.ReLU(inplace=True),
         ]
@@ -70,42 +79,57 @@ class DCGANGenerator(Generator):
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> DCGANGenerator:
-        return cls(cfg.nz, cfg.img_channels, cfg.img_resolution, cfg.ngf)
+        return cls(cfg.nz, cfg.img_channels, cfg.img_resolution, cfg.ngf, cfg.num_classes)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        self.check_z(z)
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_inputs(z, y)
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(y)], dim=1)
         return self.net(z[:, :, None, None])
 
 
 class DCGANDiscriminator(Discriminator):
-    """``(N, C, H, W)`` in [-1, 1] -> logits ``(N,)``.
+    """``(N, C, H, W)`` in [-1, 1] [+ ``y (N,)``] -> logits ``(N,)``.
 
     Args:
         img_channels: C of the input images.
         img_resolution: H = W, pixels (see module docstring for valid values).
         ndf: channels of the first layer; later layers double it.
+        num_classes: classes for a projection D; 0 = unconditional.
+        spectral_norm: spectral normalisation on every weight; it replaces
+            BatchNorm (as in SNGAN's DCGAN-style D). False = off.
+        batch_norm: BatchNorm after the hidden convolutions (DCGAN); False for
+            gradient penalties, which need per-sample gradients (arXiv 1704.00028).
     """
 
-    def __init__(self, img_channels: int = 1, img_resolution: int = 28, ndf: int = 64):
-        super().__init__(img_channels, img_resolution)
+    def __init__(self, img_channels: int = 1, img_resolution: int = 28, ndf: int = 64, num_classes: int = 0,
+                 spectral_norm: bool = False, batch_norm: bool = True):
+        super().__init__(img_channels, img_resolution, num_classes)
         base, k = _plan(img_resolution)
         ch = ndf
         layers: list[nn.Module] = [nn.Conv2d(img_channels, ch, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
         for _ in range(k - 1):
-            layers += [
-                nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(ch * 2),
-                nn.LeakyReLU(0.2, inplace=True),
-            ]
+            layers.append(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False))
+            if batch_norm and not spectral_norm:
+                layers.append(nn.BatchNorm2d(ch * 2))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
             ch *= 2
-        layers.append(nn.Conv2d(ch, 1, base, 1, 0, bias=False))
-        self.net = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(ch, 1, base, 1, 0, bias=False)
+        self.projection = Projection(num_classes, ch) if num_classes else None
         dcgan_init_(self)
+        if spectral_norm:
+            spectral_norm_(self)
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> DCGANDiscriminator:
-        return cls(cfg.img_channels, cfg.img_resolution, cfg.ndf)
+        return cls(cfg.img_channels, cfg.img_resolution, cfg.ndf, cfg.num_classes, cfg.spectral_norm,
+                   batch_norm=cfg.d_norm == "batch")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_x(x)
-        return self.net(x).flatten()
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_inputs(x, y)
+        h = self.body(x)
+        out = self.head(h).flatten()
+        if self.projection is not None:
+            out = out + self.projection(h.sum((2, 3)), y)
+        return out

@@ -1,4 +1,5 @@
-"""Shared pieces of generators and discriminators: base classes with shape checks, init."""
+"""Shared pieces of generators and discriminators: base classes with shape
+checks, conditioning helpers, DCGAN init and spectral norm."""
 
 from __future__ import annotations
 
@@ -9,20 +10,23 @@ from gancli.errors import UsageError
 
 
 class Generator(nn.Module):
-    """Base generator: ``z (N, nz) float32 ~ N(0, I)`` -> images ``(N, C, H, W)`` in [-1, 1].
+    """Base generator: ``z (N, nz) float32 ~ N(0, I)`` [+ labels ``y (N,)`` int64 in
+    [0, num_classes)] -> images ``(N, C, H, W)`` in [-1, 1].
 
     Args:
         nz: latent dimension.
         img_channels: C of the output images.
         img_resolution: H = W of the output images, pixels.
+        num_classes: classes of a conditional generator; 0 = unconditional.
     """
 
-    def __init__(self, nz: int, img_channels: int, img_resolution: int):
+    def __init__(self, nz: int, img_channels: int, img_resolution: int, num_classes: int = 0):
         super().__init__()
         self.check_shape(img_channels, img_resolution)
         self.nz = nz
         self.img_channels = img_channels
         self.img_resolution = img_resolution
+        self.num_classes = num_classes
 
     @classmethod
     def check_shape(cls, img_channels: int, img_resolution: int) -> None:
@@ -30,27 +34,67 @@ class Generator(nn.Module):
         if img_channels < 1 or img_resolution < 1:
             raise UsageError(f"bad image shape {img_channels}x{img_resolution}x{img_resolution}")
 
-    def check_z(self, z: torch.Tensor) -> None:
+    def check_inputs(self, z: torch.Tensor, y: torch.Tensor | None) -> None:
         if z.dim() != 2 or z.shape[1] != self.nz:
             raise ValueError(f"z must have shape (N, {self.nz}), got {tuple(z.shape)}")
+        check_labels(self.num_classes, z.shape[0], y)
+
+    # kept for callers of the unconditional API
+    def check_z(self, z: torch.Tensor) -> None:
+        self.check_inputs(z, None)
 
 
 class Discriminator(nn.Module):
-    """Base discriminator: images ``(N, C, H, W)`` in [-1, 1] -> logits ``(N,)`` (real > fake).
+    """Base discriminator: images ``(N, C, H, W)`` in [-1, 1] [+ labels ``y (N,)``]
+    -> scores ``(N,)`` (real > fake).
 
     The output is a raw score (a logit for BCE losses, a critic value for
     Wasserstein ones); losses apply their own link function.
+
+    Args:
+        img_channels, img_resolution: the input image shape.
+        num_classes: classes of a conditional (projection) discriminator; 0 = unconditional.
     """
 
-    def __init__(self, img_channels: int, img_resolution: int):
+    def __init__(self, img_channels: int, img_resolution: int, num_classes: int = 0):
         super().__init__()
         self.img_channels = img_channels
         self.img_resolution = img_resolution
+        self.num_classes = num_classes
 
-    def check_x(self, x: torch.Tensor) -> None:
+    def check_inputs(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
         expect = (self.img_channels, self.img_resolution, self.img_resolution)
         if x.dim() != 4 or tuple(x.shape[1:]) != expect:
             raise ValueError(f"images must have shape (N, {', '.join(map(str, expect))}), got {tuple(x.shape)}")
+        check_labels(self.num_classes, x.shape[0], y)
+
+    def check_x(self, x: torch.Tensor) -> None:
+        self.check_inputs(x, None)
+
+
+def check_labels(num_classes: int, n: int, y: torch.Tensor | None) -> None:
+    """Labels are required (shape ``(n,)``) iff ``num_classes > 0``."""
+    if num_classes:
+        if y is None:
+            raise ValueError(f"this model is conditional ({num_classes} classes): labels y are required")
+        if y.shape != (n,):
+            raise ValueError(f"labels y must have shape ({n},), got {tuple(y.shape)}")
+    elif y is not None:
+        raise ValueError("this model is unconditional: pass no labels")
+
+
+class Projection(nn.Module):
+    """Class projection term of a projection discriminator (Miyato & Koyama 2018,
+    arXiv 1802.05637): ``<embed(y), h>`` for features ``h (N, F)``, labels ``y (N,)``.
+    Returns ``(N,)``."""
+
+    def __init__(self, num_classes: int, features: int):
+        super().__init__()
+        self.embed = nn.Embedding(num_classes, features)
+        nn.init.normal_(self.embed.weight, 0.0, 0.02)
+
+    def forward(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (self.embed(y) * h).sum(1)
 
 
 def dcgan_init_(module: nn.Module) -> None:
@@ -64,3 +108,17 @@ def dcgan_init_(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+def spectral_norm_(module: nn.Module) -> nn.Module:
+    """Wrap every Conv/ConvTranspose/Linear/Embedding weight of ``module`` in spectral
+    normalisation (Miyato et al. 2018, arXiv 1802.05957) through
+    ``torch.nn.utils.parametrizations.spectral_norm`` (one power iteration per
+    training forward). Returns ``module``."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    targets = [m for m in module.modules()
+               if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding))]
+    for m in targets:
+        spectral_norm(m)
+    return module

@@ -1,0 +1,178 @@
+"""Differentiable augmentation (DiffAugment) for data-efficient GAN training.
+
+Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN
+Training", arXiv 2006.10738. The same random augmentation family is applied to
+every image the discriminator sees -- real and fake, in the D step *and* in the
+G step -- and since each transform is differentiable w.r.t. its input, G's
+gradients flow back through it.
+
+The maths follows the authors' reference PyTorch implementation
+(``DiffAugment_pytorch.py`` in mit-han-lab/data-efficient-gans, StyleGAN2
+version), which also works on images in ``[-1, 1]``:
+
+* ``color``: brightness ``x + U(-0.5, 0.5)``; saturation
+  ``(x - mean_c) * U(0, 2) + mean_c`` around the per-pixel channel mean (the
+  identity for C = 1); contrast ``(x - mean) * U(0.5, 1.5) + mean`` around the
+  per-image mean. One draw per image for each.
+* ``translation``: an integer shift per image and axis, uniform in
+  ``[-s, s]`` with ``s = int(H / 8 + 0.5)`` (``W`` likewise); what comes in
+  from outside is 0.
+* ``cutout``: a square of side ``int(H / 2 + 0.5)`` by ``int(W / 2 + 0.5)``
+  whose centre is uniform over the image, clipped at the borders, is set to 0.
+
+0 is the *middle* of the ``[-1, 1]`` range (mid grey), exactly as in the
+reference. Outputs are not clamped: colour can leave ``[-1, 1]``.
+
+Every random draw uses ``torch.rand`` / ``torch.randint`` with the given
+``generator`` on ``x.device``, in the reference's order, so with
+``generator=None`` the result is reproducible from the global RNG state.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from gancli.errors import UsageError
+
+AUGMENT_POLICIES: tuple[str, ...] = ("color", "translation", "cutout")
+
+_SPEC_CHOICES = f"none, diffaug, diffaug:<policies> with policies from {', '.join(AUGMENT_POLICIES)}"
+
+
+def parse_augment(spec: str) -> tuple[str, ...]:
+    """Parse a ``--augment`` value into DiffAugment policies.
+
+    ``""`` or ``"none"`` -> ``()`` (no augmentation); ``"diffaug"`` -> all of
+    :data:`AUGMENT_POLICIES`; ``"diffaug:color,translation"`` -> those
+    policies, in the order given.
+
+    Raises:
+        UsageError: an unknown value or policy, an empty or duplicated policy;
+            the one-line message names the bad value and the valid choices.
+    """
+    text = spec.strip()
+    if text in ("", "none"):
+        return ()
+    if text == "diffaug":
+        return AUGMENT_POLICIES
+    head, sep, tail = text.partition(":")
+    if head != "diffaug" or not sep:
+        raise UsageError(f"unknown augmentation {spec!r}; valid choices: {_SPEC_CHOICES}")
+    policies: list[str] = []
+    for raw in tail.split(","):
+        name = raw.strip()
+        if name not in AUGMENT_POLICIES:
+            what = f"policy {name!r}" if name else "empty policy"
+            raise UsageError(f"unknown augmentation {what} in {spec!r}; valid choices: {_SPEC_CHOICES}")
+        if name in policies:
+            raise UsageError(f"duplicate augmentation policy {name!r} in {spec!r}; valid choices: {_SPEC_CHOICES}")
+        policies.append(name)
+    return tuple(policies)
+
+
+def _uniform(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One U(0, 1) draw per image, shaped ``(N, 1, 1, 1)`` to broadcast over x."""
+    return torch.rand(x.size(0), 1, 1, 1, dtype=x.dtype, device=x.device, generator=generator)
+
+
+def _offsets(x: torch.Tensor, low: int, high: int, generator: torch.Generator | None) -> torch.Tensor:
+    """One integer per image, uniform in ``[low, high)``, shaped ``(N, 1, 1)``."""
+    return torch.randint(low, high, (x.size(0), 1, 1), device=x.device, generator=generator)
+
+
+def _color(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    x = x + (_uniform(x, generator) - 0.5)  # brightness
+    mean = x.mean(dim=1, keepdim=True)
+    x = (x - mean) * (_uniform(x, generator) * 2) + mean  # saturation
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (x - mean) * (_uniform(x, generator) + 0.5) + mean  # contrast
+
+
+def _translation(x: torch.Tensor, generator: torch.Generator | None, ratio: float = 0.125) -> torch.Tensor:
+    n, _, h, w = x.shape
+    shift_h, shift_w = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    dy = _offsets(x, -shift_h, shift_h + 1, generator)
+    dx = _offsets(x, -shift_w, shift_w + 1, generator)
+    # Output pixel (i, j) reads input (i + dy, j + dx); indices that fall
+    # outside land on (are clamped to) the one-pixel zero border of x_pad.
+    rows = torch.clamp(torch.arange(h, device=x.device).view(1, h, 1) + dy + 1, 0, h + 1)
+    cols = torch.clamp(torch.arange(w, device=x.device).view(1, 1, w) + dx + 1, 0, w + 1)
+    batch = torch.arange(n, device=x.device).view(n, 1, 1)
+    x_pad = F.pad(x, [1, 1, 1, 1])
+    return x_pad.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+
+
+def _cutout(x: torch.Tensor, generator: torch.Generator | None, ratio: float = 0.5) -> torch.Tensor:
+    _, _, h, w = x.shape
+    size_h, size_w = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    cy = _offsets(x, 0, h + (1 - size_h % 2), generator)
+    cx = _offsets(x, 0, w + (1 - size_w % 2), generator)
+    top, left = cy - size_h // 2, cx - size_w // 2  # may be < 0: clipped below
+    rows = torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, w)
+    inside = (rows >= top) & (rows < top + size_h) & (cols >= left) & (cols < left + size_w)
+    mask = (~inside).to(x.dtype)
+    return x * mask.unsqueeze(1)
+
+
+_AUGMENT_FNS = {"color": _color, "translation": _translation, "cutout": _cutout}
+
+
+def diff_augment(
+    x: torch.Tensor, policies: tuple[str, ...], generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Apply DiffAugment (Zhao et al. 2020, arXiv 2006.10738) to a batch.
+
+    Each image gets its own random parameters; the policies run in the order
+    given. Differentiable w.r.t. ``x`` (cut-out and padded pixels get zero
+    gradient).
+
+    Args:
+        x: ``(N, C, H, W)`` float images in ``[-1, 1]``, any C (C = 1 and C = 3
+            are the usual ones).
+        policies: names from :data:`AUGMENT_POLICIES` (see
+            :func:`parse_augment`); ``()`` = off.
+        generator: RNG for every draw, on ``x.device``; ``None`` = the global
+            RNG of that device.
+
+    Returns:
+        ``(N, C, H, W)`` tensor of ``x``'s dtype and device, roughly in
+        ``[-1, 1]`` (colour jitter can leave it; nothing is clamped). With
+        ``policies == ()`` it is ``x`` itself.
+
+    Raises:
+        ValueError: if ``x`` is not 4-D or a policy is unknown.
+    """
+    if not policies:
+        return x
+    if x.dim() != 4:
+        raise ValueError(f"diff_augment expects (N, C, H, W) images, got shape {tuple(x.shape)}")
+    for name in policies:
+        if name not in _AUGMENT_FNS:
+            raise ValueError(f"unknown augmentation policy {name!r}; valid: {', '.join(AUGMENT_POLICIES)}")
+    for name in policies:
+        x = _AUGMENT_FNS[name](x, generator)
+    return x.contiguous()
+
+
+class DiffAugment(torch.nn.Module):
+    """:func:`diff_augment` as a module with fixed policies (no parameters).
+
+    Args:
+        policies: names from :data:`AUGMENT_POLICIES`; ``()`` = identity.
+    """
+
+    def __init__(self, policies: tuple[str, ...] = ()):
+        super().__init__()
+        unknown = [p for p in policies if p not in AUGMENT_POLICIES]
+        if unknown:
+            raise ValueError(f"unknown augmentation policy {unknown[0]!r}; valid: {', '.join(AUGMENT_POLICIES)}")
+        self.policies = tuple(policies)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``(N, C, H, W)`` in ``[-1, 1]`` -> the same shape, augmented; see :func:`diff_augment`."""
+        return diff_augment(x, self.policies, generator)
+
+    def extra_repr(self) -> str:
+        return f"policies={self.policies}"
