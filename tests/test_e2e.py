@@ -17,20 +17,20 @@ def _stats(x: torch.Tensor) -> dict:
     """x: (N, 1, 28, 28) in [-1, 1]."""
     return {
         "mean": x.mean().item(),
-        "background": (x < -0.9).float().mean().item(),  # MNIST: ~0.82
+        "dark": (x < 0).float().mean().item(),  # MNIST: ~0.88
         "mean_image": x.mean(0).flatten(),
     }
 
 
-def _check_like_mnist(run_dir, mnist_dir, tol):
+def _check_like_mnist(run_dir, mnist_dir, tol, dark_tol):
     real = load_split(DataConfig(split="test"), mnist_dir)
     r = _stats(real.images[:2000].float() / 127.5 - 1)
     g = load_generator(run_dir)
     f = _stats(generate(g, latents(1000, g.nz, seed=1)))
     assert abs(f["mean"] - r["mean"]) < tol, (f["mean"], r["mean"])
-    assert abs(f["background"] - r["background"]) < tol, (f["background"], r["background"])
+    assert abs(f["dark"] - r["dark"]) < dark_tol, (f["dark"], r["dark"])
     corr = torch.corrcoef(torch.stack([f["mean_image"], r["mean_image"]]))[0, 1].item()
-    assert corr > 0.9, corr
+    assert corr > 0.9, corr  # an untrained generator: ~0.1
 
 
 def _train_and_sample(home, tmp_path, *args):
@@ -45,13 +45,13 @@ def _train_and_sample(home, tmp_path, *args):
 
 
 def test_dcgan_few_hundred_steps_on_real_mnist(home, mnist_dir, tmp_path):
-    run_dir = _train_and_sample(home, tmp_path, "--arch", "dcgan", "--limit", "4096", "--steps", "300",
+    run_dir = _train_and_sample(home, tmp_path, "--arch", "dcgan", "--limit", "4096", "--steps", "600",
                                 "--log-every", "100")
-    _check_like_mnist(run_dir, mnist_dir, tol=0.15)
+    _check_like_mnist(run_dir, mnist_dir, tol=0.15, dark_tol=0.05)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch,epochs", [("dcgan", "1"), ("mlp", "2")])
 def test_full_mnist(home, mnist_dir, tmp_path, arch, epochs):
     run_dir = _train_and_sample(home, tmp_path, "--arch", arch, "--epochs", epochs)
-    _check_like_mnist(run_dir, mnist_dir, tol=0.08)
+    _check_like_mnist(run_dir, mnist_dir, tol=0.08, dark_tol=0.03)
