@@ -223,3 +223,68 @@ def test_resume_on_another_device_type_reseeds_z(tmp_path, tiny_data):
     t.restore(ckpt)
     assert t.step == 2 and any("not bitwise reproducible" in n[0] for n in notes)
     assert t.fit().step == 4
+
+
+def test_presets_listed_and_flags_win():
+    r = gan("train", "--list-presets")
+    assert r.exit_code == 0
+    for name in ("mnist-dcgan", "mnist-wgan-gp", "mnist-hinge-sn", "mnist-cdcgan", "cifar10-sngan"):
+        assert name in r.output
+    cfg = json.loads(gan("train", "--preset", "mnist-wgan-gp", "--dry-run").output)
+    assert cfg["loss"]["name"] == "wgan-gp" and cfg["loss"]["gp_lambda"] == 10.0
+    assert cfg["optim"]["d_steps"] == 5 and cfg["optim"]["beta1"] == 0.0 and cfg["model"]["d_norm"] == "none"
+    cfg = json.loads(gan("train", "--preset", "mnist-wgan-gp", "--d-steps", "2", "--steps", "7", "--dry-run").output)
+    assert cfg["optim"]["d_steps"] == 2 and cfg["train"]["steps"] == 7 and cfg["train"]["epochs"] is None
+    r = gan("train", "--preset", "nope", "--dry-run")
+    assert r.exit_code == 2 and "unknown preset 'nope'; valid choices: mnist-dcgan" in _one_error_line(r)
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'; valid choices: adam, sgd, rmsprop"),
+        (["--lr-schedule", "step"], "unknown lr schedule 'step'; valid choices: constant, linear, cosine"),
+        (["--augment", "mixup"], "unknown augmentation 'mixup'"),
+        (["--ema-decay", "1.5"], "--ema-decay must be in [0, 1)"),
+        (["--d-steps", "0"], "--d-steps must be > 0"),
+        (["--channels", "2"], "--channels 2 is not valid"),
+    ],
+)
+def test_family_flags_are_validated(args, fragment):
+    r = gan("train", *args, "--dry-run")
+    assert r.exit_code == 2
+    assert fragment in _one_error_line(r)
+
+
+def test_conditional_train_and_class_sampling(home, mnist_dir, tmp_path):
+    r = gan("train", "--conditional", "--steps", "2", "--augment", "diffaug", *TINY)
+    assert r.exit_code == 0, r.output
+    assert "conditional (10 classes)" in r.output
+    grid = Image.open(home / "runs" / "run-1" / "samples" / "step-2.png")
+    assert grid.size == (8 * 30 + 2, 10 * 30 + 2)  # one row per class
+    r = gan("sample", "latest", "--class-grid", "--nrow", "4", "-o", tmp_path / "cg.png")
+    assert r.exit_code == 0 and "EMA G" in r.output
+    assert Image.open(tmp_path / "cg.png").size == (4 * 30 + 2, 10 * 30 + 2)
+    assert gan("sample", "latest", "--class", "3", "-n", "5", "-o", tmp_path / "c3.png", "--no-ema").exit_code == 0
+    r = gan("sample", "latest", "--class", "10", "-o", tmp_path / "bad.png")
+    assert r.exit_code == 2 and "--class 10 is out of range; valid choices: 0..9" in _one_error_line(r)
+    r = gan("train", "--resume", "latest", "--unconditional", "--steps", "4")
+    assert r.exit_code == 2 and "--unconditional cannot change when resuming" in _one_error_line(r) or \
+        "--conditional cannot change when resuming" in _one_error_line(r)
+
+
+def test_class_flags_need_a_conditional_run(home, mnist_dir, tmp_path):
+    assert gan("train", "--arch", "mlp", "--steps", "2", *TINY).exit_code == 0
+    r = gan("sample", "latest", "--class", "1", "-o", tmp_path / "x.png")
+    assert r.exit_code == 2 and "need a conditional run" in _one_error_line(r)
+
+
+def test_conditional_needs_labels(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(4):
+        Image.new("RGB", (40, 30), (i * 40, 0, 0)).save(folder / f"{i}.png")
+    r = gan("train", "--dataset", folder, "--conditional", "--dry-run", "--batch-size", "2")
+    assert r.exit_code == 2 and "--conditional needs a labelled dataset" in _one_error_line(r)
+    cfg = json.loads(gan("train", "--dataset", folder, "--dry-run", "--batch-size", "2").output)
+    assert cfg["data"]["dataset"] == str(folder.resolve()) and cfg["model"]["img_resolution"] == 64

@@ -63,7 +63,8 @@ def _print_presets() -> None:
     from rich.table import Table
 
     table = Table(title="presets (gan train --preset NAME; explicit flags win)", title_justify="left")
-    for col in ("name", "recipe", "options", "expected cost", "source"):
+    table.add_column("name", no_wrap=True, style="bold")
+    for col in ("recipe", "options", "expected cost", "source"):
         table.add_column(col, overflow="fold")
     for entry in PRESETS:
         p = entry.obj
