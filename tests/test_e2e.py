@@ -51,7 +51,7 @@ def test_dcgan_few_hundred_steps_on_real_mnist(home, mnist_dir, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch,epochs", [("dcgan", "1"), ("mlp", "2")])
+@pytest.mark.parametrize("arch,epochs", [("dcgan", "1"), ("mlp", "5")])
 def test_full_mnist(home, mnist_dir, tmp_path, arch, epochs):
     run_dir = _train_and_sample(home, tmp_path, "--arch", arch, "--epochs", epochs)
-    _check_like_mnist(run_dir, mnist_dir, tol=0.08, dark_tol=0.03)
+    _check_like_mnist(run_dir, mnist_dir, tol=0.1, dark_tol=0.04)

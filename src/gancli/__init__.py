@@ -9,11 +9,10 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "load_generator"]
 
 
-def load_generator(path, device="cpu"):
-    """Rebuild a generator from a checkpoint file or a run directory.
-
-    See :func:`gancli.checkpoint.load_generator`.
+def load_generator(path, device="cpu", ema=True):
+    """Rebuild a generator from a checkpoint file or a run directory (EMA weights
+    when present unless ``ema=False``). See :func:`gancli.checkpoint.load_generator`.
     """
     from gancli.checkpoint import load_generator as _load
 
-    return _load(path, device=device)
+    return _load(path, device=device, ema=ema)

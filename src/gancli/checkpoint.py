@@ -9,13 +9,18 @@ Format ``gancli-checkpoint`` version 1 (documented in ``docs/runs.md``): one
 
 and whose safetensors metadata (string -> string) holds ``format``,
 ``format_version``, ``gancli_version``, ``config`` (the full
-:class:`~gancli.config.RunConfig` as JSON) and ``state`` (JSON: step, epoch,
-the optimizers' non-tensor state). The config alone rebuilds the models, so a
+:class:`~gancli.config.RunConfig` as JSON), ``state`` (JSON: step, epoch,
+d_updates, device_type and the non-tensor structure of each part) and
+``sha256`` (JSON: part name -> sha256 of its tensors' bytes, checked on load).
+Parts: ``generator``, ``discriminator``, ``generator_ema`` (when EMA is on),
+``optim_g``, ``optim_d``, ``rng``. The config alone rebuilds the models, so a
 checkpoint file is enough to sample (:func:`load_generator`).
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -68,6 +73,18 @@ def unflatten_state(skel: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return skel
 
 
+def _digest(tensors: dict[str, torch.Tensor], name: str) -> str:
+    """sha256 over the raw bytes of the tensors stored under ``name.`` (key order),
+    so flipped bytes in the data are detected on load (safetensors has no checksum)."""
+    h = hashlib.sha256()
+    prefix = name + "."
+    for key in sorted(k for k in tensors if k.startswith(prefix) or k == name):
+        t = tensors[key].contiguous()
+        h.update(key.encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
 # -- files ---------------------------------------------------------------------
 def save_checkpoint(path: str | os.PathLike, config: RunConfig, state: dict[str, Any],
                     modules: dict[str, Any]) -> Path:
@@ -92,9 +109,13 @@ def save_checkpoint(path: str | os.PathLike, config: RunConfig, state: dict[str,
         "gancli_version": __version__,
         "config": config.to_json(indent=None),
         "state": json.dumps({**state, "structure": skeletons}),
+        "sha256": json.dumps({name: _digest(tensors, name) for name in modules}),
     }
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except SafetensorError as e:  # I/O errors surface as SafetensorError; keep them OSErrors
+            raise OSError(errno.EIO, str(e), str(path)) from None
     return path
 
 
@@ -167,7 +188,12 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
                 if prefixes is None or key.startswith(prefixes):
                     tensors[key] = f.get_tensor(key)
     except (SafetensorError, OSError, ValueError, KeyError) as e:
-        raise GancliError(f"checkpoint {path} is damaged ({e})") from None
+        raise GancliError(f"checkpoint {path} is damaged ({str(e).splitlines()[0]})") from None
+    digests = json.loads(meta.get("sha256", "{}"))
+    for name, digest in digests.items():
+        wanted = prefixes is None or any(p.rstrip(".") == name for p in prefixes)
+        if wanted and _digest(tensors, name) != digest:
+            raise GancliError(f"checkpoint {path} is damaged (checksum mismatch in {name!r})")
     return Checkpoint(path, config, state, tensors)
 
 

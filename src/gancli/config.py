@@ -22,6 +22,7 @@ CONFIG_VERSION = 1
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 D_NORMS = ("batch", "none")
+NAN_POLICIES = ("stop", "skip")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class TrainConfig:
     checkpoint_every_steps: int = 1000  # checkpoint interval; 0 = only at the end
     keep_checkpoints: int = 3  # keep the newest K step checkpoints; 0 = keep all
     ema_decay: float = 0.999  # EMA of G's weights, with warm-up min(decay, (1+s)/(10+s)); 0 = off
+    nan_policy: str = "stop"  # NaN/Inf loss: stop (with the last good checkpoint named) | skip (that update)
     augment: str = ""  # DiffAugment policy for D's inputs (arXiv 2006.10738): "", "diffaug[:color,translation,cutout]"
 
 
@@ -162,7 +164,8 @@ def validate(cfg: RunConfig) -> None:
     LOSSES.get(cfg.loss.name)
     for value, flag_, choices in ((cfg.optim.name, "optimizer", OPTIMIZERS),
                                   (cfg.optim.lr_schedule, "lr schedule", LR_SCHEDULES),
-                                  (cfg.model.d_norm, "d-norm", D_NORMS)):
+                                  (cfg.model.d_norm, "d-norm", D_NORMS),
+                                  (cfg.train.nan_policy, "nan policy", NAN_POLICIES)):
         if value not in choices:
             raise UsageError(f"unknown {flag_} {value!r}; valid choices: {', '.join(choices)}")
     from gancli.augment import parse_augment
@@ -223,6 +226,7 @@ OPTION_FIELDS: dict[str, tuple[str, str]] = {
     "d_steps": ("optim", "d_steps"),
     "ema_decay": ("train", "ema_decay"),
     "augment": ("train", "augment"),
+    "nan_policy": ("train", "nan_policy"),
     "image_size": ("data", "image_size"),
     "channels": ("data", "channels"),
     "skip_bad_images": ("data", "skip_bad_images"),
@@ -246,7 +250,7 @@ OPTION_FIELDS: dict[str, tuple[str, str]] = {
 }
 
 #: Options that may change when a run is resumed.
-RESUMABLE_OPTIONS = frozenset({"steps", "epochs", "device"})
+RESUMABLE_OPTIONS = frozenset({"steps", "epochs", "device", "nan_policy"})
 
 #: Training length when neither --steps nor --epochs is given.
 DEFAULT_EPOCHS = 1.0
@@ -349,8 +353,12 @@ def _apply(cfg: RunConfig, given: dict[str, Any]) -> RunConfig:
 
 
 def _check_resume(given: dict[str, Any], base: RunConfig) -> None:
+    from gancli.data import DATASETS, is_folder_path
+
     allowed = ", ".join(map(flag, sorted(RESUMABLE_OPTIONS)))
     for name, value in given.items():
+        if name == "dataset" and value not in DATASETS and is_folder_path(value):
+            value = str(Path(value).expanduser().resolve())
         if name == "conditional":
             current: Any = bool(base.model.num_classes)
         else:

@@ -57,10 +57,12 @@ def fmt_duration(seconds: float) -> str:
 
 def format_record(record: dict[str, Any], total: int) -> str:
     """``step 500/937 epoch 0.53 | loss_D 1.23 loss_G 0.98 D(x) 0.51 D(G(z)) 0.43 | 412 img/s``"""
+    r = {k: record.get(k, float("nan")) for k in ("loss_d", "loss_g", "d_real", "d_fake")}
+    skipped = f" | skipped {record['skipped']:.0f}" if record.get("skipped") else ""
     return (
         f"step {record['step']}/{total} epoch {record['epoch']:.2f} | "
-        f"loss_D {record['loss_d']:.4f} loss_G {record['loss_g']:.4f} "
-        f"D(x) {record['d_real']:.3f} D(G(z)) {record['d_fake']:.3f} | {record['img_per_sec']:.0f} img/s"
+        f"loss_D {r['loss_d']:.4f} loss_G {r['loss_g']:.4f} "
+        f"D(x) {r['d_real']:.3f} D(G(z)) {r['d_fake']:.3f} | {record['img_per_sec']:.0f} img/s{skipped}"
     )
 
 
@@ -131,8 +133,9 @@ class RichReporter:
         self.progress.update(self.task, completed=step)
 
     def log(self, record: dict[str, Any]) -> None:
-        losses = (f"loss_D {record['loss_d']:.3f} loss_G {record['loss_g']:.3f} "
-                  f"D(x) {record['d_real']:.2f} D(G(z)) {record['d_fake']:.2f}")
+        r = {k: record.get(k, float("nan")) for k in ("loss_d", "loss_g", "d_real", "d_fake")}
+        losses = (f"loss_D {r['loss_d']:.3f} loss_G {r['loss_g']:.3f} "
+                  f"D(x) {r['d_real']:.2f} D(G(z)) {r['d_fake']:.2f}")
         self.progress.update(self.task, rate=f"{record['img_per_sec']:.0f} img/s", losses=losses)
         if settings.verbose:
             self.progress.console.print(format_record(record, self.total), soft_wrap=True)

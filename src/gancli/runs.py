@@ -296,6 +296,8 @@ class RunStore:
         if _RUN_RE.fullmatch(name):
             for r in runs:
                 if r.id == name:
+                    if r.path.resolve().parent != self.runs_dir.resolve():
+                        raise UsageError(f"run {name} is a link out of the run store ({r.path} -> {r.path.resolve()})")
                     return r
         elif (Path(ref) / "config.json").is_file():
             return Run(Path(ref).resolve())

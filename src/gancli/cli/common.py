@@ -51,6 +51,10 @@ def handles_errors(func: F) -> F:
         except GancliError as e:
             console.error(str(e))
             raise typer.Exit(e.exit_code) from None
+        except OSError as e:  # e.g. permission denied or disk full outside the training loop
+            where = f" ({e.filename})" if e.filename else ""
+            console.error(f"{e.strerror or e}{where}")
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 

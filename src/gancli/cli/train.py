@@ -87,15 +87,15 @@ def train(
     channels: int = typer.Option(None, "--channels", rich_help_panel=_DATA, show_default=False,
                                  help="1 = grayscale, 3 = RGB. \\[default: the dataset's; 3 for folders]"),
     skip_bad_images: bool = typer.Option(None, "--skip-bad-images", rich_help_panel=_DATA, show_default=False,
-                                         help="Image folders: skip unreadable files (reported) instead of failing."),
+                                         help="Image folders and CelebA: skip unreadable files (reported) instead of failing."),
     arch: str = typer.Option(None, "--arch", "-a", rich_help_panel=_MODEL, show_default=False,
                              help=f"Architecture: {_choices(ARCHS)}. \\[default: dcgan]"),
     nz: int = typer.Option(None, "--nz", rich_help_panel=_MODEL, show_default=False,
                            help="Latent dimension of z ~ N(0, I). \\[default: 100]"),
     ngf: int = typer.Option(None, "--ngf", rich_help_panel=_MODEL, show_default=False,
-                            help="DCGAN generator width. \\[default: 64]"),
+                            help="Generator width (dcgan: last hidden layer; resnet: 4x this). \\[default: 64]"),
     ndf: int = typer.Option(None, "--ndf", rich_help_panel=_MODEL, show_default=False,
-                            help="DCGAN discriminator width. \\[default: 64]"),
+                            help="Discriminator width (dcgan: first layer; resnet: 2x this). \\[default: 64]"),
     conditional: bool = typer.Option(None, "--conditional/--unconditional", rich_help_panel=_MODEL,
                                      show_default=False,
                                      help="Class-conditional G (embedding / conditional BN) and projection D. "
@@ -103,7 +103,8 @@ def train(
     spectral_norm: bool = typer.Option(None, "--spectral-norm/--no-spectral-norm", rich_help_panel=_MODEL,
                                        show_default=False, help="Spectral norm on D (arXiv 1802.05957). \\[default: off]"),
     d_norm: str = typer.Option(None, "--d-norm", rich_help_panel=_MODEL, show_default=False,
-                               help="Normalisation in D: batch, none. \\[default: batch; none for wgan-gp]"),
+                               help="Normalisation in the dcgan D: batch, none (spectral norm replaces it). "
+                               "\\[default: batch; none for wgan-gp]"),
     ema_decay: float = typer.Option(None, "--ema-decay", rich_help_panel=_MODEL, show_default=False,
                                     help="EMA of G's weights, used for samples; 0 = off. \\[default: 0.999]"),
     loss: str = typer.Option(None, "--loss", rich_help_panel=_OPT, show_default=False,
@@ -118,7 +119,7 @@ def train(
                                 help="DiffAugment on D's inputs: none, diffaug, diffaug:color,translation,cutout "
                                 "(arXiv 2006.10738). \\[default: none]"),
     steps: int = typer.Option(None, "--steps", rich_help_panel=_OPT, show_default=False,
-                              help="Training steps (one D + one G update each)."),
+                              help="Training steps (--d-steps D updates + one G update each)."),
     epochs: float = typer.Option(None, "--epochs", rich_help_panel=_OPT, show_default=False,
                                  help=f"Training length in passes over the data. \\[default: {DEFAULT_EPOCHS:g}]"),
     batch_size: int = typer.Option(None, "--batch-size", "-b", rich_help_panel=_OPT, show_default=False,
@@ -138,11 +139,14 @@ def train(
     momentum: float = typer.Option(None, "--momentum", rich_help_panel=_OPT, show_default=False,
                                    help="SGD/RMSprop momentum. \\[default: 0]"),
     lr_schedule: str = typer.Option(None, "--lr-schedule", rich_help_panel=_OPT, show_default=False,
-                                    help="constant, linear or cosine (decay to 0 at the last step). \\[default: constant]"),
+                                    help="constant, linear or cosine (decaying towards 0 over the run). \\[default: constant]"),
     d_steps: int = typer.Option(None, "--d-steps", rich_help_panel=_OPT, show_default=False,
                                 help="D updates per G update. \\[default: 1; 5 for wgan-gp]"),
+    nan_policy: str = typer.Option(None, "--nan-policy", rich_help_panel=_RUN, show_default=False,
+                                   help="On a NaN/Inf loss: stop (name the last good checkpoint) or skip that update "
+                                   "(checks every step: a device sync). \\[default: stop]"),
     seed: int = typer.Option(None, "--seed", rich_help_panel=_OPT, show_default=False,
-                             help="Seed of weights, data order and z. \\[default: 0]"),
+                             help="Seed of weights, data order, z, fake labels, augmentation. \\[default: 0]"),
     device: str = typer.Option(None, "--device", rich_help_panel=_RUN, show_default=False,
                                help="auto, cpu, cuda, cuda:N or mps; auto = CUDA, then MPS, then CPU. \\[default: auto]"),
     log_every: int = typer.Option(None, "--log-every", rich_help_panel=_RUN, show_default=False,
@@ -183,7 +187,7 @@ def train(
                    r1_gamma=r1_gamma, r1_every=r1_every, augment=augment, steps=steps, epochs=epochs,
                    batch_size=batch_size, lr_g=lr_g if lr_g is not None else lr,
                    lr_d=lr_d if lr_d is not None else lr, beta1=beta1, beta2=beta2, optimizer=optimizer,
-                   momentum=momentum, lr_schedule=lr_schedule, d_steps=d_steps, seed=seed, device=device,
+                   momentum=momentum, lr_schedule=lr_schedule, d_steps=d_steps, nan_policy=nan_policy, seed=seed, device=device,
                    log_every=log_every, sample_every=sample_every, checkpoint_every=checkpoint_every, keep=keep)
     store = st.store()
     run = None

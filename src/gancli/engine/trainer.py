@@ -12,6 +12,7 @@ identical to ``2N`` steps straight.
 from __future__ import annotations
 
 import copy
+import errno
 import math
 import time
 from dataclasses import dataclass
@@ -285,26 +286,40 @@ class Trainer:
                 loss_d = loss_d + (cfg.loss.r1_gamma / 2) * cfg.loss.r1_every * r1
                 stats["r1"] = r1.detach()
             self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            self.opt_d.step()
+            if self._usable(loss_d, stats):
+                loss_d.backward()
+                self.opt_d.step()
             self.d_updates += 1
 
         self.D.requires_grad_(False)
         loss_g = self.loss.g_loss(self.D(self.augment(fake), y_fake))
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
+        if self._usable(loss_g, stats):
+            loss_g.backward()
+            self.opt_g.step()
         self.D.requires_grad_(True)
         if self.G_ema is not None:
             ema_update_(self.G_ema, self.G, ema_beta(cfg.train.ema_decay, step))
 
-        stats.update({
+        values = {
             "loss_d": loss_d.detach(),
             "loss_g": loss_g.detach(),
             "d_real": self.loss.report(real_scores.detach()),
             "d_fake": self.loss.report(fake_scores.detach()),
-        })
+        }
+        stats.update(values)
+        if self.cfg.train.nan_policy == "skip":  # keep NaN/Inf out of the logged means
+            stats = {k: v for k, v in stats.items() if torch.isfinite(v).item()}
         return stats
+
+    def _usable(self, loss: torch.Tensor, stats: dict[str, torch.Tensor]) -> bool:
+        """With ``--nan-policy skip``, a non-finite loss skips its update (counted in
+        ``stats["skipped"]``); with ``stop`` every update is applied and the NaN
+        surfaces at the next log or checkpoint."""
+        if self.cfg.train.nan_policy != "skip" or torch.isfinite(loss).item():
+            return True
+        stats["skipped"] = stats.get("skipped", torch.zeros((), device=loss.device)) + 1
+        return False
 
     @property
     def sampling_generator(self) -> torch.nn.Module:
@@ -340,7 +355,7 @@ class Trainer:
         t0 = time.perf_counter()
         mark_time, mark_step = t0, self.step
         sums: dict[str, torch.Tensor] = {}
-        n = 0
+        counts: dict[str, int] = {}
         interrupted = False
         try:
             while self.step < total:
@@ -348,10 +363,11 @@ class Trainer:
                 self.step += 1
                 for k, v in stats.items():
                     sums[k] = sums[k] + v if k in sums else v.clone()
-                n += 1
+                    counts[k] = counts.get(k, 0) + 1
                 self.reporter.advance(self.step)
                 if self.step % t.log_every_steps == 0 or self.step == total:
-                    record = {k: v.item() / n for k, v in sums.items()}  # .item() syncs the device
+                    # .item() syncs the device; "skipped" is a total, the rest are means
+                    record = {k: v.item() / (1 if k == "skipped" else counts[k]) for k, v in sums.items()}
                     now = time.perf_counter()
                     self._check_finite(record)
                     record = {
@@ -365,7 +381,7 @@ class Trainer:
                     }
                     self.run.append_metrics(record)
                     self.reporter.log(record)
-                    sums, n = {}, 0
+                    sums, counts = {}, {}
                     mark_time, mark_step = now, self.step
                 if t.sample_every_steps and self.step % t.sample_every_steps == 0:
                     self.write_samples()
@@ -378,6 +394,16 @@ class Trainer:
                 self.save()
             if not interrupted and not (t.sample_every_steps and self.step % t.sample_every_steps == 0):
                 self.write_samples()
+        except OSError as e:
+            what = "disk full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+            last = self.last_checkpoint or "none"
+            raise GancliError(f"could not write {e.filename or 'a run file'} at step {self.step} ({what}); "
+                              f"the newest checkpoint on disk is intact: {last}") from None
+        except torch.OutOfMemoryError:
+            b = t.batch_size
+            raise GancliError(f"out of memory on {self.device} at step {self.step} with --batch-size {b}; "
+                              f"try --batch-size {max(1, b // 2)} or a smaller --ngf/--ndf, then "
+                              f"gan train --resume {self.run.id}") from None
         finally:
             self.reporter.stop()
         seconds = time.perf_counter() - t0

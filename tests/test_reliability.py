@@ -1,0 +1,260 @@
+"""Reliability: kill -9 at random moments, damaged files, disk full, fuzzed CLI
+arguments. Each case checks that nothing on disk is corrupted or half-written."""
+
+import errno
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from gancli.checkpoint import load_checkpoint, load_generator
+from gancli.cli import app
+from gancli.errors import GancliError
+from gancli.runs import RunStore
+
+TINY = ["--arch", "mlp", "--limit", "512", "--batch-size", "32", "--device", "cpu", "--log-every", "5",
+        "--checkpoint-every", "5", "--keep", "0", "--sample-every", "0"]
+INTERVAL = 5
+
+
+def _env(home):
+    return {**os.environ, "GANCLI_HOME": str(home), "NO_COLOR": "1"}
+
+
+def _spawn(home, *args):
+    return subprocess.Popen([sys.executable, "-m", "gancli", "train", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(home))
+
+
+def _kill_after_progress(proc, rng):
+    """SIGKILL once training has logged a line, after a random extra delay; returns the
+    last logged step (a lower bound of the progress at the kill)."""
+    last = 0
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("step "):
+            last = int(line.split()[1].split("/")[0])
+            break
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read())
+    time.sleep(rng.uniform(0.0, 1.5))
+    proc.kill()
+    out, _ = proc.communicate()
+    for line in out.splitlines():
+        if line.startswith("step "):
+            last = int(line.split()[1].split("/")[0])
+    return last
+
+
+def _check_run(run):
+    for _, path in run.checkpoints():
+        load_checkpoint(path)  # every checkpoint on disk loads and passes its checksums
+    steps = [r["step"] for r in run.read_metrics()]
+    assert steps == sorted(set(steps)), steps  # no duplicated or reordered records
+    assert not [p for p in run.path.rglob(".*.tmp-*")]
+
+
+def _kill_resume_cycle(home, kills, seed):
+    rng = random.Random(seed)
+    total = 100000
+    proc = _spawn(home, *TINY, "--steps", str(total))
+    store = RunStore(home)
+    for _ in range(kills):
+        progress = _kill_after_progress(proc, rng)
+        run = store.resolve("run-1")
+        _check_run(run)
+        assert (run.path / ".lock").exists()  # left by the killed process: stale
+        resume_from = run.checkpoints()[-1][0] if run.checkpoints() else 0
+        assert progress - resume_from <= INTERVAL, (progress, resume_from)
+        proc = _spawn(home, "--resume", "run-1")
+    progress = _kill_after_progress(proc, rng)
+    run = store.resolve("run-1")
+    final = run.checkpoints()[-1][0] + 3
+    r = subprocess.run([sys.executable, "-m", "gancli", "train", "--resume", "run-1", "--steps", str(final)],
+                       capture_output=True, text=True, env=_env(home), timeout=300)
+    assert r.returncode == 0, r.stderr
+    _check_run(run)
+    assert load_checkpoint(run.checkpoint_path()).step == final
+    assert not (run.path / ".lock").exists()
+
+
+def test_kill_minus_9_and_resume(home, mnist_dir):
+    _kill_resume_cycle(home, kills=3, seed=1)
+
+
+@pytest.mark.slow
+def test_kill_minus_9_many_times(home, mnist_dir):
+    _kill_resume_cycle(home, kills=20, seed=2)
+
+
+# -- damaged files ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory):
+    from gancli.config import build_config
+    from gancli.data import load_split
+    from gancli.engine.launch import train
+
+    root = os.environ.get("GANCLI_DATA_DIR")
+    if not root:
+        pytest.skip("real MNIST not found")
+    home = tmp_path_factory.mktemp("trained")
+    cfg = build_config(dict(arch="mlp", limit=256, batch_size=32, steps=4, device="cpu", checkpoint_every=2,
+                            keep=0, sample_every=0, log_every=2))
+    load_split(cfg.data, root)
+    train(cfg, RunStore(home), root)
+    return home
+
+
+def _snapshot(path):
+    return {p: p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip-data", "flip-header", "pickle", "empty"])
+def test_damaged_checkpoint_one_line_error(trained_home, tmp_path, damage):
+    ckpt = RunStore(trained_home).resolve("run-1").checkpoint_path()
+    bad = tmp_path / "step-4.safetensors"
+    blob = bytearray(ckpt.read_bytes())
+    if damage == "truncate":
+        blob = blob[: len(blob) - 100]
+    elif damage == "flip-data":
+        blob[-10] ^= 0xFF
+    elif damage == "flip-header":
+        blob[12] ^= 0xFF
+    elif damage == "pickle":
+        torch.save({"generator.net.0.weight": torch.ones(1)}, bad)
+        blob = bytearray(bad.read_bytes())
+    else:
+        blob = bytearray()
+    bad.write_bytes(bytes(blob))
+    with pytest.raises(GancliError) as e:
+        load_checkpoint(bad)
+    assert str(bad) in str(e.value) and "\n" not in str(e.value)
+    r = CliRunner().invoke(app, ["sample", str(bad), "-o", str(tmp_path / "x.png")])
+    assert r.exit_code == 1 and r.output.startswith("error: ") and "Traceback" not in r.output
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_future_versions_are_refused(trained_home, tmp_path):
+    import shutil
+
+    home = tmp_path / "h"
+    shutil.copytree(trained_home, home)
+    run = RunStore(home).resolve("run-1")
+    doc = json.loads(run.config_path.read_text())
+    doc["format_version"] = 99
+    run.config_path.write_text(json.dumps(doc))
+    before = _snapshot(home)
+    env = {"GANCLI_HOME": str(home)}
+    r = CliRunner().invoke(app, ["train", "--resume", "run-1", "--steps", "9"], env=env)
+    assert r.exit_code == 1 and "written by a newer gancli" in r.output
+    doc["format_version"] = 1
+    doc["config"]["version"] = 99
+    run.config_path.write_text(json.dumps(doc))
+    before = _snapshot(home)
+    r = CliRunner().invoke(app, ["train", "--resume", "run-1", "--steps", "9"], env=env)
+    assert r.exit_code == 1 and "newer than this gancli understands" in r.output
+    assert _snapshot(home) == before
+
+
+def test_symlink_out_of_the_store_is_refused(tmp_path, home):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "config.json").write_text("{}")
+    (home / "runs").mkdir(parents=True)
+    (home / "runs" / "run-1").symlink_to(outside, target_is_directory=True)
+    r = CliRunner().invoke(app, ["runs", "rm", "run-1", "--yes"])
+    assert r.exit_code == 2 and "link out of the run store" in r.output
+    assert (outside / "config.json").exists()
+
+
+def test_disk_full_keeps_previous_checkpoint(home, mnist_dir, monkeypatch):
+    """ENOSPC while writing the second checkpoint: clear error, first checkpoint intact."""
+    import gancli.checkpoint as ck
+
+    real = ck.save_file
+    calls = {"n": 0}
+
+    def full_disk(tensors, filename, metadata=None):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            with open(filename, "wb") as f:
+                f.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device", filename)
+        return real(tensors, filename, metadata=metadata)
+
+    monkeypatch.setattr(ck, "save_file", full_disk)
+    r = CliRunner().invoke(app, ["train", *TINY, "--steps", "20"])
+    assert r.exit_code == 1, r.output
+    line = [ln for ln in r.output.splitlines() if ln.startswith("error:")][0]
+    assert "disk full" in line and "step-5.safetensors" in line
+    run = RunStore(home).resolve("run-1")
+    assert [s for s, _ in run.checkpoints()] == [5]
+    assert load_checkpoint(run.checkpoint_path()).step == 5
+    assert not [p for p in run.path.rglob(".*.tmp-*")]
+    assert not (run.path / ".lock").exists()
+
+
+def test_nan_policy_skip_continues(home, mnist_dir, monkeypatch):
+    from gancli.losses.adversarial import NonSaturatingBCE
+
+    real = NonSaturatingBCE.g_loss
+    calls = {"n": 0}
+
+    def sometimes_nan(self, fake):
+        calls["n"] += 1
+        out = real(self, fake)
+        return out * float("nan") if calls["n"] in (2, 3) else out
+
+    monkeypatch.setattr(NonSaturatingBCE, "g_loss", sometimes_nan)
+    r = CliRunner().invoke(app, ["train", *TINY, "--steps", "5", "--nan-policy", "skip"])
+    assert r.exit_code == 0, r.output
+    rec = RunStore(home).resolve("run-1").read_metrics()[-1]
+    assert rec["skipped"] == 2 and rec["step"] == 5
+    calls["n"] = 0
+    r = CliRunner().invoke(app, ["train", *TINY, "--steps", "5"])
+    assert r.exit_code == 1 and "training diverged at step 5 (loss_g=nan" in r.output
+
+
+# -- fuzzing the command line ----------------------------------------------------
+VOCAB = ["train", "sample", "runs", "list", "show", "rm", "latest", "run-1", "run-99", "1", "../x", "./nodir",
+         "--dataset", "mnist", "cifar10", "--arch", "dcgan", "resnet", "unet", "--loss", "wgan-gp", "bce", "--steps",
+         "-5", "0", "3", "abc", "--epochs", "1e9", "nan", "--batch-size", "--device", "cuda", "cpu", "tpu", "-n",
+         "--nrow", "--class", "--class-grid", "--checkpoint", "--seed", "--json", "--yes", "--preset",
+         "mnist-dcgan", "--augment", "diffaug:color", "--lr", "inf", "-1", "--help", "--version", "-o", "x.gif",
+         "--conditional", "--image-size", "7", "--channels", "--resume", "--limit", "--ema-decay", "", "é", "--no-ema"]
+
+
+@settings(max_examples=int(os.environ.get("GANCLI_FUZZ_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(VOCAB), min_size=0, max_size=6))
+def test_fuzzed_arguments_never_traceback(trained_home, tmp_path_factory, argv):
+    if argv and argv[0] == "train" and "--help" not in argv and "--version" not in argv:
+        argv = [*argv, "--dry-run"]  # never start a real training from the fuzzer
+    if "rm" in argv:
+        argv = [a for a in argv if a != "--yes"]  # never delete the shared fixture run
+    cwd = tmp_path_factory.mktemp("cwd")
+    before = _snapshot(trained_home)
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        r = CliRunner().invoke(app, argv, env={"GANCLI_HOME": str(trained_home), "NO_COLOR": "1"})
+    finally:
+        os.chdir(old)
+    assert r.exception is None or isinstance(r.exception, SystemExit), (argv, r.exception)
+    assert r.exit_code in (0, 1, 2), (argv, r.exit_code, r.output)
+    assert "Traceback" not in r.output, argv
+    assert _snapshot(trained_home) == before, argv  # sampling/dry runs never change the store
+
+
+def test_generator_loads_after_all_that(trained_home):
+    g = load_generator(RunStore(trained_home).resolve("run-1").path)
+    assert g(torch.randn(2, g.nz)).shape == (2, 1, 28, 28)
