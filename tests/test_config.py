@@ -20,6 +20,15 @@ def test_newer_config_version_is_refused():
         RunConfig.from_dict(d)
 
 
+@pytest.mark.parametrize("section,key,value", [("model", "nz", "100"), ("train", "ema_decay", True),
+                                               ("model", "spectral_norm", 1), ("train", "epochs", "x")])
+def test_wrong_types_are_refused(section, key, value):
+    d = RunConfig().to_dict()
+    d[section][key] = value
+    with pytest.raises(GancliError, match=f"config {section}.{key} must be"):
+        RunConfig.from_dict(d)
+
+
 def test_unknown_keys_are_refused():
     d = RunConfig().to_dict()
     d["model"]["wings"] = 2

@@ -139,6 +139,15 @@ class RunConfig:
         return dataclasses.replace(self, **sections)
 
 
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "str": (str,),
+    "float | None": (int, float, type(None)),
+}
+
+
 def _sub_from_dict(sub_cls: type, d: Any, section: str) -> Any:
     if not isinstance(d, dict):
         raise GancliError(f"config section {section!r} is not a JSON object")
@@ -146,6 +155,11 @@ def _sub_from_dict(sub_cls: type, d: Any, section: str) -> Any:
     unknown = set(d) - set(names)
     if unknown:
         raise GancliError(f"config section {section!r} has unknown keys: {', '.join(sorted(unknown))}")
+    for key, value in d.items():
+        kind = str(names[key].type)
+        ok = _JSON_TYPES.get(kind, (object,))
+        if not isinstance(value, ok) or (isinstance(value, bool) and bool not in ok):
+            raise GancliError(f"config {section}.{key} must be {kind}, got {value!r}")
     return sub_cls(**d)
 
 
