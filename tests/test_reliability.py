@@ -99,11 +99,11 @@ def test_kill_minus_9_many_times(home, mnist_dir):
 # -- damaged files ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained_home(tmp_path_factory):
+    from conftest import mnist_root
+
     from gancli.config import build_config
     from gancli.data import load_split
     from gancli.engine.launch import train
-
-    from conftest import mnist_root
 
     root = mnist_root()
     if root is None:

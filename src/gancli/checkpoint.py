@@ -198,25 +198,33 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", ema: bool = True) -> torch.nn.Module:
-    """Rebuild the generator stored in a checkpoint, a run directory, or a run's
-    ``checkpoints/`` folder (newest checkpoint), with no other input.
+    """Rebuild the generator stored in a checkpoint, a run directory, a run's
+    ``checkpoints/`` folder (newest checkpoint) or a generator bundle folder
+    (``gan export --format safetensors``), with no other input.
+
+    A folder is a bundle when its ``config.json`` says ``"format": "gancli-generator"``
+    and a run directory when it says ``"gancli-run"``.
 
     Args:
         ema: use the EMA weights when the checkpoint has them (the default);
-            False = the raw generator.
+            False = the raw generator (an error for a bundle holding EMA weights).
 
     Returns:
         The generator in eval mode on ``device``: ``G(z)`` (or ``G(z, y)`` when
         ``G.num_classes > 0``, ``y (N,)`` int64) maps ``(N, nz)`` to
-        ``(N, C, H, W)`` images in [-1, 1]. Attributes: ``nz``, ``num_classes``,
-        ``checkpoint_step``, ``uses_ema``.
+        ``(N, C, H, W)`` images in [-1, 1]; ``G.sample(n, seed)`` draws images.
+        Attributes: ``nz``, ``num_classes``, ``img_channels``, ``img_resolution``,
+        ``model_config``, ``checkpoint_step``, ``uses_ema``.
 
     Raises:
         GancliError: no checkpoint there, or it is damaged.
     """
+    from gancli.bundle import is_bundle, load_bundle
     from gancli.models import build_generator
 
     path = Path(path)
+    if path.is_dir() and is_bundle(path):
+        return load_bundle(path, device=device, ema=ema)
     if path.is_dir():
         from gancli.runs import Run
 

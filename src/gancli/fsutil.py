@@ -6,8 +6,10 @@ A reader sees either the old file or the complete new one, never a torn one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,13 +29,17 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, keep_suffix: bool = False) -> Iterator[Path]:
     """Yield a temp path next to ``path``; on success it is fsynced and renamed to ``path``.
 
     On any exception the temp file is removed and ``path`` is left untouched.
+
+    Args:
+        keep_suffix: end the temp name with ``path``'s suffix too, for writers that
+            insist on one (``torch.export.save`` wants ``.pt2``).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix if keep_suffix else ''}")
     try:
         yield tmp
         with open(tmp, "rb+") as f:
@@ -42,6 +48,46 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
+    """Yield an empty temp folder next to ``path``; on success its files are fsynced
+    and the folder is renamed to ``path``, so a reader sees no folder or a complete one.
+
+    An existing empty folder at ``path`` is replaced. Anything else there is replaced
+    only with ``replace=True`` (moved aside, swapped, then deleted); otherwise
+    :class:`FileExistsError`. On any exception the temp folder is removed and ``path``
+    is left untouched.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        for f in tmp.rglob("*"):
+            if f.is_file():
+                with open(f, "rb+") as fh:
+                    os.fsync(fh.fileno())
+        _fsync_dir(tmp)
+        occupied = path.is_symlink() or path.is_file() or (path.is_dir() and any(path.iterdir()))
+        if not occupied:
+            os.replace(tmp, path)  # also replaces an empty folder (POSIX rename)
+        elif not replace:
+            raise FileExistsError(errno.EEXIST, "already exists and is not empty", str(path))
+        else:
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
     _fsync_dir(path.parent)
 

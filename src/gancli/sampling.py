@@ -29,6 +29,14 @@ def latents(n: int, nz: int, seed: int, device: torch.device | str = "cpu") -> t
     return torch.randn(n, nz, generator=g).to(device)
 
 
+def random_labels(n: int, num_classes: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``(n,)`` int64 classes uniform in [0, num_classes), drawn on the CPU from
+    ``seed + 1`` (so they do not repeat the stream of the latents drawn from ``seed``);
+    the classes of ``gan sample --seed S`` for a conditional run."""
+    g = torch.Generator().manual_seed(seed + 1)
+    return torch.randint(0, num_classes, (n,), generator=g).to(device)
+
+
 def grid_labels(num_classes: int, columns: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Labels of a class grid, one row per class: ``(num_classes * columns,)`` int64,
     ``[0]*columns + [1]*columns + ...``."""

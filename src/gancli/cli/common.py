@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 import typer
 
 from gancli import console
-from gancli.errors import GancliError
+from gancli.errors import GancliError, UsageError
 from gancli.runs import RunStore, default_home
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,3 +62,38 @@ def handles_errors(func: F) -> F:
 
 def names_help(kind: str, entries) -> str:
     return f"{kind}: " + ", ".join(e.name for e in entries) + "."
+
+
+@dataclass
+class GeneratorSource:
+    """Where a command loads a generator from (the RUN argument of ``sample`` / ``export``)."""
+
+    path: Path  # a checkpoint file or a bundle folder; load it with gancli.load_generator
+    label: str  # for default output names: the run id, the bundle's name, or the fallback
+    run_id: str | None  # the run the weights come from, when known
+
+
+def resolve_generator_source(ctx: typer.Context, ref: str, checkpoint: str, fallback_label: str) -> GeneratorSource:
+    """``run-N``, ``N``, ``latest``, a run directory, a checkpoint ``.safetensors`` file
+    or a generator bundle folder -> the file or folder to load.
+
+    Raises:
+        UsageError: unknown run or step, or ``--checkpoint`` with a file or bundle.
+        GancliError: the run has no checkpoints.
+    """
+    from gancli.bundle import is_bundle, read_bundle_config
+
+    path = Path(ref)
+    if path.suffix == ".safetensors":
+        if checkpoint != "latest":
+            raise UsageError("--checkpoint applies to runs, not to a checkpoint file")
+        in_run = path.parent.name == "checkpoints"
+        run_id = path.parent.parent.name if in_run else None
+        return GeneratorSource(path, run_id or fallback_label, run_id)
+    if not re.fullmatch(r"latest|(run-)?\d+", ref) and is_bundle(path):
+        if checkpoint != "latest":
+            raise UsageError("--checkpoint applies to runs, not to an exported bundle")
+        run_id = read_bundle_config(path).get("meta", {}).get("source_run")
+        return GeneratorSource(path, path.resolve().name, run_id if isinstance(run_id, str) else None)
+    r = state(ctx).store().resolve(ref)
+    return GeneratorSource(r.checkpoint_path(checkpoint), r.id, r.id)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from gancli import console
-from gancli.cli.common import handles_errors, state
+from gancli.cli.common import handles_errors, resolve_generator_source
 from gancli.errors import UsageError
 
 
@@ -15,7 +15,8 @@ from gancli.errors import UsageError
 def sample(
     ctx: typer.Context,
     run: str = typer.Argument("latest", metavar="RUN",
-                              help="run-N, N, latest, a run directory, or a checkpoint .safetensors file."),
+                              help="run-N, N, latest, a run directory, a checkpoint .safetensors file, "
+                              "or a bundle folder from `gan export --format safetensors`."),
     num: int = typer.Option(64, "-n", "--num", help="Number of images."),
     output: Path = typer.Option(None, "-o", "--output", show_default=False,
                                 help="Grid image file (.png, .jpg, .jpeg, .webp, .bmp), or a directory with --individual. "
@@ -51,15 +52,8 @@ def sample(
         raise UsageError(f"--nrow must be >= 1, got {nrow}")
     if batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
-    path = Path(run)
-    if path.suffix == ".safetensors":
-        if checkpoint != "latest":
-            raise UsageError("--checkpoint applies to runs, not to a checkpoint file")
-        label = path.parent.parent.name if path.parent.name == "checkpoints" else "samples"
-        ckpt_path = path
-    else:
-        r = state(ctx).store().resolve(run)
-        ckpt_path, label = r.checkpoint_path(checkpoint), r.id
+    source = resolve_generator_source(ctx, run, checkpoint, fallback_label="samples")
+    ckpt_path, label = source.path, source.label
     if output is not None:
         if individual:
             if output.exists() and not output.is_dir():
@@ -77,11 +71,13 @@ def sample(
 
     from gancli.checkpoint import load_generator
     from gancli.engine.device import resolve_device
-    from gancli.sampling import generate, grid_labels, latents, save_grid, save_individual
+    from gancli.sampling import generate, grid_labels, latents, random_labels, save_grid, save_individual
 
     dev = resolve_device(device)
     g = load_generator(ckpt_path, device=dev, ema=ema)
     step = g.checkpoint_step
+    stem = label if step is None else f"{label}-step{step}"
+    kind = "bundle" if ckpt_path.is_dir() else "checkpoint"
     k = g.num_classes
     if (class_ is not None or class_grid) and not k:
         raise UsageError("--class and --class-grid need a conditional run (trained with --conditional)")
@@ -94,17 +90,17 @@ def sample(
     elif class_ is not None:
         y = torch.full((num,), class_, dtype=torch.long, device=dev)
     elif k:
-        y = torch.randint(0, k, (num,), generator=torch.Generator().manual_seed(seed + 1)).to(dev)
+        y = random_labels(num, k, seed, dev)
     else:
         y = None
     images = generate(g, latents(num, g.nz, seed, dev), y, batch_size=batch_size)
     if individual:
-        out_dir = output or Path(f"{label}-step{step}")
+        out_dir = output or Path(stem)
         out_dir.mkdir(exist_ok=True)
         paths = save_individual(images, out_dir)
-        console.info(f"wrote {len(paths)} images to {out_dir}/ (checkpoint {ckpt_path.name}, seed {seed})")
+        console.info(f"wrote {len(paths)} images to {out_dir}/ ({kind} {ckpt_path.name}, seed {seed})")
     else:
-        out = output or Path(f"{label}-step{step}.png")
+        out = output or Path(f"{stem}.png")
         save_grid(images, out, nrow=nrow)
         weights = "EMA" if g.uses_ema else "raw"
-        console.info(f"wrote {out} ({num} images, checkpoint {ckpt_path.name}, {weights} G, seed {seed})")
+        console.info(f"wrote {out} ({num} images, {kind} {ckpt_path.name}, {weights} G, seed {seed})")

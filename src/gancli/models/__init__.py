@@ -43,14 +43,17 @@ def _resnet() -> tuple[type, type]:
 
 
 def build_generator(cfg: ModelConfig) -> nn.Module:
-    """The generator described by ``cfg`` (freshly initialised).
+    """The generator described by ``cfg`` (freshly initialised); ``cfg`` is kept as
+    its ``model_config`` attribute.
 
     Raises:
         UnknownNameError: ``cfg.arch`` is not registered.
         UsageError: the architecture does not support the image shape.
     """
     g_cls, _ = ARCHS.get(cfg.arch)()
-    return g_cls.from_config(cfg)
+    g = g_cls.from_config(cfg)
+    g.model_config = cfg  # what rebuilds it (written into exported bundles)
+    return g
 
 
 def build_discriminator(cfg: ModelConfig) -> nn.Module:

@@ -3,6 +3,8 @@ checks, conditioning helpers, DCGAN init and spectral norm."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -42,6 +44,56 @@ class Generator(nn.Module):
     # kept for callers of the unconditional API
     def check_z(self, z: torch.Tensor) -> None:
         self.check_inputs(z, None)
+
+    def sample(self, n: int, seed: int = 0, labels: int | Sequence[int] | torch.Tensor | None = None,
+               device: torch.device | str | None = None, batch_size: int = 256) -> torch.Tensor:
+        """Draw ``n`` images, reproducibly: the images ``gan sample --seed S`` makes.
+
+        The latents are ``gancli.sampling.latents(n, nz, seed)``: ``(n, nz)`` ~ N(0, I)
+        drawn on the CPU, so the same seed gives the same images on every device.
+        Runs in eval mode (the previous mode is restored) without gradients.
+
+        Args:
+            n: number of images, >= 1.
+            seed: seed of the latents (and of the random classes, see ``labels``).
+            labels: conditional generators only. None = a uniformly random class per
+                image, drawn from ``seed + 1`` as ``gan sample`` does; an int = that
+                class for every image; or ``n`` classes (sequence or ``(n,)`` tensor)
+                in [0, num_classes).
+            device: where to run; None = where the generator's parameters are.
+                Another device moves the generator there (in place, as ``Module.to``).
+            batch_size: images per forward pass; changes memory use, not the images
+                (beyond float rounding).
+
+        Returns:
+            ``(n, C, H, W)`` float32 in [-1, 1], on the CPU.
+
+        Raises:
+            ValueError: bad ``n``, labels given to an unconditional generator, or
+                classes out of range.
+        """
+        from gancli.sampling import generate, latents, random_labels
+
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        if device is None:
+            device = next(self.parameters()).device
+        else:
+            self.to(device)
+        k = self.num_classes
+        if labels is not None and not k:
+            raise ValueError("this generator is unconditional: pass no labels")
+        if labels is None:
+            y = random_labels(n, k, seed, device) if k else None
+        elif isinstance(labels, int):
+            y = torch.full((n,), labels, dtype=torch.long, device=device)
+        else:
+            y = torch.as_tensor(labels, dtype=torch.long).to(device)
+            if y.shape != (n,):
+                raise ValueError(f"labels must have shape ({n},), got {tuple(y.shape)}")
+        if y is not None and not bool(((y >= 0) & (y < k)).all()):
+            raise ValueError(f"labels must be classes in [0, {k}), got {y.min().item()}..{y.max().item()}")
+        return generate(self, latents(n, self.nz, seed, device), y, batch_size=batch_size)
 
 
 class Discriminator(nn.Module):

@@ -1,0 +1,93 @@
+"""``gan export``: write a run's generator as ONNX, TorchScript, an ExportedProgram or a
+safetensors bundle, and verify the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gancli import console
+from gancli.cli.common import handles_errors, resolve_generator_source
+from gancli.export import FORMATS, check_options, check_output, default_output, format_for, require_packages
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+@handles_errors
+def export(
+    ctx: typer.Context,
+    run: str = typer.Argument("latest", metavar="RUN",
+                              help="run-N, N, latest, a run directory, a checkpoint .safetensors file, "
+                              "or a bundle folder."),
+    format_: str = typer.Option(None, "--format", "-f", show_default=False, help="Export format: " + ", ".join(
+        f"{e.name} ({e.obj.suffix or 'a folder'})" for e in FORMATS) + ". \\[default: from -o's suffix, else onnx]"),
+    output: Path = typer.Option(None, "-o", "--output", show_default=False,
+                                help="Output file (.onnx, .pt, .pt2) or, for safetensors, folder. "
+                                "\\[default: <run>-step<S> + the format's suffix]"),
+    checkpoint: str = typer.Option("latest", "--checkpoint", "-c", help="'latest' or a step number."),
+    ema: bool = typer.Option(True, "--ema/--no-ema", help="Export the EMA generator when the run has one."),
+    uint8: bool = typer.Option(False, "--uint8",
+                               help="Graph formats: output uint8 images in [0, 255] (converted in the graph, "
+                               "rounded as `gan sample` does) instead of float32 in [-1, 1]."),
+    verify: bool = typer.Option(True, "--verify/--no-verify",
+                                help="Reload the artifact and compare it with the PyTorch generator at batch "
+                                "sizes 1 and 7 (max abs difference <= 1e-4, or 1 level with --uint8)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file or non-empty folder."),
+) -> None:
+    """Export a run's generator for inference without gancli, and verify the export.
+
+    Every graph format maps z (N, nz) float32 [+ labels (N,) int64 for conditional
+    runs] to images (N, C, H, W) with a dynamic batch N, and carries metadata (nz,
+    classes, image shape, value range, source run and step, EMA).
+
+    Examples:
+
+      gan export latest --format onnx -o mnist.onnx
+
+      gan export run-3 --format onnx --uint8 -o mnist-u8.onnx
+
+      gan export run-3 --format exported-program --checkpoint 2000 -o g.pt2
+
+      gan export run-3 --format safetensors -o mnist-g/      (then: gan sample mnist-g/)
+    """
+    format_ = format_ or format_for(output)
+    check_options(format_, uint8)
+    if output is not None:
+        check_output(format_, output, force)
+    source = resolve_generator_source(ctx, run, checkpoint, fallback_label="generator")
+    require_packages(format_, verify)
+
+    from gancli.checkpoint import load_generator
+    from gancli.export.core import export_generator
+
+    g = load_generator(source.path, device="cpu", ema=ema)
+    if output is None:
+        output = default_output(format_, source.label, g.checkpoint_step)
+        check_output(format_, output, force)
+    provenance = {"source_run": source.run_id, "source_checkpoint": source.path.name}
+    result = export_generator(g, format_, output, uint8=uint8, verify=verify, force=force, source=provenance)
+
+    m = result.metadata
+    what = f"{source.run_id or source.path.name}" + (f" step {m['step']}" if m["step"] is not None else "")
+    images = f"images (N, {', '.join(map(str, m['image_shape']))}) {m['dtype']} in [{m['value_range'][0]}, {m['value_range'][1]}]"
+    inputs = f"z (N, {m['nz']}) float32" + (f", labels (N,) int64 in [0, {m['num_classes']})" if m["num_classes"] else "")
+    console.info(f"wrote {result.path} ({format_}, {_human_bytes(result.bytes)}, exported in {result.export_seconds:.2f}s"
+                 f" with {'; '.join(result.notes)})")
+    console.info(f"  from {what}, {'EMA' if m['ema'] else 'raw'} G: {inputs} -> {images}")
+    if result.max_abs_diff is None:
+        console.info("  not verified (--no-verify)")
+    else:
+        sizes = " and ".join(map(str, result.batch_sizes))
+        if uint8:
+            diff, limit = f"{result.max_abs_diff:.0f} levels", f"{result.tolerance:.0f} level"
+        else:
+            diff, limit = f"{result.max_abs_diff:.2g}", f"{result.tolerance:.0e}".replace("e-0", "e-")
+        console.info(f"  verified with {result.verified_with} at batch sizes {sizes}: max abs difference {diff} "
+                     f"(limit {limit})")
