@@ -55,12 +55,13 @@ def _kill_after_progress(proc, rng):
     return last
 
 
-def _check_run(run):
+def _check_run(run, after_kill=False):
     for _, path in run.checkpoints():
         load_checkpoint(path)  # every checkpoint on disk loads and passes its checksums
     steps = [r["step"] for r in run.read_metrics()]
     assert steps == sorted(set(steps)), steps  # no duplicated or reordered records
-    assert not [p for p in run.path.rglob(".*.tmp-*")]
+    if not after_kill:  # a kill mid-write may leave a temp file; the next resume removes it
+        assert not [p for p in run.path.rglob(".*.tmp-*")]
 
 
 def _kill_resume_cycle(home, kills, seed):
@@ -71,7 +72,7 @@ def _kill_resume_cycle(home, kills, seed):
     for _ in range(kills):
         progress = _kill_after_progress(proc, rng)
         run = store.resolve("run-1")
-        _check_run(run)
+        _check_run(run, after_kill=True)
         assert (run.path / ".lock").exists()  # left by the killed process: stale
         resume_from = run.checkpoints()[-1][0] if run.checkpoints() else 0
         assert progress - resume_from <= INTERVAL, (progress, resume_from)
