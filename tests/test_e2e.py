@@ -27,6 +27,7 @@ def _check_like_mnist(run_dir, mnist_dir, tol, dark_tol):
     r = _stats(real.images[:2000].float() / 127.5 - 1)
     g = load_generator(run_dir)
     f = _stats(generate(g, latents(1000, g.nz, seed=1)))
+    print("fake vs real:", {k: round(f[k], 4) for k in ("mean", "dark")}, {k: round(r[k], 4) for k in ("mean", "dark")})
     assert abs(f["mean"] - r["mean"]) < tol, (f["mean"], r["mean"])
     assert abs(f["dark"] - r["dark"]) < dark_tol, (f["dark"], r["dark"])
     corr = torch.corrcoef(torch.stack([f["mean_image"], r["mean_image"]]))[0, 1].item()
@@ -51,7 +52,8 @@ def test_dcgan_few_hundred_steps_on_real_mnist(home, mnist_dir, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch,epochs", [("dcgan", "1"), ("mlp", "5")])
-def test_full_mnist(home, mnist_dir, tmp_path, arch, epochs):
+@pytest.mark.parametrize("arch,epochs,tol,dark_tol", [("dcgan", "1", 0.1, 0.04), ("mlp", "10", 0.1, 0.05)])
+def test_full_mnist(home, mnist_dir, tmp_path, arch, epochs, tol, dark_tol):
+    """An untrained generator: mean ~0.0, dark ~0.33, mean-image correlation ~0.1."""
     run_dir = _train_and_sample(home, tmp_path, "--arch", arch, "--epochs", epochs)
-    _check_like_mnist(run_dir, mnist_dir, tol=0.1, dark_tol=0.04)
+    _check_like_mnist(run_dir, mnist_dir, tol=tol, dark_tol=dark_tol)
