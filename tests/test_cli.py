@@ -28,7 +28,8 @@ def _one_error_line(result):
 TINY = ["--limit", "256", "--batch-size", "32", "--nz", "16", "--ngf", "8", "--ndf", "8", "--device", "cpu"]
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["sample", "--help"], ["runs", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["sample", "--help"], ["runs", "--help"],
+                                  ["export", "--help"]])
 def test_help_does_not_import_torch(argv):
     code = (
         "import sys\n"

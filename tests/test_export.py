@@ -406,17 +406,3 @@ def test_bad_sources(tmp_path, home, checkpoint):
     assert r.exit_code == 0 and f"from {ckpt.name} step 3" in r.output
 
 
-@pytest.mark.parametrize("argv", [["export", "--help"], ["--help"]])
-def test_help_does_not_import_torch(argv):
-    code = (
-        "import sys\n"
-        "from typer.testing import CliRunner\n"
-        "from gancli.cli import app\n"
-        f"r = CliRunner().invoke(app, {argv!r})\n"
-        "assert r.exit_code == 0, r.output\n"
-        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
-        "print(r.output)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.startswith("NO-TORCH"), out[:200]
-    assert "export" in out

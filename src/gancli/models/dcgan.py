@@ -19,23 +19,13 @@ import torch
 from torch import nn
 
 from gancli.config import ModelConfig
-from gancli.errors import UsageError
-from gancli.models.layers import Discriminator, Generator, Projection, dcgan_init_, spectral_norm_
+from gancli.models.layers import Discriminator, Generator, Projection, dcgan_init_, resolution_plan, spectral_norm_
 from gancli.models.mlp import CLASS_EMBED_DIM
 
 
 def _plan(img_resolution: int) -> tuple[int, int]:
-    """``(base, k)`` with ``img_resolution == base * 2**k``, base in {4, 7}, k >= 2."""
-    for base in (4, 7):
-        k, size = 0, base
-        while size < img_resolution:
-            size, k = size * 2, k + 1
-        if size == img_resolution and k >= 2:
-            return base, k
-    raise UsageError(
-        f"dcgan does not support {img_resolution}x{img_resolution} images; "
-        "valid resolutions: 4*2^k or 7*2^k with k >= 2 (16, 28, 32, 56, 64, 128, ...)"
-    )
+    """``(base, k)``: see :func:`~gancli.models.layers.resolution_plan`."""
+    return resolution_plan("dcgan", img_resolution, min_k=2)
 
 
 class DCGANGenerator(Generator):

@@ -149,6 +149,26 @@ class Projection(nn.Module):
         return (self.embed(y) * h).sum(1)
 
 
+def resolution_plan(arch: str, img_resolution: int, min_k: int) -> tuple[int, int]:
+    """``(base, k)`` with ``img_resolution == base * 2**k``, ``base`` in {4, 7} and
+    ``k >= min_k`` (the number of 2x up/down-sampling stages of a conv architecture).
+
+    Raises:
+        UsageError: naming the resolution and the valid ones for ``arch``.
+    """
+    for base in (4, 7):
+        k, size = 0, base
+        while size < img_resolution:
+            size, k = size * 2, k + 1
+        if size == img_resolution and k >= min_k:
+            return base, k
+    examples = sorted({b * 2**k for b in (4, 7) for k in range(min_k, 6) if b * 2**k <= 128})
+    raise UsageError(
+        f"{arch} does not support {img_resolution}x{img_resolution} images; valid resolutions: "
+        f"4*2^k or 7*2^k with k >= {min_k} ({', '.join(map(str, examples))}, ...)"
+    )
+
+
 def dcgan_init_(module: nn.Module) -> None:
     """DCGAN initialisation (arXiv 1511.06434, section 4): conv weights ~ N(0, 0.02),
     BatchNorm scale ~ N(1, 0.02) and shift 0. Applied in place to all submodules."""

@@ -30,22 +30,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from gancli.config import ModelConfig
-from gancli.errors import UsageError
-from gancli.models.layers import Discriminator, Generator, Projection, spectral_norm_
+from gancli.models.layers import Discriminator, Generator, Projection, resolution_plan, spectral_norm_
 
 
 def _plan(img_resolution: int) -> tuple[int, int]:
-    """``(base, k)`` with ``img_resolution == base * 2**k``, base in {4, 7}, k >= 1."""
-    for base in (4, 7):
-        k, size = 0, base
-        while size < img_resolution:
-            size, k = size * 2, k + 1
-        if size == img_resolution and k >= 1:
-            return base, k
-    raise UsageError(
-        f"resnet does not support {img_resolution}x{img_resolution} images; "
-        "valid resolutions: 4*2^k or 7*2^k with k >= 1 (8, 14, 16, 28, 32, 56, 64, 128, ...)"
-    )
+    """``(base, k)``: see :func:`~gancli.models.layers.resolution_plan`."""
+    return resolution_plan("resnet", img_resolution, min_k=1)
 
 
 def _init(module: nn.Module, gain: float = 1.0) -> nn.Module:
