@@ -41,10 +41,6 @@ class Generator(nn.Module):
             raise ValueError(f"z must have shape (N, {self.nz}), got {tuple(z.shape)}")
         check_labels(self.num_classes, z.shape[0], y)
 
-    # kept for callers of the unconditional API
-    def check_z(self, z: torch.Tensor) -> None:
-        self.check_inputs(z, None)
-
     def sample(self, n: int, seed: int = 0, labels: int | Sequence[int] | torch.Tensor | None = None,
                device: torch.device | str | None = None, batch_size: int = 256) -> torch.Tensor:
         """Draw ``n`` images, reproducibly: the images ``gan sample --seed S`` makes.
@@ -119,9 +115,6 @@ class Discriminator(nn.Module):
         if x.dim() != 4 or tuple(x.shape[1:]) != expect:
             raise ValueError(f"images must have shape (N, {', '.join(map(str, expect))}), got {tuple(x.shape)}")
         check_labels(self.num_classes, x.shape[0], y)
-
-    def check_x(self, x: torch.Tensor) -> None:
-        self.check_inputs(x, None)
 
 
 def check_labels(num_classes: int, n: int, y: torch.Tensor | None) -> None:
