@@ -170,15 +170,21 @@ class Run:
         atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in keep))
 
     # -- locking
-    def lock_owner(self) -> dict[str, Any] | None:
-        """``{"pid", "host"}`` of the live process training this run, else None."""
+    def _read_lock(self) -> dict[str, Any] | None:
+        """The lock's ``{"pid", "host"}``; None without a lock, ``{}`` while unreadable
+        (e.g. just created and not yet written: treated as held)."""
         try:
             owner = json.loads((self.path / ".lock").read_text("utf-8"))
+        except FileNotFoundError:
+            return None
         except (OSError, ValueError):
-            return None
-        if owner.get("host") == socket.gethostname() and not _pid_alive(int(owner.get("pid", -1))):
-            return None
-        return owner
+            return {}
+        return owner if isinstance(owner, dict) else {}
+
+    def lock_owner(self) -> dict[str, Any] | None:
+        """``{"pid", "host"}`` of the live process training this run, else None."""
+        owner = self._read_lock()
+        return None if owner is None or _is_stale(owner) else owner
 
     def remove_stale_temp_files(self) -> list[Path]:
         """Delete ``.<name>.tmp-<pid>`` files left by processes that died mid-write."""
@@ -208,11 +214,8 @@ class Run:
             try:
                 fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
-                try:
-                    owner = json.loads(lock.read_text("utf-8"))
-                except (OSError, ValueError):
-                    owner = {}
-                if owner.get("host") == me["host"] and not _pid_alive(int(owner.get("pid", -1))):
+                owner = self._read_lock() or {}
+                if _is_stale(owner):
                     with contextlib.suppress(FileNotFoundError):
                         lock.unlink()
                     continue
@@ -229,6 +232,11 @@ class Run:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()
+
+
+def _is_stale(owner: dict[str, Any]) -> bool:
+    """A lock left by a process of this host that no longer runs."""
+    return owner.get("host") == socket.gethostname() and not _pid_alive(int(owner.get("pid", -1)))
 
 
 def _pid_alive(pid: int) -> bool:
