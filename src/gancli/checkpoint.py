@@ -10,7 +10,7 @@ Format ``gancli-checkpoint`` version 1 (documented in ``docs/runs.md``): one
 and whose safetensors metadata (string -> string) holds ``format``,
 ``format_version``, ``gancli_version``, ``config`` (the full
 :class:`~gancli.config.RunConfig` as JSON), ``state`` (JSON: step, epoch,
-d_updates, device_type and the non-tensor structure of each part) and
+device_type and the non-tensor structure of each part) and
 ``sha256`` (JSON: part name -> sha256 of its tensors' bytes, checked on load).
 Parts: ``generator``, ``discriminator``, ``generator_ema`` (when EMA is on),
 ``optim_g``, ``optim_d``, ``rng``. The config alone rebuilds the models, so a

@@ -156,7 +156,6 @@ class Trainer:
         self.fixed_z = latents(rows * GRID_COLUMNS, cfg.model.nz, derive_seed(t.seed, "fixed-z"), device)
         self.fixed_y = grid_labels(k, GRID_COLUMNS, device) if k else None
         self.step = 0
-        self.d_updates = 0  # total D updates, for lazy R1
         self.last_checkpoint: Path | None = None
 
     # -- state -----------------------------------------------------------------
@@ -202,7 +201,6 @@ class Trainer:
         state = {
             "step": self.step,
             "epoch": self.epoch,
-            "d_updates": self.d_updates,
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "device_type": self.device.type,
         }
@@ -225,9 +223,13 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError) as e:
             raise GancliError(f"checkpoint {ckpt.path} does not match the run ({str(e).splitlines()[0]})") from None
         self.step = ckpt.step
-        self.d_updates = int(ckpt.state.get("d_updates", ckpt.step * self.cfg.optim.d_steps))
         self.set_rng_state(ckpt.part("rng"), ckpt.state.get("device_type", "cpu"))
         self.last_checkpoint = ckpt.path
+
+    @property
+    def d_updates(self) -> int:
+        """D updates completed: every step does exactly ``d_steps`` of them."""
+        return self.step * self.cfg.optim.d_steps
 
     @property
     def epoch(self) -> float:
@@ -262,7 +264,8 @@ class Trainer:
         self._set_lr(step)
         stats: dict[str, torch.Tensor] = {}
         for i in range(n_d):
-            real, y_real = self.batcher.batch(step * n_d + i)
+            d_update = step * n_d + i  # also the index of the real batch
+            real, y_real = self.batcher.batch(d_update)
             if not cfg.model.num_classes:
                 y_real = None
             z, y_fake = self._latents(real.shape[0])
@@ -281,7 +284,7 @@ class Trainer:
                 gp = gradient_penalty(lambda x: self.D(x, y_real), real_in, fake_in)
                 loss_d = loss_d + cfg.loss.gp_lambda * gp
                 stats["gp"] = gp.detach()
-            if cfg.loss.r1_gamma and self.d_updates % cfg.loss.r1_every == 0:
+            if cfg.loss.r1_gamma and d_update % cfg.loss.r1_every == 0:
                 r1 = r1_penalty(lambda x: self.D(x, y_real), real_in)
                 loss_d = loss_d + (cfg.loss.r1_gamma / 2) * cfg.loss.r1_every * r1
                 stats["r1"] = r1.detach()
@@ -289,7 +292,6 @@ class Trainer:
             if self._usable(loss_d, stats):
                 loss_d.backward()
                 self.opt_d.step()
-            self.d_updates += 1
 
         self.D.requires_grad_(False)
         loss_g = self.loss.g_loss(self.D(self.augment(fake), y_fake))
