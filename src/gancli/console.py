@@ -55,9 +55,14 @@ def fmt_duration(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
+def _scalars(record: dict[str, Any]) -> dict[str, float]:
+    """The logged losses and D outputs; NaN for one that a --nan-policy skip window lacks."""
+    return {k: record.get(k, float("nan")) for k in ("loss_d", "loss_g", "d_real", "d_fake")}
+
+
 def format_record(record: dict[str, Any], total: int) -> str:
     """``step 500/937 epoch 0.53 | loss_D 1.23 loss_G 0.98 D(x) 0.51 D(G(z)) 0.43 | 412 img/s``"""
-    r = {k: record.get(k, float("nan")) for k in ("loss_d", "loss_g", "d_real", "d_fake")}
+    r = _scalars(record)
     skipped = f" | skipped {record['skipped']:.0f}" if record.get("skipped") else ""
     return (
         f"step {record['step']}/{total} epoch {record['epoch']:.2f} | "
@@ -133,7 +138,7 @@ class RichReporter:
         self.progress.update(self.task, completed=step)
 
     def log(self, record: dict[str, Any]) -> None:
-        r = {k: record.get(k, float("nan")) for k in ("loss_d", "loss_g", "d_real", "d_fake")}
+        r = _scalars(record)
         losses = (f"loss_D {r['loss_d']:.3f} loss_G {r['loss_g']:.3f} "
                   f"D(x) {r['d_real']:.2f} D(G(z)) {r['d_fake']:.2f}")
         self.progress.update(self.task, rate=f"{record['img_per_sec']:.0f} img/s", losses=losses)
