@@ -79,6 +79,12 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     data = load_split(cfg.data, data_dir)
     if data.skipped:
         note(f"skipped {len(data.skipped)} unreadable image(s) (--skip-bad-images), e.g. {data.skipped[0]}")
+    evaluator = None
+    if cfg.train.eval_every_steps:
+        from gancli.metrics.evaluate import TrainingEvaluator
+
+        note("preparing --eval-every: reference statistics of the training set")
+        evaluator = TrainingEvaluator(cfg.data, data_dir, cfg.train.eval_samples, device, home=store.home)
     if resume is None:
         run = store.create()
         run.write_config(cfg.to_dict(), run_meta(device, data_dir))
@@ -97,7 +103,7 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             meta = doc.get("meta", {})
             resumes = [*meta.get("resumes", []), {**run_meta(device, data_dir), "from_step": done}]
             run.write_config(cfg.to_dict(), {**meta, "resumes": resumes})
-        trainer = Trainer(cfg, run, device, data, reporter)
+        trainer = Trainer(cfg, run, device, data, reporter, evaluator=evaluator)
         if ckpt is not None:
             trainer.restore(ckpt)
             run.truncate_metrics(ckpt.step)
