@@ -229,7 +229,7 @@ def test_resume_on_another_device_type_reseeds_z(tmp_path, tiny_data):
 def test_presets_listed_and_flags_win():
     r = gan("train", "--list-presets")
     assert r.exit_code == 0
-    for name in ("mnist-dcgan", "mnist-mlp", "mnist-wgan-gp", "mnist-hinge-sn", "cifar10-sngan"):
+    for name in ("mnist-dcgan", "mnist-mlp", "mnist-wgan-gp", "mnist-hinge-sn", "mnist-cdcgan", "cifar10-sngan"):
         assert name in r.output
     cfg = json.loads(gan("train", "--preset", "mnist-wgan-gp", "--dry-run").output)
     assert cfg["loss"]["name"] == "wgan-gp" and cfg["loss"]["gp_lambda"] == 10.0
