@@ -23,6 +23,7 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 D_NORMS = ("batch", "none")
 NAN_POLICIES = ("stop", "skip")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    batch_size: int = 64  # images per step (global batch)
+    batch_size: int = 64  # images per D update, over all processes (each takes batch_size / world_size)
     steps: int = 1000  # total training steps (d_steps D updates + one G update each)
     epochs: float | None = None  # what the user asked for, if given in epochs; steps is derived
     seed: int = 0  # seeds weights, data order, z and dropout; same seed = same run on CPU
@@ -83,6 +84,10 @@ class TrainConfig:
     ema_decay: float = 0.999  # EMA of G's weights, with warm-up min(decay, (1+s)/(10+s)); 0 = off
     nan_policy: str = "stop"  # NaN/Inf loss: stop (with the last good checkpoint named) | skip (that update)
     augment: str = ""  # DiffAugment policy for D's inputs (arXiv 2006.10738): "", "diffaug[:color,translation,cutout]"
+    precision: str = "fp32"  # autocast dtype of G and D: fp32 (autocast off) | bf16 | fp16 (with a GradScaler)
+    channels_last: bool = True  # conv models (dcgan, resnet) in channels_last memory format; mlp: no effect
+    compile: bool = False  # torch.compile G and D (a minute or more of warm-up per process); False = eager
+    sync_bn: bool = False  # several CUDA processes: BatchNorm statistics over the global batch; False = per process
 
 
 @dataclass(frozen=True)
@@ -179,7 +184,8 @@ def validate(cfg: RunConfig) -> None:
     for value, flag_, choices in ((cfg.optim.name, "optimizer", OPTIMIZERS),
                                   (cfg.optim.lr_schedule, "lr schedule", LR_SCHEDULES),
                                   (cfg.model.d_norm, "d-norm", D_NORMS),
-                                  (cfg.train.nan_policy, "nan policy", NAN_POLICIES)):
+                                  (cfg.train.nan_policy, "nan policy", NAN_POLICIES),
+                                  (cfg.train.precision, "precision", PRECISIONS)):
         if value not in choices:
             raise UsageError(f"unknown {flag_} {value!r}; valid choices: {', '.join(choices)}")
     from gancli.augment import parse_augment
@@ -261,10 +267,16 @@ OPTION_FIELDS: dict[str, tuple[str, str]] = {
     "sample_every": ("train", "sample_every_steps"),
     "checkpoint_every": ("train", "checkpoint_every_steps"),
     "keep": ("train", "keep_checkpoints"),
+    "precision": ("train", "precision"),
+    "channels_last": ("train", "channels_last"),
+    "compile": ("train", "compile"),
+    "sync_bn": ("train", "sync_bn"),
 }
 
-#: Options that may change when a run is resumed.
-RESUMABLE_OPTIONS = frozenset({"steps", "epochs", "device", "nan_policy"})
+#: Options that may change when a run is resumed: the length, and how (not what) it computes.
+#: The number of processes is not part of the config, so it may change too.
+RESUMABLE_OPTIONS = frozenset({"steps", "epochs", "device", "nan_policy", "precision", "channels_last", "compile",
+                               "sync_bn"})
 
 #: Training length when neither --steps nor --epochs is given.
 DEFAULT_EPOCHS = 1.0
