@@ -232,3 +232,37 @@ def teardown(dist: Dist) -> None:
     """Leave the process group :func:`setup` joined (a no-op for one process)."""
     if dist.enabled and torch_dist.is_initialized():
         torch_dist.destroy_process_group()
+
+
+def launch_local(nproc: int, argv: list[str]) -> int:
+    """Run ``python -m gancli <argv>`` in ``nproc`` processes on this machine and wait
+    for them: ``torchrun --standalone --nproc-per-node <nproc> -m gancli <argv>``,
+    through torchrun's own launcher in this process (``gan train --nproc``).
+
+    ``OMP_NUM_THREADS`` defaults to the CPU count over ``nproc``. The launcher
+    forwards SIGINT/SIGTERM to the processes (which checkpoint and stop) and
+    waits up to 30 s for them.
+
+    Returns:
+        The exit code: 0, the code of the lowest failed rank (its error line was
+        printed by it), or 128 + N when the launcher got signal N.
+    """
+    import logging
+
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    for name in list(logging.root.manager.loggerDict):  # the ranks report their own errors and signals
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    args = torchrun.parse_args(["--standalone", f"--nproc-per-node={nproc}", "--module", "gancli", *argv])
+    try:
+        torchrun.run(args)
+    except ChildFailedError as e:
+        _, failure = min(e.failures.items())
+        return 128 - failure.exitcode if failure.exitcode < 0 else failure.exitcode
+    except SignalException as e:
+        return 128 + int(e.sigval)
+    return 0
