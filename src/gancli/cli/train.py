@@ -230,11 +230,11 @@ def train(
         raise UsageError(f"--nproc must be >= 1, got {nproc}")
     if nproc is not None and nproc > 1 and world > 1:
         raise UsageError("--nproc cannot be used inside torchrun (it already started the processes)")
-    preflight(cfg, max(world, nproc or 1))
     if nproc is not None and nproc > 1:
         from gancli.engine.distributed import rank_device
 
-        rank_device(cfg.train.device, nproc - 1)  # enough GPUs for the processes
+        rank_device(cfg.train.device, nproc - 1)  # a device each process may use; enough GPUs
+    preflight(cfg, max(world, nproc or 1))
     if dry_run:
         console.out.print_json(cfg.to_json())
         return

@@ -244,8 +244,9 @@ def launch_local(nproc: int, argv: list[str]) -> int:
     waits up to 30 s for them.
 
     Returns:
-        The exit code: 0, the code of the lowest failed rank (its error line was
-        printed by it), or 128 + N when the launcher got signal N.
+        The exit code: 0; else that of the lowest rank that exited by itself (it
+        printed its error), 128 + N for a rank killed by signal N, or 128 + N
+        when the launcher got signal N.
     """
     import logging
 
@@ -261,8 +262,10 @@ def launch_local(nproc: int, argv: list[str]) -> int:
     try:
         torchrun.run(args)
     except ChildFailedError as e:
-        _, failure = min(e.failures.items())
-        return 128 - failure.exitcode if failure.exitcode < 0 else failure.exitcode
+        # a rank that exited by itself said why; the launcher then stops the others with SIGTERM
+        codes = [f.exitcode for _, f in sorted(e.failures.items())]
+        own = [c for c in codes if c > 0]
+        return own[0] if own else 128 - codes[0]
     except SignalException as e:
         return 128 + int(e.sigval)
     return 0
