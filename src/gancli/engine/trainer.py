@@ -246,10 +246,11 @@ class Trainer:
         self._G = compile_(DistributedDataParallel(self.G, device_ids=ids, gradient_as_bucket_view=True))
         self._D = compile_(DistributedDataParallel(self.D, device_ids=ids, gradient_as_bucket_view=True))
 
-    def _autocast(self):
-        """Autocast to ``--precision`` around forward passes; nothing for fp32."""
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
+    def _autocast(self, penalty: bool = False):
+        """Autocast to ``--precision`` around forward passes; nothing for fp32, and
+        float32 for the penalties under fp16."""
+        if self.autocast_dtype is None or (penalty and self.autocast_dtype == torch.float16):
+            return torch.autocast(self.device.type, enabled=False) if penalty else contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     # -- state -----------------------------------------------------------------
@@ -408,15 +409,16 @@ class Trainer:
                 real_scores = self._D(real_in, y_real).float()
                 fake_scores = self._D(fake_in, y_fake).float()
                 loss_d = self.loss.d_loss(real_scores, fake_scores)
-                # The penalties call the plain D: torch.compile has no double backward, and
-                # DDP's hooks sit on D's parameters, so their gradients are averaged anyway.
-                grad_scale = self.scaler_d.get_scale() if self.scaler_d.is_enabled() else 1.0
+            # The penalties call the plain D: torch.compile has no double backward, and DDP's
+            # hooks sit on D's parameters, so their gradients are averaged all the same.
+            # Under fp16 they run in float32 (see gancli.losses.regularizers).
+            with self._autocast(penalty=True):
                 if cfg.loss.gp_lambda:
-                    gp = gradient_penalty(lambda x: self.D(x, y_real), real_in, fake_in, grad_scale=grad_scale)
+                    gp = gradient_penalty(lambda x: self.D(x, y_real), real_in, fake_in)
                     loss_d = loss_d + cfg.loss.gp_lambda * gp
                     stats["gp"] = gp.detach()
                 if cfg.loss.r1_gamma and d_update % cfg.loss.r1_every == 0:
-                    r1 = r1_penalty(lambda x: self.D(x, y_real), real_in, grad_scale=grad_scale)
+                    r1 = r1_penalty(lambda x: self.D(x, y_real), real_in)
                     loss_d = loss_d + (cfg.loss.r1_gamma / 2) * cfg.loss.r1_every * r1
                     stats["r1"] = r1.detach()
             self.opt_d.zero_grad(set_to_none=True)
