@@ -1,4 +1,6 @@
-"""--precision (autocast bf16 / fp16 with loss scaling), --channels-last and --compile.
+"""Speed options: --precision (autocast bf16 / fp16 with loss scaling),
+--channels-last and --compile; and the faster parts of the step (one D forward for
+real and fake when D scores samples independently, the CPU dropout).
 
 Each precision runs on the CPU where this PyTorch supports it and is skipped,
 with the reason, elsewhere.
@@ -21,6 +23,8 @@ from gancli.engine.launch import check_precision
 from gancli.engine.trainer import Trainer
 from gancli.errors import UsageError
 from gancli.losses.regularizers import gradient_penalty, r1_penalty
+from gancli.models.layers import Dropout
+from gancli.models.mlp import MLPDiscriminator
 from gancli.runs import RunStore
 
 CPU = torch.device("cpu")
@@ -175,3 +179,44 @@ def test_compile_trains_with_penalties(tmp_path, tiny_data):
     assert t._D_local is not t.D
     assert t.fit().step == 2
     assert "gp" in run.read_metrics()[-1]
+
+
+def test_dropout_statistics():
+    torch.manual_seed(0)
+    drop = Dropout(0.3)
+    x = torch.ones(200, 1000, requires_grad=True)
+    y = drop(x)
+    zeroed = (y == 0).float().mean().item()
+    assert abs(zeroed - 0.3) < 0.01
+    assert torch.allclose(y[y != 0], torch.tensor(1 / 0.7))
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # d(x * mask / 0.7) / dx
+    assert torch.equal(drop.eval()(x), x)
+    assert isinstance(drop, nn.Dropout) and drop.p == 0.3
+
+
+@pytest.mark.parametrize("opts,joint", [({"arch": "mlp"}, True), ({"arch": "dcgan"}, False),
+                                        ({"arch": "dcgan", "d_norm": "none"}, True),
+                                        ({"arch": "mlp", "spectral_norm": True}, False)])
+def test_joint_d_forward_only_for_per_sample_d(tmp_path, tiny_data, opts, joint):
+    t = Trainer(build_config(dict(nz=8, ngf=4, ndf=4, batch_size=16, steps=1, device="cpu", limit=96, **opts)),
+                RunStore(tmp_path).create(), CPU, tiny_data)
+    assert t.joint_d == joint
+
+
+def test_joint_d_forward_matches_two_forwards(tmp_path, tiny_data, monkeypatch):
+    """Without dropout the MLP D scores samples independently: one forward of real and
+    fake together trains like two (within float tolerance)."""
+    def from_config(cls, cfg):
+        return cls(cfg.img_channels, cfg.img_resolution, cfg.num_classes, cfg.spectral_norm, dropout=0.0)
+
+    monkeypatch.setattr(MLPDiscriminator, "from_config", classmethod(from_config))
+    store = RunStore(tmp_path)
+    joint = Trainer(_cfg(arch="mlp", steps=3, conditional=True), store.create(), CPU, tiny_data)
+    apart = Trainer(_cfg(arch="mlp", steps=3, conditional=True), store.create(), CPU, tiny_data)
+    apart.joint_d = False
+    joint.fit()
+    apart.fit()
+    a, b = _state(joint), _state(apart)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6, msg=k)
