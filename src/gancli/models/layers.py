@@ -164,7 +164,7 @@ class Dropout(nn.Dropout):
             return x
         if x.device.type != "cpu" or self.p == 1.0:
             return F.dropout(x, self.p, training=True)
-        keep = (torch.rand_like(x) >= self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))
+        keep = torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))  # 0 or 1 / (1 - p), in place
         return x * keep
 
 
