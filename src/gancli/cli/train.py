@@ -236,7 +236,8 @@ def train(
         rank_device(cfg.train.device, nproc - 1)  # a device each process may use; enough GPUs
     preflight(cfg, max(world, nproc or 1))
     if dry_run:
-        console.out.print_json(cfg.to_json())
+        if rank == 0:
+            console.out.print_json(cfg.to_json())
         return
     if nproc is not None and nproc > 1:
         _launch_processes(ctx, nproc, run)
