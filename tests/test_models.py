@@ -65,3 +65,20 @@ def test_bad_latent_shape_is_reported():
     g = build_generator(ModelConfig(arch="dcgan", nz=10, ngf=8))
     with pytest.raises(ValueError, match=r"z must have shape \(N, 10\)"):
         g(torch.randn(2, 11))
+
+
+def test_conditional_dcgan_projection_reads_the_whole_feature_map():
+    """The projection term must see where the strokes are: a sum-pooled map of the
+    2-layer 28-px D cannot tell digits apart and collapses each class (see dcgan.py)."""
+    from gancli.models.dcgan import DCGANDiscriminator
+
+    D = DCGANDiscriminator(1, 28, ndf=8, num_classes=10).eval()
+    x = torch.randn(3, 1, 28, 28)
+    h = D.body(x)
+    assert D.projection.embed.weight.shape == (10, h[0].numel())
+    # two feature maps with the same per-channel sums but different layouts score differently
+    torch.nn.init.zeros_(D.head.weight)
+    h2 = h.flip(-1)
+    y = torch.tensor([1, 2, 3])
+    assert torch.allclose(h.sum((2, 3)), h2.sum((2, 3)))
+    assert not torch.allclose(D.projection(h.flatten(1), y), D.projection(h2.flatten(1), y))

@@ -83,6 +83,8 @@ class TrainConfig:
     keep_checkpoints: int = 3  # keep the newest K step checkpoints; 0 = keep all
     ema_decay: float = 0.999  # EMA of G's weights, with warm-up min(decay, (1+s)/(10+s)); 0 = off
     nan_policy: str = "stop"  # NaN/Inf loss: stop (with the last good checkpoint named) | skip (that update)
+    eval_every_steps: int = 0  # FD-LeNet (MNIST) / FID every N steps, best -> checkpoints/best.safetensors; 0 = off
+    eval_samples: int = 10000  # generated images per evaluation during training (>= 2048)
     augment: str = ""  # DiffAugment policy for D's inputs (arXiv 2006.10738): "", "diffaug[:color,translation,cutout]"
     precision: str = "fp32"  # autocast dtype of G and D: fp32 (autocast off) | bf16 | fp16 (with a GradScaler)
     channels_last: bool = True  # conv models (dcgan, resnet) in channels_last memory format; mlp: no effect
@@ -215,6 +217,9 @@ def validate(cfg: RunConfig) -> None:
     non_negative(cfg.train.checkpoint_every_steps, "--checkpoint-every")
     non_negative(cfg.train.keep_checkpoints, "--keep")
     non_negative(cfg.data.limit, "--limit")
+    non_negative(cfg.train.eval_every_steps, "--eval-every")
+    if cfg.train.eval_every_steps and cfg.train.eval_samples < 2048:
+        raise UsageError(f"--eval-samples {cfg.train.eval_samples} is too few for a Fréchet distance; use at least 2,048")
     positive(cfg.optim.d_steps, "--d-steps")
     positive(cfg.loss.r1_every, "--r1-every")
     non_negative(cfg.loss.gp_lambda, "--gp-lambda")
@@ -267,16 +272,19 @@ OPTION_FIELDS: dict[str, tuple[str, str]] = {
     "sample_every": ("train", "sample_every_steps"),
     "checkpoint_every": ("train", "checkpoint_every_steps"),
     "keep": ("train", "keep_checkpoints"),
+    "eval_every": ("train", "eval_every_steps"),
+    "eval_samples": ("train", "eval_samples"),
     "precision": ("train", "precision"),
     "channels_last": ("train", "channels_last"),
     "compile": ("train", "compile"),
     "sync_bn": ("train", "sync_bn"),
 }
 
-#: Options that may change when a run is resumed: the length, and how (not what) it computes.
-#: The number of processes is not part of the config, so it may change too.
-RESUMABLE_OPTIONS = frozenset({"steps", "epochs", "device", "nan_policy", "precision", "channels_last", "compile",
-                               "sync_bn"})
+#: Options that may change when a run is resumed: the length, the evaluation, and how (not
+#: what) the step computes. The number of processes is not part of the config, so it may
+#: change too.
+RESUMABLE_OPTIONS = frozenset({"steps", "epochs", "device", "nan_policy", "eval_every", "eval_samples", "precision",
+                               "channels_last", "compile", "sync_bn"})
 
 #: Training length when neither --steps nor --epochs is given.
 DEFAULT_EPOCHS = 1.0

@@ -31,6 +31,8 @@ RUN_FORMAT = "gancli-run"
 RUN_FORMAT_VERSION = 1
 _RUN_RE = re.compile(r"run-(\d+)")
 _CKPT_RE = re.compile(r"step-(\d+)\.safetensors")
+#: Kept by ``gan train --eval-every``: a copy of the checkpoint with the best headline metric.
+BEST_CHECKPOINT = "best.safetensors"
 
 
 def default_home() -> Path:
@@ -112,11 +114,16 @@ class Run:
         return sorted(out)
 
     def checkpoint_path(self, which: str | int = "latest") -> Path:
-        """The checkpoint ``latest`` or at step ``which``.
+        """The checkpoint ``latest``, ``best`` (kept by ``--eval-every``) or at step ``which``.
 
         Raises:
             GancliError: the run has no checkpoints. UsageError: no checkpoint at that step.
         """
+        if str(which) == "best":
+            best = self.checkpoints_dir / BEST_CHECKPOINT
+            if not best.is_file():
+                raise UsageError(f"run {self.id} has no best checkpoint (it is kept by gan train --eval-every)")
+            return best
         ckpts = self.checkpoints()
         if not ckpts:
             raise GancliError(f"run {self.id} has no checkpoints yet ({self.checkpoints_dir})")
@@ -125,7 +132,7 @@ class Run:
         try:
             step = int(which)
         except ValueError:
-            raise UsageError(f"bad checkpoint {which!r}; valid choices: latest or a step number") from None
+            raise UsageError(f"bad checkpoint {which!r}; valid choices: latest, best or a step number") from None
         for s, p in ckpts:
             if s == step:
                 return p

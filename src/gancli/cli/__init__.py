@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from gancli import __version__
+from gancli.cli import evaluate as evaluate_cmd
 from gancli.cli import export as export_cmd
 from gancli.cli import runs as runs_cmd
 from gancli.cli import sample as sample_cmd
@@ -20,7 +21,7 @@ from gancli.console import settings
 
 app = typer.Typer(
     name="gan",
-    help="Train Generative Adversarial Networks and sample from them, with PyTorch.\n\n"
+    help="Train, sample, evaluate and export Generative Adversarial Networks, with PyTorch.\n\n"
     "Example: gan train --dataset mnist --arch dcgan && gan sample latest -n 64 -o grid.png "
     "&& gan export latest --format onnx -o mnist.onnx",
     no_args_is_help=True,
@@ -57,6 +58,7 @@ def _global(
 
 app.command("train", no_args_is_help=False)(train_cmd.train)
 app.command("sample")(sample_cmd.sample)
+app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("export")(export_cmd.export)
 app.add_typer(runs_cmd.app, name="runs")
 

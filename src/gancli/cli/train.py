@@ -160,6 +160,11 @@ def train(
                                          help="Checkpoint every N steps; 0 = at the end only. \\[default: 1000]"),
     keep: int = typer.Option(None, "--keep", rich_help_panel=_RUN, show_default=False,
                              help="Keep the newest K checkpoints; 0 = all. \\[default: 3]"),
+    eval_every: int = typer.Option(None, "--eval-every", rich_help_panel=_RUN, show_default=False,
+                                   help="Every N steps compute FD-LeNet (MNIST) or FID (other datasets, needs the Inception "
+                                   "weights), log it and keep checkpoints/best.safetensors; 0 = off. \\[default: 0]"),
+    eval_samples: int = typer.Option(None, "--eval-samples", rich_help_panel=_RUN, show_default=False,
+                                     help="Generated images per --eval-every evaluation (>= 2048). \\[default: 10000]"),
     resume: str = typer.Option(None, "--resume", metavar="RUN", rich_help_panel=_RUN, show_default=False,
                                help="Continue RUN (run-N, N, latest or a run directory) from its newest valid checkpoint; "
                                "--steps/--epochs extend it."),
@@ -215,7 +220,8 @@ def train(
                    lr_d=lr_d if lr_d is not None else lr, beta1=beta1, beta2=beta2, optimizer=optimizer,
                    momentum=momentum, lr_schedule=lr_schedule, d_steps=d_steps, nan_policy=nan_policy, seed=seed, device=device,
                    log_every=log_every, sample_every=sample_every, checkpoint_every=checkpoint_every, keep=keep,
-                   precision=precision, channels_last=channels_last, compile=compile, sync_bn=sync_bn)
+                   eval_every=eval_every, eval_samples=eval_samples, precision=precision,
+                   channels_last=channels_last, compile=compile, sync_bn=sync_bn)
     store = st.store()
     run = None
     if resume is not None:

@@ -142,6 +142,17 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     data = dist.leaders_first(lambda: load_split(cfg.data, data_dir))
     if data.skipped:
         note(f"skipped {len(data.skipped)} unreadable image(s) (--skip-bad-images), e.g. {data.skipped[0]}")
+    evaluator = None
+    if cfg.train.eval_every_steps:
+
+        def make_evaluator() -> None:  # rank 0 evaluates; an error here stops every rank
+            nonlocal evaluator
+            from gancli.metrics.evaluate import TrainingEvaluator
+
+            note("preparing --eval-every: reference statistics of the training set")
+            evaluator = TrainingEvaluator(cfg.data, data_dir, cfg.train.eval_samples, device, home=store.home)
+
+        dist.from_main(make_evaluator)
     with contextlib.ExitStack() as held:
 
         def prepare() -> tuple[Run, Checkpoint | None]:
@@ -168,7 +179,7 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             return run, ckpt
 
         run, ckpt = dist.from_main(prepare)  # the other ranks get the run's path and the checkpoint's contents
-        trainer = Trainer(cfg, run, device, data, reporter, dist=dist)
+        trainer = Trainer(cfg, run, device, data, reporter, evaluator=evaluator, dist=dist)
         if ckpt is not None:
             trainer.restore(ckpt)
         if resume is not None and dist.is_main:

@@ -22,7 +22,9 @@ import contextlib
 import copy
 import errno
 import math
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -177,11 +179,16 @@ class Trainer:
         device: the training device of this process.
         data: the training split (uint8 images), preloaded on ``device``.
         reporter: progress sink; ``None`` = silent.
+        evaluator: for ``eval_every_steps``: a
+            :class:`~gancli.metrics.evaluate.TrainingEvaluator` (``evaluator(G, describe)``
+            -> an ``Evaluation`` whose ``values[evaluator.headline]`` is lower-is-better).
+            With several processes only rank 0 has one (the others pass None).
         dist: this process's rank among the run's processes; default one process.
     """
 
     def __init__(self, cfg: RunConfig, run: Run, device: torch.device, data: ImageData,
-                 reporter: Reporter | None = None, dist: Dist | None = None):
+                 reporter: Reporter | None = None, evaluator: Callable[..., Any] | None = None,
+                 dist: Dist | None = None):
         self.cfg = cfg
         self.run = run
         self.device = device
@@ -225,6 +232,9 @@ class Trainer:
         self.fixed_y = grid_labels(k, GRID_COLUMNS, device) if k else None
         self.step = 0
         self.last_checkpoint: Path | None = None
+        self.evaluator = evaluator
+        self.evaluating = self.dist.from_main(lambda: evaluator is not None)  # rank 0 evaluates for all
+        self.best: tuple[float, int] | None = None  # (headline value, step) of best.safetensors
 
     def _wrap_models(self) -> None:
         """The callables of the training step.
@@ -348,6 +358,15 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError) as e:
             raise GancliError(f"checkpoint {ckpt.path} does not match the run ({str(e).splitlines()[0]})") from None
         self.step = ckpt.step
+        if self.evaluating:  # the best so far, from the evaluations up to this step (rank 0's run directory)
+
+            def best() -> tuple[float, int] | None:
+                name = self.evaluator.headline
+                seen = [(r[name], r["step"]) for r in self.run.read_metrics() if r.get("kind") == "eval"
+                        and isinstance(r.get(name), (int, float)) and r.get("step", 0) <= ckpt.step]
+                return min(seen) if seen else None
+
+            self.best = self.dist.from_main(best)
         self.set_rng_state(ckpt.part("rng"), ckpt.state.get("device_type", "cpu"))
         self.last_checkpoint = ckpt.path
 
@@ -527,6 +546,8 @@ class Trainer:
                     self.write_samples()
                 if t.checkpoint_every_steps and self.step % t.checkpoint_every_steps == 0 and self.step < total:
                     self.save()
+                if self.evaluating and t.eval_every_steps and self.step % t.eval_every_steps == 0:
+                    mark_time += self.evaluate()["seconds"]  # keep evaluation time out of img/s
                 if self.dist.any(should_stop()):  # every rank stops after the same step
                     interrupted = self.step < total
                     break
@@ -534,6 +555,8 @@ class Trainer:
                 self.save()
             if not interrupted and not (t.sample_every_steps and self.step % t.sample_every_steps == 0):
                 self.write_samples()
+            if not interrupted and self.evaluating and self.step % t.eval_every_steps:
+                self.evaluate()  # the final weights are always scored
         except OSError as e:
             what = "disk full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
             last = self.last_checkpoint or "none"
@@ -586,6 +609,43 @@ class Trainer:
             save_grid(images, path, nrow=GRID_COLUMNS)
             self.reporter.detail(f"wrote samples {path}")
         return path
+
+    def evaluate(self) -> dict[str, Any]:
+        """Score the sampling generator with ``self.evaluator``, append a ``"kind": "eval"``
+        record to metrics.jsonl, and when the headline metric improves copy this step's
+        checkpoint (saved now if needed) to ``checkpoints/best.safetensors``. Uses no global
+        RNG and restores G's mode, so training continues exactly as without it. With several
+        processes rank 0 evaluates while the others wait; a new best is saved by all (the
+        checkpoint is a collective) and copied by rank 0."""
+        from gancli.fsutil import atomic_path
+        from gancli.runs import BEST_CHECKPOINT
+
+        def score() -> tuple[dict[str, Any], str, float, int]:
+            assert self.evaluator is not None
+            name = self.evaluator.headline
+            describe = {"run": self.run.id, "step": self.step, "weights": "ema" if self.G_ema is not None else "raw"}
+            ev = self.evaluator(self.sampling_generator, describe)
+            value = ev.values[name]
+            record = {"kind": "eval", "step": self.step, "epoch": self.epoch, name: round(value, 6),
+                      "results": ev.results, "seconds": round(ev.seconds, 2),
+                      "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            self.run.append_metrics(record)
+            return record, name, value, ev.protocol["num_generated"]
+
+        record, name, value, num_generated = self.dist.from_main(score)
+        improved = math.isfinite(value) and (self.best is None or value < self.best[0])
+        if improved:
+            if self.last_checkpoint is None or self.last_checkpoint.name != f"step-{self.step}.safetensors":
+                self.save()
+            if self.dist.is_main:
+                with atomic_path(self.run.checkpoints_dir / BEST_CHECKPOINT) as tmp:
+                    shutil.copyfile(self.last_checkpoint, tmp)
+            self.best = (value, self.step)
+        best_value, best_step = self.best if self.best is not None else (float("nan"), 0)
+        self.reporter.note(f"step {self.step}: {name} {value:.4g} ({num_generated} samples, "
+                           f"{record['seconds']:.0f} s); best {best_value:.4g} at step {best_step}"
+                           + (" -> checkpoints/best.safetensors" if improved else ""))
+        return record
 
     def _check_weights_finite(self) -> None:
         """Refuse to checkpoint NaN/Inf weights (the last good checkpoint stays the newest)."""

@@ -10,7 +10,15 @@ one logit. Weights ~ N(0, 0.02). Resolutions ``4 * 2**k`` or ``7 * 2**k`` with
 
 Conditional variant: a learned class embedding is concatenated to z in G
 (arXiv 1411.1784); D adds the projection term (arXiv 1802.05637) on its last
-feature map, sum-pooled.
+feature map, flattened: ``D(x, y) = w . phi(x) + embed(y) . phi(x)`` with
+``phi(x)`` the ``C x base x base`` map that the head convolution (the linear
+``w``) also reads. The DCGAN D has only ``k`` conv layers (2 for 28 pixels), so
+sum-pooling that map, as deeper ResNet discriminators do, throws away where the
+strokes are: the projection then cannot tell digits apart, and D uses the
+class embedding to flag G's current output per class instead, which collapses
+each class to one image (measured: intra-class pixel std 0.4x that of real
+MNIST after one epoch, classes mixed up; 0.9x and right classes with the
+flattened map).
 """
 
 from __future__ import annotations
@@ -106,7 +114,7 @@ class DCGANDiscriminator(Discriminator):
             ch *= 2
         self.body = nn.Sequential(*layers)
         self.head = nn.Conv2d(ch, 1, base, 1, 0, bias=False)
-        self.projection = Projection(num_classes, ch) if num_classes else None
+        self.projection = Projection(num_classes, ch * base * base) if num_classes else None
         dcgan_init_(self)
         if spectral_norm:
             spectral_norm_(self)
@@ -121,5 +129,5 @@ class DCGANDiscriminator(Discriminator):
         h = self.body(x)
         out = self.head(h).flatten()
         if self.projection is not None:
-            out = out + self.projection(h.sum((2, 3)), y)
+            out = out + self.projection(h.flatten(1), y)
         return out

@@ -1,0 +1,213 @@
+"""``gan evaluate``: FID / KID / IS / precision-recall, or the offline MNIST protocol."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import typer
+
+from gancli import console
+from gancli.cli.common import handles_errors, resolve_generator_source, state
+from gancli.errors import UsageError
+
+
+def _split_ref(value: str) -> tuple[str, str | None]:
+    """``mnist:test`` -> ("mnist", "test"); ``mnist`` -> ("mnist", None)."""
+    name, _, split = value.partition(":")
+    return name, (split or None)
+
+
+def _real_source(ctx: typer.Context, real: str | None, train_data, channels: int, resolution: int):
+    """The reference images: ``--real`` (a folder, or DATASET[:split]) or the run's training
+    dataset (``train`` split, all of it). Returns ``(source, dataset name or None)``."""
+    from dataclasses import replace
+
+    from gancli.config import DataConfig
+    from gancli.data import load_split
+    from gancli.metrics.evaluate import data_source
+
+    data_root = state(ctx).data_path
+    if real is not None and Path(real).is_dir():
+        cfg = DataConfig(dataset=str(Path(real).resolve()), image_size=resolution, channels=channels)
+        data = load_split(cfg, data_root)
+        return data_source(data.images, {"folder": cfg.dataset}), None
+    if real is not None:
+        name, split = _split_ref(real)
+        cfg = DataConfig(dataset=name, split=split or "train", image_size=resolution, channels=channels)
+    elif train_data is not None:
+        cfg = replace(train_data, split="train", limit=0, skip_bad_images=train_data.skip_bad_images)
+    else:
+        raise UsageError("this generator does not say what it was trained on; pass --real DATASET[:split] or --real DIR")
+    data = load_split(cfg, data_root)
+    if Path(cfg.dataset).is_dir():  # the run trained on an image folder
+        return data_source(data.images, {"folder": cfg.dataset}), None
+    return data_source(data.images, {"dataset": cfg.dataset, "split": cfg.split}, (cfg.dataset, cfg.split)), cfg.dataset
+
+
+@handles_errors
+def evaluate(
+    ctx: typer.Context,
+    run: str = typer.Argument("latest", metavar="RUN",
+                              help="run-N, N, latest, a run directory, a checkpoint .safetensors file or a bundle folder."),
+    fid: bool = typer.Option(False, "--fid", help="Fréchet distance (FID; FD-LeNet under --protocol lenet)."),
+    kid: bool = typer.Option(False, "--kid", help="Kernel Inception Distance (unbiased MMD², 100 subsets x 1000)."),
+    is_: bool = typer.Option(False, "--is", help="Inception Score (classifier IS under --protocol lenet), 10 splits."),
+    pr: bool = typer.Option(False, "--pr", help="Precision and recall, k = 3 nearest neighbours."),
+    protocol: str = typer.Option(None, "--protocol", show_default=False,
+                                 help="lenet (offline, MNIST) or inception. \\[default: lenet for mnist runs, else inception]"),
+    real: str = typer.Option(None, "--real", show_default=False,
+                             help="Reference images: DATASET[:split] or an image folder. "
+                             "\\[default: the run's dataset, train split]"),
+    fake: str = typer.Option(None, "--fake", show_default=False,
+                             help="Generated images: a run (as RUN) or an image folder; overrides RUN."),
+    num_samples: int = typer.Option(50_000, "--num-samples", "-n", help="Images to generate (folders: all images)."),
+    batch_size: int = typer.Option(256, "--batch-size", help="Images per forward pass (Inception: at most 64)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the latents (as gan sample) and of KID / IS subsets."),
+    checkpoint: str = typer.Option("latest", "--checkpoint", "-c", help="'latest', 'best' or a step number."),
+    ema: bool = typer.Option(True, "--ema/--no-ema", help="Use the EMA generator when the run has one."),
+    inception_weights: str = typer.Option(None, "--inception-weights", show_default=False,
+                                          help="InceptionV3 weights file (weights-inception-2015-12-05-6726825d.pth). "
+                                          "\\[default: $GANCLI_INCEPTION_WEIGHTS, the torch hub cache, or download]"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute the reference statistics instead of using the cache."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout and nothing else."),
+) -> None:
+    """Score a generator: FD-LeNet + IS + mode coverage (MNIST), or FID / KID / IS / PR.
+
+    Every number is printed with its protocol (feature extractor, weights sha256,
+    resize, N generated / reference, reference split, EMA or raw weights, step,
+    seed) and appended to the run's metrics.jsonl.
+
+    Examples:
+
+      gan evaluate latest --json
+
+      gan evaluate run-3 --fid --kid --protocol inception -n 50000
+
+      gan evaluate --fake samples/ --real cifar10:train --fid
+    """
+    import time
+
+    from gancli.config import RunConfig
+    from gancli.engine.device import resolve_device
+    from gancli.metrics.evaluate import (
+        METRICS,
+        PROTOCOLS,
+        EvalOptions,
+        build_extractor,
+        check_num_samples,
+        data_source,
+        default_protocol,
+        generator_source,
+    )
+    from gancli.metrics.evaluate import (
+        evaluate as run_evaluation,
+    )
+
+    t0 = time.perf_counter()
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise UsageError(f"unknown protocol {protocol!r}; valid choices: {', '.join(PROTOCOLS)}")
+    chosen = tuple(m for m, on in zip(METRICS, (fid, kid, is_, pr)) if on)
+    metrics = chosen or ("fid", "is")
+    dev = resolve_device(device)
+    notes: list[str] = []
+
+    # the generated side
+    run_obj = None
+    train_data = None
+    if fake is not None and Path(fake).is_dir() and not (Path(fake) / "config.json").exists():
+        from gancli.config import DataConfig
+        from gancli.data import load_split
+
+        if real is None:
+            raise UsageError("--fake DIR needs --real DATASET[:split] or --real DIR to compare against")
+        probe = _real_source(ctx, real, None, 0, 0)[0]
+        data = load_split(DataConfig(dataset=str(Path(fake).resolve()), image_size=probe.resolution,
+                                     channels=probe.channels), state(ctx).data_path)
+        fake_src = data_source(data.images, {"folder": str(Path(fake).resolve())})
+        step = None
+    else:
+        from gancli.checkpoint import load_checkpoint, load_generator
+
+        ref = fake if fake is not None else run
+        source = resolve_generator_source(ctx, ref, checkpoint, fallback_label="generator")
+        source_path, run_id = source.path, source.run_id
+        check_num_samples(num_samples, metrics)  # before loading anything heavy
+        G = load_generator(source_path, device=dev, ema=ema)
+        step = G.checkpoint_step
+        if run_id is not None:
+            try:
+                run_obj = state(ctx).store().resolve(run_id)
+            except UsageError:
+                run_obj = None
+        if source_path.suffix == ".safetensors":
+            train_data = load_checkpoint(source_path, device="cpu", prefixes=("generator.",)).config.data
+        elif run_obj is not None:
+            train_data = RunConfig.from_dict(run_obj.read_config_doc()["config"]).data
+        describe = {"run": run_id, "checkpoint": str(source_path), "step": step,
+                    "weights": "ema" if G.uses_ema else "raw"}
+        fake_src = generator_source(G, num_samples, seed, dev, describe)
+
+    real_src, ref_dataset = _real_source(ctx, real, train_data, fake_src.channels, fake_src.resolution)
+    protocol = protocol or default_protocol(ref_dataset or "")
+    warning = check_num_samples(fake_src.num, metrics)
+    if warning:
+        notes.append(warning)
+    if protocol == "lenet":
+        from gancli.metrics.evaluate import LeNetExtractor
+
+        LeNetExtractor.check_shape(fake_src.channels, fake_src.resolution)
+    extractor = build_extractor(protocol, dev, batch_size, inception_weights,
+                                on_download=lambda url, dst: console.err.print(f"downloading {url} -> {dst}", soft_wrap=True))
+    for n in notes:
+        console.warn(n)
+    result = run_evaluation(fake_src, real_src, extractor,
+                            EvalOptions(protocol=protocol, metrics=metrics, batch_size=batch_size, seed=seed,
+                                        use_cache=not no_cache, home=state(ctx).home_path))
+    seconds = time.perf_counter() - t0
+    doc = {"step": step, **result.values, "results": result.results, "seconds": round(seconds, 2),
+           "reference_cache": {True: "hit", False: "miss", None: "off"}[result.cache_hit]}
+    if run_obj is not None:
+        record = {"kind": "eval", "step": step if step is not None else 0,
+                  **{k: round(v, 6) for k, v in result.values.items()},
+                  "results": result.results,
+                  "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        run_obj.append_metrics(record)
+        doc["metrics_file"] = str(run_obj.metrics_path)
+    if as_json:
+        print(json.dumps(doc))
+        return
+    _print_table(result, seconds, doc.get("metrics_file"))
+
+
+def _print_table(result, seconds: float, metrics_file: str | None) -> None:
+    from rich.table import Table
+
+    p = result.protocol
+    gen = p["generated"]
+    title = (f"{gen.get('run') or gen.get('folder')}" + (f" step {gen['step']}" if gen.get("step") is not None else "")
+             + (f", {gen['weights']} G" if gen.get("weights") else ""))
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("detail")
+    for r in result.results:
+        v = r["value"]
+        detail = ""
+        if "std" in r:
+            detail = f"± {r['std']:.4g}"
+        if r["metric"] == "classes_covered":
+            detail = f"of {len(r['histogram'])}; histogram {r['histogram']}; KL(gen || uniform) {r['kl_to_uniform']:.4f} nats"
+        table.add_row(r["metric"], f"{v:.4f}" if isinstance(v, float) else str(v), detail)
+    console.out.print(table)
+    ref = p["reference"]
+    ref_s = f"{ref['dataset']}:{ref['split']}" if "dataset" in ref else ref.get("folder", "?")
+    console.info(f"protocol {p['protocol']}: {p['feature_extractor']}, weights sha256 {p['weights_sha256'][:12]}..., "
+                 f"resize {p['resize']}; {p['num_generated']:,} generated vs {p['num_reference']:,} reference "
+                 f"({ref_s}); seed {p['seed']}; {console.fmt_duration(seconds)}")
+    if metrics_file:
+        console.info(f"appended to {metrics_file}")
