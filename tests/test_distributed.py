@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -49,10 +50,24 @@ def _bn_cfg():
     """Everything that takes another path with several processes: BatchNorm in G and D,
     conditional (sliced labels), 2 D steps (a G forward without gradients), lazy R1
     (a double backward through the plain D), DiffAugment, --nan-policy skip (a
-    collective per update), samples and checkpoints."""
+    collective per update), samples, checkpoints and evaluation during training."""
     return build_config(dict(arch="dcgan", nz=8, ngf=4, ndf=4, conditional=True, batch_size=16, steps=6, seed=4,
                              device="cpu", d_steps=2, r1_gamma=1.0, r1_every=3, augment="diffaug", nan_policy="skip",
-                             sample_every=2, checkpoint_every=2, keep=0, log_every=2, limit=96))
+                             sample_every=2, checkpoint_every=2, keep=0, log_every=2, limit=96, eval_every=2))
+
+
+class _StubEvaluator:
+    """Stands in for ``gancli.metrics.evaluate.TrainingEvaluator`` (which needs real
+    data): a headline value that falls with the step."""
+
+    headline = "fd_lenet"
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __call__(self, generator, describe):
+        return SimpleNamespace(values={"fd_lenet": 100.0 / describe["step"]}, results=[], seconds=0.0,
+                               protocol={"num_generated": 2048})
 
 
 def _no_dropout(setattr_) -> None:
@@ -107,6 +122,9 @@ def _worker(rank: int, world: int, port: int, home: str, out: str, resume_path: 
 
     _no_dropout(setattr)
     launch.load_split = lambda cfg, root: _data()  # noqa: ARG005 -- tiny data instead of MNIST
+    import gancli.metrics.evaluate
+
+    gancli.metrics.evaluate.TrainingEvaluator = _StubEvaluator
     writes: list[str] = []
     if rank > 0:
         sys.addaudithook(_record_writes(home, writes))
@@ -185,7 +203,11 @@ def test_two_processes_train_like_one(tmp_path, monkeypatch):
     assert {r.id for r in store.list()} == runs_before | {bn_run.id}
     assert [s for s, _ in bn_run.checkpoints()] == [2, 3]
     assert sorted(p.name for p in bn_run.samples_dir.iterdir()) == ["step-2.png"]
-    assert [r["step"] for r in bn_run.read_metrics()] == [2]
+    records = bn_run.read_metrics()
+    assert [(r["kind"], r["step"]) for r in records] == [("train", 2), ("eval", 2)]  # rank 0's evaluation
+    assert records[1]["fd_lenet"] == 50.0
+    best = load_checkpoint(bn_run.checkpoints_dir / "best.safetensors")
+    assert best.step == 2 and best.tensors.keys() == load_checkpoint(bn_run.checkpoints_dir / "step-2.safetensors").tensors.keys()
     assert json.loads(bn_run.config_path.read_text())["meta"]["world_size"] == 2
     assert r1["writes"] == []  # rank 1 created, renamed, removed and wrote no file of the run store
 

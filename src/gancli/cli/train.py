@@ -11,8 +11,8 @@ import typer
 from gancli import console
 from gancli.cli.common import handles_errors, state
 from gancli.config import DEFAULT_EPOCHS, build_config
-from gancli.errors import UsageError
 from gancli.data import DATASETS
+from gancli.errors import UsageError
 from gancli.losses import LOSSES
 from gancli.models import ARCHS
 from gancli.presets import PRESETS
