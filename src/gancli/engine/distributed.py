@@ -222,8 +222,13 @@ def setup(device_spec: str) -> tuple[Dist, torch.device]:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not torch_dist.is_initialized():
-        torch_dist.init_process_group(backend, rank=rank, world_size=world,
-                                      device_id=device if device.type == "cuda" else None)
+        if device.type == "cuda":
+            try:  # binds the NCCL communicator to this GPU (PyTorch >= 2.3)
+                torch_dist.init_process_group(backend, rank=rank, world_size=world, device_id=device)
+            except TypeError:
+                torch_dist.init_process_group(backend, rank=rank, world_size=world)
+        else:
+            torch_dist.init_process_group(backend, rank=rank, world_size=world)
     cpu_group = torch_dist.new_group(backend="gloo") if backend != "gloo" else torch_dist.group.WORLD
     return Dist(rank, world, local, cpu_group), device
 
