@@ -23,6 +23,7 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 D_NORMS = ("batch", "none")
 NAN_POLICIES = ("stop", "skip")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    batch_size: int = 64  # images per step (global batch)
+    batch_size: int = 64  # images per D update, over all processes (each takes batch_size / world_size)
     steps: int = 1000  # total training steps (d_steps D updates + one G update each)
     epochs: float | None = None  # what the user asked for, if given in epochs; steps is derived
     seed: int = 0  # seeds weights, data order, z and dropout; same seed = same run on CPU
@@ -85,6 +86,10 @@ class TrainConfig:
     eval_every_steps: int = 0  # FD-LeNet (MNIST) / FID every N steps, best -> checkpoints/best.safetensors; 0 = off
     eval_samples: int = 10000  # generated images per evaluation during training (>= 2048)
     augment: str = ""  # DiffAugment policy for D's inputs (arXiv 2006.10738): "", "diffaug[:color,translation,cutout]"
+    precision: str = "fp32"  # autocast dtype of G and D: fp32 (autocast off) | bf16 | fp16 (with a GradScaler)
+    channels_last: bool = True  # conv models (dcgan, resnet) in channels_last memory format; mlp: no effect
+    compile: bool = False  # torch.compile G and D (a minute or more of warm-up per process); False = eager
+    sync_bn: bool = False  # several CUDA processes: BatchNorm statistics over the global batch; False = per process
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,8 @@ def validate(cfg: RunConfig) -> None:
     for value, flag_, choices in ((cfg.optim.name, "optimizer", OPTIMIZERS),
                                   (cfg.optim.lr_schedule, "lr schedule", LR_SCHEDULES),
                                   (cfg.model.d_norm, "d-norm", D_NORMS),
-                                  (cfg.train.nan_policy, "nan policy", NAN_POLICIES)):
+                                  (cfg.train.nan_policy, "nan policy", NAN_POLICIES),
+                                  (cfg.train.precision, "precision", PRECISIONS)):
         if value not in choices:
             raise UsageError(f"unknown {flag_} {value!r}; valid choices: {', '.join(choices)}")
     from gancli.augment import parse_augment
@@ -268,10 +274,17 @@ OPTION_FIELDS: dict[str, tuple[str, str]] = {
     "keep": ("train", "keep_checkpoints"),
     "eval_every": ("train", "eval_every_steps"),
     "eval_samples": ("train", "eval_samples"),
+    "precision": ("train", "precision"),
+    "channels_last": ("train", "channels_last"),
+    "compile": ("train", "compile"),
+    "sync_bn": ("train", "sync_bn"),
 }
 
-#: Options that may change when a run is resumed.
-RESUMABLE_OPTIONS = frozenset({"steps", "epochs", "device", "nan_policy", "eval_every", "eval_samples"})
+#: Options that may change when a run is resumed: the length, the evaluation, and how (not
+#: what) the step computes. The number of processes is not part of the config, so it may
+#: change too.
+RESUMABLE_OPTIONS = frozenset({"steps", "epochs", "device", "nan_policy", "eval_every", "eval_samples", "precision",
+                               "channels_last", "compile", "sync_bn"})
 
 #: Training length when neither --steps nor --epochs is given.
 DEFAULT_EPOCHS = 1.0

@@ -20,9 +20,10 @@ err = Console(stderr=True, highlight=False)
 class Settings:
     """Global options shared by all commands (``gan --quiet ...``)."""
 
-    def __init__(self, quiet: bool = False, verbose: int = 0):
+    def __init__(self, quiet: bool = False, verbose: int = 0, errors_only: bool = False):
         self.quiet = quiet
         self.verbose = verbose
+        self.errors_only = errors_only  # ranks > 0 of a multi-process run: errors, nothing else
 
 
 settings = Settings()
@@ -34,17 +35,19 @@ def error(message: str) -> None:
 
 
 def warn(message: str) -> None:
+    if settings.errors_only:
+        return
     err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
 def info(message: str) -> None:
     """A line for humans on stdout; silent with --quiet."""
-    if not settings.quiet:
+    if not settings.quiet and not settings.errors_only:
         out.print(message, soft_wrap=True)
 
 
 def debug(message: str) -> None:
-    if settings.verbose:
+    if settings.verbose and not settings.errors_only:
         err.print(f"[dim]{escape(message)}[/]", soft_wrap=True)
 
 

@@ -50,7 +50,8 @@ def handles_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except GancliError as e:
-            console.error(str(e))
+            if not getattr(e, "silent", False):  # silent: another process of the run reported it
+                console.error(str(e))
             raise typer.Exit(e.exit_code) from None
         except OSError as e:  # e.g. permission denied or disk full outside the training loop
             where = f" ({e.filename})" if e.filename else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from typing import Any
 
@@ -11,6 +12,7 @@ from gancli import console
 from gancli.cli.common import handles_errors, state
 from gancli.config import DEFAULT_EPOCHS, build_config
 from gancli.data import DATASETS
+from gancli.errors import UsageError
 from gancli.losses import LOSSES
 from gancli.models import ARCHS
 from gancli.presets import PRESETS
@@ -19,6 +21,7 @@ _DATA = "Data"
 _MODEL = "Model"
 _OPT = "Optimization"
 _RUN = "Run"
+_SPEED = "Speed and scale"
 
 
 def _choices(registry) -> str:
@@ -171,6 +174,22 @@ def train(
                                       help="List the presets with their cost and source, and exit."),
     dry_run: bool = typer.Option(False, "--dry-run", rich_help_panel=_RUN,
                                  help="Print the resolved config as JSON and exit."),
+    precision: str = typer.Option(None, "--precision", rich_help_panel=_SPEED, show_default=False,
+                                  help="fp32, bf16 or fp16: autocast dtype of G and D (fp16 with loss scaling). "
+                                  "\\[default: fp32]"),
+    channels_last: bool = typer.Option(None, "--channels-last/--no-channels-last", rich_help_panel=_SPEED,
+                                       show_default=False,
+                                       help="Conv models (dcgan, resnet) in channels_last memory format. \\[default: on]"),
+    compile: bool = typer.Option(None, "--compile/--no-compile", rich_help_panel=_SPEED, show_default=False,
+                                 help="Run G and D through torch.compile (slow start; needs a C++ compiler on CPU). "
+                                 "\\[default: off]"),
+    sync_bn: bool = typer.Option(None, "--sync-bn/--no-sync-bn", rich_help_panel=_SPEED, show_default=False,
+                                 help="Several CUDA processes: BatchNorm statistics over the global batch. "
+                                 "\\[default: off]"),
+    nproc: int = typer.Option(None, "--nproc", rich_help_panel=_SPEED, show_default=False,
+                              help="Train with N processes on this machine (one per GPU, or CPU processes) through "
+                              "torchrun; --batch-size stays the global batch. For several machines run torchrun "
+                              "yourself (docs/distributed.md). \\[default: 1]"),
 ) -> None:
     """Train a GAN; checkpoints, samples and metrics go to <home>/runs/run-N.
 
@@ -181,11 +200,18 @@ def train(
       gan train --arch mlp --steps 5000 --device cuda
 
       gan train --resume latest --steps 4000
+
+      gan train --dataset mnist --arch dcgan --nproc 2
     """
     if list_presets:
         _print_presets()
         return
+    from gancli.engine.distributed import env_ranks
+
     st = state(ctx)
+    rank, world, _ = env_ranks()
+    if rank > 0:  # ranks > 0 of a torchrun job print errors only
+        console.settings.errors_only = True
     options = dict(dataset=dataset, limit=limit, download=download, image_size=image_size, channels=channels,
                    skip_bad_images=skip_bad_images, arch=arch, nz=nz, ngf=ngf, ndf=ndf, conditional=conditional,
                    spectral_norm=spectral_norm, d_norm=d_norm, ema_decay=ema_decay, loss=loss, gp_lambda=gp_lambda,
@@ -194,7 +220,8 @@ def train(
                    lr_d=lr_d if lr_d is not None else lr, beta1=beta1, beta2=beta2, optimizer=optimizer,
                    momentum=momentum, lr_schedule=lr_schedule, d_steps=d_steps, nan_policy=nan_policy, seed=seed, device=device,
                    log_every=log_every, sample_every=sample_every, checkpoint_every=checkpoint_every, keep=keep,
-                   eval_every=eval_every, eval_samples=eval_samples)
+                   eval_every=eval_every, eval_samples=eval_samples, precision=precision,
+                   channels_last=channels_last, compile=compile, sync_bn=sync_bn)
     store = st.store()
     run = None
     if resume is not None:
@@ -205,12 +232,26 @@ def train(
     from gancli.engine.launch import preflight
     from gancli.engine.launch import train as launch
 
-    preflight(cfg)
-    if dry_run:
-        console.out.print_json(cfg.to_json())
-        return
+    if nproc is not None and nproc < 1:
+        raise UsageError(f"--nproc must be >= 1, got {nproc}")
+    if nproc is not None and nproc > 1 and world > 1:
+        raise UsageError("--nproc cannot be used inside torchrun (it already started the processes)")
+    if nproc is not None and nproc > 1:
+        from gancli.engine.distributed import rank_device
 
-    reporter = console.make_reporter()
+        rank_device(cfg.train.device, nproc - 1)  # a device each process may use; enough GPUs
+    preflight(cfg, max(world, nproc or 1))
+    if dry_run:
+        if rank == 0:
+            console.out.print_json(cfg.to_json())
+        return
+    if nproc is not None and nproc > 1:
+        _launch_processes(ctx, nproc, run)
+
+    from gancli.engine import distributed
+
+    dist, device = distributed.setup(cfg.train.device)
+    reporter = console.make_reporter() if dist.is_main else None
 
     def started(run, trainer) -> None:
         how = " (auto)" if cfg.train.device == "auto" else ""
@@ -221,16 +262,20 @@ def train(
             f"{what} {cfg.model.arch} on {cfg.data.dataset} ({len(trainer.batcher)} images, "
             f"{cfg.model.img_channels}x{cfg.model.img_resolution}x{cfg.model.img_resolution}){cond}, loss {cfg.loss.name}, "
             f"{length}, batch {cfg.train.batch_size}, device {trainer.device}{how}"
+            + (f", {dist.world_size} processes (batch {cfg.train.batch_size // dist.world_size} each)"
+               if dist.enabled else "")
         )
         console.info(f"run directory: {run.path}")
 
     with StopOnSignal() as stop:
         try:
             run, result = launch(cfg, store, st.data_path, resume=run, reporter=reporter, should_stop=stop,
-                                 on_run=started)
+                                 on_run=started, dist=dist, device=device)
         except KeyboardInterrupt:
             console.error("aborted by a second interrupt; the newest checkpoint on disk is intact")
             raise typer.Exit(130) from None
+        finally:
+            distributed.teardown(dist)
 
     ckpt = result.last_checkpoint
     if result.interrupted:
@@ -245,3 +290,29 @@ def train(
         f"at {result.images_per_sec:.0f} img/s; checkpoint {ckpt}"
     )
     console.info(f"next: gan sample {run.id} -n 64 -o grid.png")
+
+
+def _launch_processes(ctx: typer.Context, nproc: int, run) -> None:
+    """``gan train --nproc N``: run this same command without ``--nproc`` in N processes
+    through torchrun's standalone launcher, then exit with their exit code."""
+    from gancli.engine.distributed import launch_local
+
+    st = state(ctx)
+    os.environ["GANCLI_HOME"] = str(st.home_path.resolve())
+    os.environ["GANCLI_DATA_DIR"] = str(st.data_path.resolve())
+    argv = (["--quiet"] if console.settings.quiet else []) + ["--verbose"] * console.settings.verbose + ["train"]
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)  # an enum of (typer's) click
+        if param.name == "nproc" or getattr(source, "name", None) not in ("COMMANDLINE", "ENVIRONMENT"):
+            continue
+        value = ctx.params[param.name]
+        if param.name == "resume":
+            value = str(run.path)  # as resolved here: `latest` must not move meanwhile
+        if getattr(param, "is_flag", False):
+            if value:
+                argv.append(param.opts[0])
+            elif param.secondary_opts:
+                argv.append(param.secondary_opts[0])
+        else:
+            argv += [param.opts[0], str(value)]
+    raise typer.Exit(launch_local(nproc, argv))

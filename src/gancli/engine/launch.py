@@ -1,10 +1,17 @@
 """Start or resume a run: resolve the device, load data, create/lock the run
-directory, write config.json, restore the newest valid checkpoint, train."""
+directory, write config.json, restore the newest valid checkpoint, train.
+
+With several processes (torchrun) every rank runs :func:`train`: each loads the
+data (the first process of each machine first: it may download), rank 0 alone
+creates and locks the run directory and reads the checkpoint, which it sends to
+the others, and every rank trains its slice of each batch."""
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import sys
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,14 +23,15 @@ from gancli.checkpoint import Checkpoint, load_checkpoint
 from gancli.config import RunConfig
 from gancli.data import load_split
 from gancli.engine.device import resolve_device
+from gancli.engine.distributed import SINGLE, Dist
 from gancli.engine.trainer import Reporter, Trainer, TrainResult
 from gancli.errors import GancliError, UsageError
 from gancli.models import check_supported
 from gancli.runs import Run, RunStore
 
 
-def run_meta(device: torch.device, data_dir: Path, command: list[str] | None = None) -> dict:
-    """Provenance stored next to the config in ``config.json``."""
+def run_meta(device: torch.device, data_dir: Path, command: list[str] | None = None, world_size: int = 1) -> dict:
+    """Provenance stored next to the config in ``config.json``; ``device`` is rank 0's."""
     import torchvision
 
     return {
@@ -35,6 +43,7 @@ def run_meta(device: torch.device, data_dir: Path, command: list[str] | None = N
         "device": str(device),
         "data_dir": str(data_dir),
         "command": command if command is not None else sys.argv,
+        "world_size": world_size,
     }
 
 
@@ -48,67 +57,133 @@ def newest_valid_checkpoint(run: Run, note: Callable[[str], None]) -> Checkpoint
     return None
 
 
-def preflight(cfg: RunConfig) -> torch.device:
+def preflight(cfg: RunConfig, world_size: int = 1) -> torch.device:
     """Checks that need torch but no data: the architecture supports the image
-    shape and the device exists. Returns the resolved device.
+    shape, the device exists and supports ``--precision``, and ``world_size``
+    processes can share the work (:func:`check_parallel`). Returns the resolved
+    device.
 
     Raises:
         UsageError: with the bad value and the valid choices.
     """
     check_supported(cfg.model)
-    return resolve_device(cfg.train.device)
+    device = resolve_device(cfg.train.device)
+    check_precision(cfg.train.precision, device)
+    check_parallel(cfg, world_size, device)
+    return device
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Raise :class:`UsageError` if autocast to ``precision`` (fp32, bf16, fp16) is
+    not available on ``device`` in this PyTorch build."""
+    if precision == "fp32":
+        return
+    if device.type == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise UsageError(f"--precision bf16 is not supported by {torch.cuda.get_device_name(device)}; "
+                         "valid choices here: fp32, fp16")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    with warnings.catch_warnings(record=True) as caught:  # autocast warns and disables itself when unsupported
+        warnings.simplefilter("always")
+        try:
+            with torch.autocast(device.type, dtype=dtype):
+                pass
+        except RuntimeError as e:
+            raise UsageError(f"--precision {precision} is not available on {device.type} "
+                             f"({str(e).splitlines()[0]}); valid choices: fp32") from None
+    if any("not supported" in str(w.message) for w in caught):
+        raise UsageError(f"--precision {precision} is not supported on {device.type} by PyTorch {torch.__version__}; "
+                         "use --precision fp32")
+
+
+def check_parallel(cfg: RunConfig, world_size: int, device: torch.device) -> None:
+    """Raise :class:`UsageError` if ``world_size`` processes cannot train ``cfg``:
+    the global batch must split evenly, and ``--sync-bn`` needs CUDA."""
+    if world_size <= 1:
+        return
+    b = cfg.train.batch_size
+    if b % world_size:
+        lower = max(world_size, b - b % world_size)
+        raise UsageError(f"--batch-size {b} does not split evenly over {world_size} processes; "
+                         f"use a multiple of {world_size} (e.g. {lower} or {lower + world_size})")
+    if cfg.train.sync_bn and device.type != "cuda":
+        raise UsageError(f"--sync-bn needs CUDA devices (PyTorch's SyncBatchNorm does not run on {device.type}); "
+                         "drop --sync-bn")
 
 
 def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run | None = None,
           reporter: Reporter | None = None, should_stop: Callable[[], bool] = lambda: False,
-          on_run: Callable[[Run, Trainer], None] | None = None) -> tuple[Run, TrainResult]:
+          on_run: Callable[[Run, Trainer], None] | None = None, dist: Dist | None = None,
+          device: torch.device | None = None) -> tuple[Run, TrainResult]:
     """Train a new run (``resume=None``) or continue ``resume`` with config ``cfg``.
 
     Nothing is created on disk before the device and the data are known good.
 
     Args:
         on_run: called with ``(run, trainer)`` once the run is ready to train.
+        dist, device: this process's rank and device, from
+            :func:`gancli.engine.distributed.setup`; default one process on
+            ``cfg.train.device``. Every rank of a multi-process run calls this
+            with the same arguments; only rank 0 touches the run directory.
 
     Raises:
         UsageError: device unavailable, unsupported shape. GancliError: data
             missing, run locked, checkpoint damaged, training diverged.
+            ErrorOnAnotherRank: on the other ranks when rank 0 failed.
     """
     data_dir = Path(data_dir)
+    dist = dist or SINGLE
     note = reporter.note if reporter is not None else (lambda _t: None)
-    device = preflight(cfg)
-    data = load_split(cfg.data, data_dir)
+    if device is None:
+        device = preflight(cfg, dist.world_size)
+    else:
+        check_supported(cfg.model)
+        check_precision(cfg.train.precision, device)
+        check_parallel(cfg, dist.world_size, device)
+    data = dist.leaders_first(lambda: load_split(cfg.data, data_dir))
     if data.skipped:
         note(f"skipped {len(data.skipped)} unreadable image(s) (--skip-bad-images), e.g. {data.skipped[0]}")
     evaluator = None
     if cfg.train.eval_every_steps:
-        from gancli.metrics.evaluate import TrainingEvaluator
 
-        note("preparing --eval-every: reference statistics of the training set")
-        evaluator = TrainingEvaluator(cfg.data, data_dir, cfg.train.eval_samples, device, home=store.home)
-    if resume is None:
-        run = store.create()
-        run.write_config(cfg.to_dict(), run_meta(device, data_dir))
-    else:
-        run = resume
-    with run.lock():
-        ckpt = newest_valid_checkpoint(run, note) if resume is not None else None
-        if resume is not None:
-            done = ckpt.step if ckpt is not None else 0
-            if cfg.train.steps <= done:
-                raise UsageError(
-                    f"{run.id} is already at step {done} of {cfg.train.steps}; "
-                    f"pass --steps N (N > {done}) or a larger --epochs to train further"
-                )
-            doc = run.read_config_doc()
-            meta = doc.get("meta", {})
-            resumes = [*meta.get("resumes", []), {**run_meta(device, data_dir), "from_step": done}]
-            run.write_config(cfg.to_dict(), {**meta, "resumes": resumes})
-        trainer = Trainer(cfg, run, device, data, reporter, evaluator=evaluator)
+        def make_evaluator() -> None:  # rank 0 evaluates; an error here stops every rank
+            nonlocal evaluator
+            from gancli.metrics.evaluate import TrainingEvaluator
+
+            note("preparing --eval-every: reference statistics of the training set")
+            evaluator = TrainingEvaluator(cfg.data, data_dir, cfg.train.eval_samples, device, home=store.home)
+
+        dist.from_main(make_evaluator)
+    with contextlib.ExitStack() as held:
+
+        def prepare() -> tuple[Run, Checkpoint | None]:
+            """Rank 0: create or check the run, hold its lock, read its checkpoint."""
+            if resume is None:
+                run = store.create()
+                run.write_config(cfg.to_dict(), run_meta(device, data_dir, world_size=dist.world_size))
+            else:
+                run = resume
+            held.enter_context(run.lock())
+            ckpt = newest_valid_checkpoint(run, note) if resume is not None else None
+            if resume is not None:
+                done = ckpt.step if ckpt is not None else 0
+                if cfg.train.steps <= done:
+                    raise UsageError(
+                        f"{run.id} is already at step {done} of {cfg.train.steps}; "
+                        f"pass --steps N (N > {done}) or a larger --epochs to train further"
+                    )
+                doc = run.read_config_doc()
+                meta = doc.get("meta", {})
+                resumes = [*meta.get("resumes", []),
+                           {**run_meta(device, data_dir, world_size=dist.world_size), "from_step": done}]
+                run.write_config(cfg.to_dict(), {**meta, "resumes": resumes})
+            return run, ckpt
+
+        run, ckpt = dist.from_main(prepare)  # the other ranks get the run's path and the checkpoint's contents
+        trainer = Trainer(cfg, run, device, data, reporter, evaluator=evaluator, dist=dist)
         if ckpt is not None:
             trainer.restore(ckpt)
-            run.truncate_metrics(ckpt.step)
-        elif resume is not None:
-            run.truncate_metrics(0)
+        if resume is not None and dist.is_main:
+            run.truncate_metrics(ckpt.step if ckpt is not None else 0)
         if on_run is not None:
             on_run(run, trainer)
         result = trainer.fit(should_stop)

@@ -1,4 +1,10 @@
-"""Discriminator regularizers that need gradients w.r.t. D's input."""
+"""Discriminator regularizers that need gradients w.r.t. D's input.
+
+Both may run under bf16 autocast: the scores are summed and the input gradient
+and its norm are taken in float32 (bf16 has float32's range). fp16 has not: a
+penalty's double backward overflows or underflows there, so the trainer runs
+them with autocast off under ``--precision fp16``.
+"""
 
 from __future__ import annotations
 
@@ -19,13 +25,12 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
             global RNG on the batch's device.
 
     Returns:
-        Scalar >= 0, differentiable w.r.t. the critic's parameters.
+        Scalar >= 0 (float32), differentiable w.r.t. the critic's parameters.
     """
     if eps is None:
         eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    scores = critic(x_hat)
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    grad = _input_grad(critic, x_hat)
     return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
 
@@ -38,9 +43,14 @@ def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tenso
         real: ``(N, C, H, W)`` real batch.
 
     Returns:
-        Scalar >= 0, differentiable w.r.t. the critic's parameters.
+        Scalar >= 0 (float32), differentiable w.r.t. the critic's parameters.
     """
     x = real.detach().requires_grad_(True)
-    scores = critic(x)
-    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    grad = _input_grad(critic, x)
     return grad.flatten(1).pow(2).sum(1).mean()
+
+
+def _input_grad(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``d sum(critic(x)) / dx`` in float32, with the graph kept for the second backward."""
+    (grad,) = torch.autograd.grad(critic(x).float().sum(), x, create_graph=True)
+    return grad.float()

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from gancli.config import ModelConfig
-from gancli.models.layers import Discriminator, Generator, Projection, spectral_norm_
+from gancli.models.layers import Discriminator, Dropout, Generator, Projection, spectral_norm_
 
 #: Width of the class embedding concatenated to z in conditional generators.
 CLASS_EMBED_DIM = 32
@@ -74,7 +74,7 @@ class MLPDiscriminator(Discriminator):
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2, inplace=True)]
             if dropout:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             width = h
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(width, 1)

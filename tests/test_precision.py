@@ -1,0 +1,222 @@
+"""Speed options: --precision (autocast bf16 / fp16 with loss scaling),
+--channels-last and --compile; and the faster parts of the step (one D forward for
+real and fake when D scores samples independently, the CPU dropout).
+
+Each precision runs on the CPU where this PyTorch supports it and is skipped,
+with the reason, elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from gancli.checkpoint import load_checkpoint
+from gancli.cli import app
+from gancli.config import RunConfig, build_config
+from gancli.engine.launch import check_precision
+from gancli.engine.trainer import Trainer
+from gancli.errors import UsageError
+from gancli.losses.regularizers import gradient_penalty, r1_penalty
+from gancli.models.layers import Dropout
+from gancli.models.mlp import MLPDiscriminator
+from gancli.runs import RunStore
+
+CPU = torch.device("cpu")
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _supported(precision: str) -> None:
+    try:
+        check_precision(precision, CPU)
+    except UsageError as e:
+        pytest.skip(f"--precision {precision} on this CPU: {e}")
+
+
+def _cfg(precision="fp32", arch="dcgan", loss="bce", steps=4, **extra):
+    return build_config(dict(arch=arch, loss=loss, nz=8, ngf=8, ndf=8, batch_size=16, steps=steps, seed=2,
+                             device="cpu", sample_every=0, checkpoint_every=0, log_every=1, limit=96,
+                             precision=precision, **extra))
+
+
+def _state(t: Trainer) -> dict[str, torch.Tensor]:
+    out = {f"G.{k}": v for k, v in t.G.state_dict().items()}
+    out.update({f"D.{k}": v for k, v in t.D.state_dict().items()})
+    return out
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+@pytest.mark.parametrize("arch,loss,extra", [("dcgan", "bce", {}), ("mlp", "wgan-gp", {"r1_gamma": 1.0, "r1_every": 2})])
+def test_precision_trains_under_autocast_and_resumes_bitwise(tmp_path, tiny_data, precision, arch, loss, extra):
+    """D runs in the autocast dtype (the penalties in float32 under fp16); the
+    losses (and GP, R1) stay finite; a run
+    stopped at step 2 and resumed equals a straight one bitwise; fp16 checkpoints
+    hold the GradScaler states."""
+    _supported(precision)
+    store = RunStore(tmp_path)
+    steps = 2 if loss == "wgan-gp" else 4
+    straight = Trainer(_cfg(precision, arch, loss, steps, **extra), store.create(), CPU, tiny_data)
+    seen: set[torch.dtype] = set()
+    first_layer = next(m for m in straight.D.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    first_layer.register_forward_hook(lambda m, i, o: seen.add(o.dtype))
+    straight.fit()
+    penalties_in_fp32 = {torch.float32} if precision == "fp16" and loss == "wgan-gp" else set()
+    assert seen == {DTYPES[precision]} | penalties_in_fp32
+    records = straight.run.read_metrics()
+    assert all(torch.isfinite(torch.tensor([r["loss_d"], r["loss_g"]])).all() for r in records)
+    if loss == "wgan-gp":
+        assert all(k in records[-1] for k in ("gp", "r1"))
+
+    run = store.create()
+    first = Trainer(_cfg(precision, arch, loss, steps, **extra), run, CPU, tiny_data)
+    first.fit(should_stop=lambda: first.step >= 1)
+    ckpt = load_checkpoint(run.checkpoint_path())
+    assert ckpt.has("scaler_d") == ckpt.has("scaler_g") == (precision == "fp16")
+    torch.manual_seed(99)
+    resumed = Trainer(_cfg(precision, arch, loss, steps, **extra), run, CPU, tiny_data)
+    resumed.restore(ckpt)
+    resumed.fit()
+    a, b = _state(straight), _state(resumed)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    if precision == "fp16":
+        assert resumed.scaler_d.get_scale() == straight.scaler_d.get_scale()
+
+
+def test_precision_may_change_on_resume(tmp_path, tiny_data):
+    _supported("fp16")
+    run = RunStore(tmp_path).create()
+    Trainer(_cfg("fp16", "mlp", steps=2), run, CPU, tiny_data).fit()
+    cfg = build_config({"precision": "fp32", "steps": 4}, base=_cfg("fp16", "mlp", steps=2))
+    assert cfg.train.precision == "fp32"
+    t = Trainer(cfg, run, CPU, tiny_data)
+    t.restore(load_checkpoint(run.checkpoint_path()))  # the fp16 scaler states are not needed
+    assert t.fit().step == 4
+    assert not load_checkpoint(run.checkpoint_path()).has("scaler_d")
+
+
+def _critic() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 8, 4, 2, 1), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(8 * 14 * 14, 1),
+                         nn.Flatten(0))
+
+
+def test_penalties_under_bf16_autocast_match_fp32():
+    """GP and R1 under bf16 autocast: float32 results close to the fp32 ones, with
+    gradients for D. (Under fp16 the trainer runs them in float32.)"""
+    _supported("bf16")
+    critic = _critic()
+    g = torch.Generator().manual_seed(1)
+    real, fake = torch.rand(8, 1, 28, 28, generator=g) * 2 - 1, torch.rand(8, 1, 28, 28, generator=g) * 2 - 1
+    eps = torch.rand(8, 1, 1, 1, generator=g)
+    gp32, r132 = gradient_penalty(critic, real, fake, eps=eps), r1_penalty(critic, real)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        gp = gradient_penalty(critic, real, fake, eps=eps)
+        r1 = r1_penalty(critic, real)
+    assert gp.dtype == r1.dtype == torch.float32
+    torch.testing.assert_close(gp, gp32, rtol=0.05, atol=1e-3)
+    torch.testing.assert_close(r1, r132, rtol=0.05, atol=1e-3)
+    (gp + r1).backward()
+    for layer in (critic[0], critic[3]):  # the biases do not enter the input gradient
+        assert layer.weight.grad is not None and torch.isfinite(layer.weight.grad).all()
+
+
+def test_channels_last_layout_only(tmp_path, tiny_data):
+    """channels_last changes the memory layout of conv weights and batches, not the
+    maths (equal within float tolerance); the MLP is left alone."""
+    store = RunStore(tmp_path)
+    cl = Trainer(_cfg(steps=3), store.create(), CPU, tiny_data)
+    plain = Trainer(_cfg(steps=3, channels_last=False), store.create(), CPU, tiny_data)
+    assert cl.memory_format == torch.channels_last and plain.memory_format == torch.contiguous_format
+    w = cl.D.body[2].weight  # (16, 8, 4, 4): the first conv has one input channel, for which both layouts agree
+    assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+    cl.fit()
+    plain.fit()
+    a, b = _state(cl), _state(plain)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+    saved = load_checkpoint(cl.run.checkpoint_path())
+    assert saved.tensors["discriminator.body.2.weight"].is_contiguous()
+    mlp = Trainer(_cfg(arch="mlp", steps=1), store.create(), CPU, tiny_data)
+    assert mlp.memory_format == torch.contiguous_format
+
+
+def test_old_config_without_speed_options_loads():
+    d = RunConfig().to_dict()
+    for key in ("precision", "channels_last", "compile", "sync_bn"):
+        del d["train"][key]
+    cfg = RunConfig.from_dict(d)
+    assert (cfg.train.precision, cfg.train.channels_last, cfg.train.compile, cfg.train.sync_bn) == (
+        "fp32", True, False, False)
+
+
+def test_cli_speed_options(home):
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", "--steps", "3", "--precision", "bf16", "--no-channels-last", "--compile",
+                            "--dry-run"])
+    assert r.exit_code == 0, r.output
+    train = json.loads(r.output)["train"]
+    assert (train["precision"], train["channels_last"], train["compile"], train["sync_bn"]) == ("bf16", False, True,
+                                                                                                 False)
+    r = runner.invoke(app, ["train", "--precision", "fp64", "--dry-run"])
+    assert r.exit_code == 2
+    assert r.output.strip() == "error: unknown precision 'fp64'; valid choices: fp32, bf16, fp16"
+
+
+@pytest.mark.slow
+def test_compile_trains_with_penalties(tmp_path, tiny_data):
+    """--compile: G and D through torch.compile; the GP's double backward runs on the
+    plain D (torch.compile has none). Minutes of compilation on a CPU."""
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("torch.compile on the CPU needs a C++ compiler")
+    run = RunStore(tmp_path).create()
+    t = Trainer(_cfg(arch="mlp", loss="wgan-gp", steps=2, compile=True), run, CPU, tiny_data)
+    assert t._D_local is not t.D
+    assert t.fit().step == 2
+    assert "gp" in run.read_metrics()[-1]
+
+
+def test_dropout_statistics():
+    torch.manual_seed(0)
+    drop = Dropout(0.3)
+    x = torch.ones(200, 1000, requires_grad=True)
+    y = drop(x)
+    zeroed = (y == 0).float().mean().item()
+    assert abs(zeroed - 0.3) < 0.01
+    assert torch.allclose(y[y != 0], torch.tensor(1 / 0.7))
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # d(x * mask / 0.7) / dx
+    assert torch.equal(drop.eval()(x), x)
+    assert isinstance(drop, nn.Dropout) and drop.p == 0.3
+
+
+@pytest.mark.parametrize("opts,joint", [({"arch": "mlp"}, True), ({"arch": "dcgan"}, False),
+                                        ({"arch": "dcgan", "d_norm": "none"}, True),
+                                        ({"arch": "mlp", "spectral_norm": True}, False)])
+def test_joint_d_forward_only_for_per_sample_d(tmp_path, tiny_data, opts, joint):
+    t = Trainer(build_config(dict(nz=8, ngf=4, ndf=4, batch_size=16, steps=1, device="cpu", limit=96, **opts)),
+                RunStore(tmp_path).create(), CPU, tiny_data)
+    assert t.joint_d == joint
+
+
+def test_joint_d_forward_matches_two_forwards(tmp_path, tiny_data, monkeypatch):
+    """Without dropout the MLP D scores samples independently: one forward of real and
+    fake together trains like two (within float tolerance)."""
+    def from_config(cls, cfg):
+        return cls(cfg.img_channels, cfg.img_resolution, cfg.num_classes, cfg.spectral_norm, dropout=0.0)
+
+    monkeypatch.setattr(MLPDiscriminator, "from_config", classmethod(from_config))
+    store = RunStore(tmp_path)
+    joint = Trainer(_cfg(arch="mlp", steps=3, conditional=True), store.create(), CPU, tiny_data)
+    apart = Trainer(_cfg(arch="mlp", steps=3, conditional=True), store.create(), CPU, tiny_data)
+    apart.joint_d = False
+    joint.fit()
+    apart.fit()
+    a, b = _state(joint), _state(apart)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6, msg=k)
