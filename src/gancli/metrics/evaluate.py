@@ -277,6 +277,24 @@ def _reference(extractor: Extractor, source: ImageSource, opts: EvalOptions, nee
     return mu, sigma, feats, (False if key is not None else None)
 
 
+def protocol_record(extractor: Extractor, fake: ImageSource, real: ImageSource, opts: EvalOptions) -> dict[str, Any]:
+    """What every result carries: how it was measured."""
+    from gancli import __version__
+
+    return {
+        "protocol": opts.protocol,
+        "feature_extractor": extractor.name,
+        "weights_sha256": extractor.weights_sha256,
+        "resize": extractor.resize,
+        "num_generated": fake.num,
+        "num_reference": real.num,
+        "reference": real.describe,
+        "generated": fake.describe,
+        "seed": opts.seed,
+        "gancli_version": __version__,
+    }
+
+
 def evaluate(fake: ImageSource, real: ImageSource, extractor: Extractor, opts: EvalOptions) -> Evaluation:
     """Compute ``opts.metrics`` for ``fake`` against ``real`` with ``extractor``.
 
@@ -292,7 +310,6 @@ def evaluate(fake: ImageSource, real: ImageSource, extractor: Extractor, opts: E
 
     import torch
 
-    from gancli import __version__
     from gancli.metrics.coverage import class_coverage
     from gancli.metrics.frechet import feature_stats, frechet_distance
     from gancli.metrics.inception_score import inception_score
@@ -305,18 +322,7 @@ def evaluate(fake: ImageSource, real: ImageSource, extractor: Extractor, opts: E
                          f"reference images are {real.channels}x{real.resolution}x{real.resolution}")
     metrics = opts.metrics
     names = metric_names(opts.protocol)
-    protocol = {
-        "protocol": opts.protocol,
-        "feature_extractor": extractor.name,
-        "weights_sha256": extractor.weights_sha256,
-        "resize": extractor.resize,
-        "num_generated": fake.num,
-        "num_reference": real.num,
-        "reference": real.describe,
-        "generated": fake.describe,
-        "seed": opts.seed,
-        "gancli_version": __version__,
-    }
+    protocol = protocol_record(extractor, fake, real, opts)
     results: list[dict[str, Any]] = []
     values: dict[str, float] = {}
 
@@ -407,12 +413,6 @@ class TrainingEvaluator:
         f, _, _ = _features(self.extractor, fake, self.opts.batch_size)
         mu_r, sigma_r, _, _ = self._reference
         value = frechet_distance(*feature_stats(f), mu_r, sigma_r)
-        from gancli import __version__
-
-        protocol = {"protocol": self.protocol, "feature_extractor": self.extractor.name,
-                    "weights_sha256": self.extractor.weights_sha256, "resize": self.extractor.resize,
-                    "num_generated": self.num_samples, "num_reference": self.real.num,
-                    "reference": self.real.describe, "generated": fake.describe, "seed": self.opts.seed,
-                    "gancli_version": __version__}
+        protocol = protocol_record(self.extractor, fake, self.real, self.opts)
         return Evaluation([{"metric": self.headline, "value": value, "protocol": protocol}],
                           {self.headline: value}, protocol, time.perf_counter() - t0)
