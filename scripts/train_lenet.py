@@ -23,7 +23,6 @@ repository; it must hold ``MNIST/raw/`` (nothing is downloaded).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import time
@@ -35,6 +34,7 @@ import torch.nn.functional as F
 from gancli.config import DataConfig
 from gancli.data import load_split
 from gancli.errors import GancliError
+from gancli.fsutil import file_sha256
 from gancli.metrics.lenet import WEIGHTS_PATH, LeNet, lenet_outputs, save_lenet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,14 +44,6 @@ RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-
 def default_data_dir() -> Path:
     env = os.environ.get("GANCLI_DATA_DIR")
     return Path(env) if env else REPO.parent / "shared" / "data"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     raw = root / "MNIST" / "raw"
-    data_sha256 = {name: sha256_file(raw / name) for name in RAW_FILES}
+    data_sha256 = {name: file_sha256(raw / name) for name in RAW_FILES}
 
     model = LeNet()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)

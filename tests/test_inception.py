@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from gancli.errors import GancliError, UsageError
+from gancli.fsutil import file_sha256
 from gancli.metrics import inception as inc
 from gancli.metrics.cache import load_stats, save_stats, stats_cache_dir, stats_key, stats_path
 from gancli.metrics.frechet import feature_stats, frechet_distance
@@ -26,7 +27,6 @@ from gancli.metrics.inception import (
     WEIGHTS_FILENAME,
     WEIGHTS_FLAG,
     InceptionExtractor,
-    file_sha256,
     resolve_inception_weights,
     to_uint8,
 )

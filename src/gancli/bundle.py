@@ -17,13 +17,13 @@ run directories before it loads anything); writing and loading do.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gancli.errors import GancliError
+from gancli.fsutil import file_sha256
 
 if TYPE_CHECKING:
     from torch import nn
@@ -70,14 +70,6 @@ def read_bundle_config(path: str | os.PathLike) -> dict[str, Any]:
     return doc
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_bundle(generator: nn.Module, folder: str | os.PathLike, meta: dict[str, Any]) -> Path:
     """Write ``generator`` (its ``model_config`` and ``state_dict()``) into the empty
     folder ``folder``. Callers make it atomic (:func:`gancli.fsutil.atomic_dir`).
@@ -106,7 +98,7 @@ def write_bundle(generator: nn.Module, folder: str | os.PathLike, meta: dict[str
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_FORMAT_VERSION,
         "model": dataclasses.asdict(cfg),
-        "meta": {**meta, "sha256": {WEIGHTS_NAME: _file_sha256(weights)}},
+        "meta": {**meta, "sha256": {WEIGHTS_NAME: file_sha256(weights)}},
     }
     (folder / CONFIG_NAME).write_text(json.dumps(doc, indent=2) + "\n", "utf-8")
     return folder
@@ -137,7 +129,7 @@ def load_bundle(folder: str | os.PathLike, device: Any = "cpu", ema: bool = True
     if not weights.is_file():
         raise GancliError(f"bundle {folder} has no {WEIGHTS_NAME}")
     want = meta.get("sha256", {}).get(WEIGHTS_NAME)
-    if want is not None and _file_sha256(weights) != want:
+    if want is not None and file_sha256(weights) != want:
         raise GancliError(f"bundle {folder} is damaged (checksum mismatch in {WEIGHTS_NAME})")
     uses_ema = bool(meta.get("ema", False))
     if uses_ema and not ema:

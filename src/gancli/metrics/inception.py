@@ -73,15 +73,6 @@ _DOWNLOAD_TIMEOUT_SECONDS = 30.0
 _CHUNK_BYTES = 1 << 20
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of the file at ``path``, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK_BYTES):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def hub_checkpoints_dir() -> Path:
     """torch hub's download cache, ``torch.hub.get_dir()/checkpoints`` (``$TORCH_HOME/hub/checkpoints``)."""
     return Path(torch.hub.get_dir()) / "checkpoints"

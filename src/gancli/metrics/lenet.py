@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from gancli.errors import GancliError
+from gancli.fsutil import file_sha256
 
 FORMAT = "gancli-lenet"
 FORMAT_VERSION = 1
@@ -156,7 +157,7 @@ def lenet_info(path: str | os.PathLike = WEIGHTS_PATH) -> dict[str, Any]:
             except ValueError:
                 raise GancliError(f"LeNet-MNIST weights {path} are damaged (metadata {k!r} is not JSON)") from None
     info["path"] = str(path)
-    info["weights_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    info["weights_sha256"] = file_sha256(path)
     return info
 
 
