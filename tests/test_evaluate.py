@@ -224,3 +224,18 @@ def test_eval_every_refuses_few_samples(home):
     assert r.exit_code == 2
     assert "--eval-samples 100" in r.stderr
     assert not (home / "runs").exists() or not any((home / "runs").iterdir())
+
+
+def test_evaluate_image_folder_matches_the_run(trained, tmp_path, mnist_dir):
+    """`--fake DIR` of the PNGs `gan sample --individual` wrote scores like the run itself
+    (same latents; only the 8-bit rounding of the PNGs differs)."""
+    out = tmp_path / "pngs"
+    r = _cli("sample", "latest", "-n", "2048", "-o", str(out), "--individual", home=trained)
+    assert r.exit_code == 0, r.output
+    folder = json.loads(_cli("evaluate", "--fake", str(out), "--real", "mnist:test", "-n", "2048", "--json",
+                             "--device", "cpu", home=trained).stdout)
+    run = json.loads(_cli("evaluate", "latest", "--real", "mnist:test", "-n", "2048", "--json", "--device", "cpu",
+                          home=trained).stdout)
+    assert folder["results"][0]["protocol"]["generated"]["folder"] == str(out.resolve())
+    assert folder["fd_lenet"] == pytest.approx(run["fd_lenet"], rel=0.05)
+    assert "metrics_file" not in folder  # a folder has no run to append to

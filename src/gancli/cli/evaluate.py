@@ -119,13 +119,15 @@ def evaluate(
     # the generated side
     run_obj = None
     train_data = None
+    reference = None  # (source, dataset name): loaded once
     if fake is not None and Path(fake).is_dir() and not (Path(fake) / "config.json").exists():
         from gancli.config import DataConfig
         from gancli.data import load_split
 
         if real is None:
             raise UsageError("--fake DIR needs --real DATASET[:split] or --real DIR to compare against")
-        probe = _real_source(ctx, real, None, 0, 0)[0]
+        reference = _real_source(ctx, real, None, 0, 0)
+        probe = reference[0]
         data = load_split(DataConfig(dataset=str(Path(fake).resolve()), image_size=probe.resolution,
                                      channels=probe.channels), state(ctx).data_path)
         fake_src = data_source(data.images, {"folder": str(Path(fake).resolve())})
@@ -152,7 +154,9 @@ def evaluate(
                     "weights": "ema" if G.uses_ema else "raw"}
         fake_src = generator_source(G, num_samples, seed, dev, describe)
 
-    real_src, ref_dataset = _real_source(ctx, real, train_data, fake_src.channels, fake_src.resolution)
+    if reference is None:
+        reference = _real_source(ctx, real, train_data, fake_src.channels, fake_src.resolution)
+    real_src, ref_dataset = reference
     protocol = protocol or default_protocol(ref_dataset or "")
     warning = check_num_samples(fake_src.num, metrics)
     if warning:
