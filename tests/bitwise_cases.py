@@ -1,0 +1,106 @@
+"""Fixed-seed short training runs whose results are pinned bit for bit.
+
+``tests/fixtures/bitwise.json`` holds, per case, the sha256 of every part of the final
+checkpoint (G, D, EMA G, both optimizers, RNG states: the digests the checkpoint header
+stores) and the logged losses and evaluation values of ``metrics.jsonl``. It was recorded
+with ``python scripts/record_bitwise.py`` *before* the restructuring of issue #11, so the
+test in ``tests/test_bitwise.py`` proves that the restructured code trains exactly as the
+old one did. Every case spells out the options whose defaults may change (batch, EMA,
+loss, widths, optimizer), so a new default recipe does not change what a case means.
+
+The results depend on the CPU's kernels (oneDNN / ATen pick them by instruction set), so
+the fixture is keyed by :func:`cpu_signature`; on a CPU of another kind the test skips
+and says how to record a fixture there.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+FIXTURE = Path(__file__).with_name("fixtures") / "bitwise.json"
+
+#: Options every case shares: tiny widths, 128 MNIST images, batch 16, 6 steps, 1 checkpoint at the end.
+COMMON = ["--dataset", "mnist", "--limit", "128", "--batch-size", "16", "--steps", "6", "--seed", "7",
+          "--device", "cpu", "--log-every", "2", "--sample-every", "0", "--checkpoint-every", "0", "--keep", "0",
+          "--nz", "8", "--ngf", "8", "--ndf", "8", "--optimizer", "adam", "--lr-schedule", "constant",
+          "--precision", "fp32", "--no-compile"]
+
+#: Recipe variants: name -> extra options (each explicit about loss and EMA).
+VARIANTS: dict[str, list[str]] = {
+    "bce": ["--loss", "bce", "--ema-decay", "0", "--lr", "2e-4", "--beta1", "0.5", "--beta2", "0.999"],
+    "ema": ["--loss", "bce", "--ema-decay", "0.999", "--lr", "2e-4", "--beta1", "0.5", "--beta2", "0.999"],
+    "wgan-gp": ["--loss", "wgan-gp", "--ema-decay", "0"],
+    "hinge-sn": ["--loss", "hinge", "--spectral-norm", "--ema-decay", "0", "--lr", "2e-4", "--beta1", "0.5"],
+    "conditional": ["--loss", "bce", "--conditional", "--ema-decay", "0.999", "--lr", "2e-4", "--beta1", "0.5"],
+    "diffaug": ["--loss", "bce", "--augment", "diffaug", "--ema-decay", "0", "--lr", "2e-4", "--beta1", "0.5"],
+    "r1-lsgan": ["--loss", "lsgan", "--r1-gamma", "1", "--r1-every", "2", "--ema-decay", "0", "--lr", "2e-4"],
+}
+
+#: ``--eval-every`` (the evaluator must not change training) on the two MNIST-speed archs.
+EVAL_VARIANT = ["--loss", "bce", "--ema-decay", "0.999", "--lr", "2e-4", "--beta1", "0.5",
+                "--eval-every", "3", "--eval-samples", "2048"]
+
+ARCHS = ("mlp", "dcgan", "resnet")
+
+
+def cases() -> dict[str, list[str]]:
+    """Case name -> ``gan train`` arguments (after ``train``)."""
+    out = {}
+    for arch in ARCHS:
+        for name, extra in VARIANTS.items():
+            out[f"{arch}/{name}"] = ["--arch", arch, *COMMON, *extra]
+    for arch in ("mlp", "dcgan"):
+        out[f"{arch}/eval-every"] = ["--arch", arch, *COMMON, *EVAL_VARIANT]
+    return out
+
+
+def cpu_signature() -> str:
+    """What decides the CPU kernels: ATen's capability level and whether AMX is there."""
+    import torch
+
+    flags = ""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        pass
+    amx = "amx" if "amx_bf16" in flags else "noamx"
+    return f"{torch.backends.cpu.get_cpu_capability()}-{amx}-torch{torch.__version__.split('+')[0]}"
+
+
+def result_of(run_dir: Path) -> dict:
+    """What a case pins: the final checkpoint's part digests and the logged numbers."""
+    from safetensors import safe_open
+
+    ckpts = sorted((run_dir / "checkpoints").glob("step-*.safetensors"), key=lambda p: int(p.stem.split("-")[1]))
+    with safe_open(str(ckpts[-1]), framework="pt") as f:
+        digests = json.loads(f.metadata()["sha256"])
+    drop = {"img_per_sec", "time", "seconds"}
+    records = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if rec.get("kind") == "eval":
+            rec = {k: v for k, v in rec.items() if k not in drop and k != "results"}
+        else:
+            rec = {k: v for k, v in rec.items() if k not in drop}
+        records.append(rec)
+    return {"checkpoint": ckpts[-1].name, "sha256": digests, "metrics": records}
+
+
+def run_case(args: list[str], home: Path) -> dict:
+    """Train one case through the CLI in this process, with one CPU thread."""
+    import torch
+    from typer.testing import CliRunner
+
+    from gancli.cli import app
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        res = CliRunner().invoke(app, ["--home", str(home), "-q", "train", *args])
+    finally:
+        torch.set_num_threads(threads)
+    if res.exit_code != 0:
+        raise RuntimeError(f"gan train {' '.join(args)} failed ({res.exit_code}): {res.output}")
+    runs = sorted((home / "runs").iterdir(), key=lambda p: p.stat().st_mtime)
+    return result_of(runs[-1])

@@ -1,0 +1,38 @@
+"""Restructuring changes nothing: fixed-seed runs give the pinned checkpoints bit for bit.
+
+See tests/bitwise_cases.py for what each case trains and how the fixture was recorded.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bitwise_cases import FIXTURE, cases, cpu_signature, run_case
+
+pytestmark = pytest.mark.usefixtures("mnist_dir")
+
+
+def _pinned() -> dict:
+    doc = json.loads(FIXTURE.read_text())
+    sig = cpu_signature()
+    if sig not in doc:
+        pytest.skip(f"no bitwise fixture for CPU kind {sig} (recorded: {', '.join(doc)}); "
+                    "record one with python scripts/record_bitwise.py on the code before a change")
+    return doc[sig]
+
+
+def test_fixture_covers_every_case():
+    assert set(_pinned()) == set(cases())
+
+
+@pytest.mark.parametrize("name", sorted(cases()))
+def test_same_checkpoint_and_metrics_bit_for_bit(name, tmp_path):
+    want = _pinned()[name]
+    args = cases()[name]
+    assert want["args"] == args, "the case's options changed since the fixture was recorded"
+    got = run_case(args, tmp_path / "home")
+    assert got["checkpoint"] == want["checkpoint"]
+    assert got["sha256"] == want["sha256"]
+    assert got["metrics"] == want["metrics"]
