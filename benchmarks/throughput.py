@@ -160,14 +160,14 @@ class Gancli:
                  precision: str = "fp32"):
         from gancli.config import DataConfig, ModelConfig, RunConfig, TrainConfig
         from gancli.data import load_split
-        from gancli.engine.trainer import Trainer
+        from gancli.engine.trainer import Trainer, build_trainer
         from gancli.runs import RunStore
 
         data_cfg = DataConfig(dataset="mnist", limit=limit, download=False, image_size=px)
         cfg = RunConfig(data=data_cfg, model=ModelConfig(arch=arch, nz=NZ, img_channels=1, img_resolution=px),
                         train=TrainConfig(batch_size=batch, steps=10**9, device=str(device), precision=precision))
         data = load_split(data_cfg, data_dir)
-        self.trainer = Trainer(cfg, RunStore(tmp).create(), device, data)
+        self.trainer = build_trainer(cfg, RunStore(tmp).create(), device, data)
         self.step_index = 0
         self.batch = batch
 

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from gancli import __version__
-    from gancli.config import build_config
+    from gancli.resolve import build_config
     from gancli.engine.launch import train
     from gancli.runs import RunStore
 

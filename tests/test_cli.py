@@ -203,7 +203,7 @@ def test_resume_on_another_device_type_reseeds_z(tmp_path, tiny_data):
 
     from gancli.checkpoint import load_checkpoint
     from gancli.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from gancli.engine.trainer import Trainer
+    from gancli.engine.trainer import Trainer, build_trainer
 
     notes = []
 
@@ -216,10 +216,10 @@ def test_resume_on_another_device_type_reseeds_z(tmp_path, tiny_data):
     from gancli.runs import RunStore
 
     run = RunStore(tmp_path).create()
-    Trainer(cfg, run, torch.device("cpu"), tiny_data).fit()
+    build_trainer(cfg, run, torch.device("cpu"), tiny_data).fit()
     ckpt = load_checkpoint(run.checkpoint_path())
     ckpt.state["device_type"] = "cuda"
-    t = Trainer(cfg.replace(train=TrainConfig(batch_size=16, steps=4, device="cpu", sample_every_steps=0)),
+    t = build_trainer(cfg.replace(train=TrainConfig(batch_size=16, steps=4, device="cpu", sample_every_steps=0)),
                 run, torch.device("cpu"), tiny_data, reporter=Rec())
     t.restore(ckpt)
     assert t.step == 2 and any("not bitwise reproducible" in n[0] for n in notes)

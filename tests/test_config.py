@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from gancli.config import CONFIG_VERSION, ModelConfig, RunConfig, TrainConfig, build_config
+from gancli.config import CONFIG_VERSION, ModelConfig, RunConfig, TrainConfig
+from gancli.resolve import build_config
 from gancli.errors import GancliError, UnknownNameError, UsageError
 
 

@@ -21,11 +21,11 @@ import torch
 import torch.multiprocessing as mp
 
 from gancli.checkpoint import load_checkpoint
-from gancli.config import build_config
+from gancli.resolve import build_config
 from gancli.data import ImageData
 from gancli.data.batcher import DeviceBatcher
 from gancli.engine import launch
-from gancli.engine.trainer import Trainer
+from gancli.engine.trainer import Trainer, build_trainer
 from gancli.errors import UsageError
 from gancli.models.mlp import MLPDiscriminator
 from gancli.runs import Run, RunStore
@@ -161,17 +161,17 @@ def test_two_processes_train_like_one(tmp_path, monkeypatch):
     store = RunStore(home)
     data = _data()
 
-    straight = Trainer(_mlp_cfg(4), store.create(), CPU, data)
+    straight = build_trainer(_mlp_cfg(4), store.create(), CPU, data)
     straight.fit()
     w4 = _weights(straight)
-    straight6 = Trainer(_mlp_cfg(6), straight.run, CPU, data)
+    straight6 = build_trainer(_mlp_cfg(6), straight.run, CPU, data)
     straight6.restore(load_checkpoint(straight.run.checkpoint_path()))
     straight6.fit()
     w6 = _weights(straight6)
 
     chain = store.create()
     chain.write_config(_mlp_cfg(2).to_dict(), {})
-    Trainer(_mlp_cfg(2), chain, CPU, data).fit()
+    build_trainer(_mlp_cfg(2), chain, CPU, data).fit()
     runs_before = {r.id for r in store.list()}
     mp.start_processes(_worker, args=(2, _free_port(), str(home), str(out), str(chain.path)), nprocs=2,
                        start_method="spawn")

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from gancli.checkpoint import load_checkpoint, load_generator
-from gancli.config import build_config
+from gancli.resolve import build_config
 from gancli.data import ImageData
-from gancli.engine.trainer import Trainer
+from gancli.engine.trainer import Trainer, build_trainer
 from gancli.losses import LOSSES
 from gancli.models import ARCHS
 from gancli.runs import RunStore
@@ -51,17 +51,17 @@ def test_combination_trains_and_resumes_bitwise(tmp_path, data, loss, arch, cond
     extra = EXTRAS[COMBOS.index((loss, arch, conditional)) % len(EXTRAS)]
     store = RunStore(tmp_path)
     cpu = torch.device("cpu")
-    straight = Trainer(_cfg(loss, arch, conditional, extra, 4), store.create(), cpu, data)
+    straight = build_trainer(_cfg(loss, arch, conditional, extra, 4), store.create(), cpu, data)
     result = straight.fit()
     assert result.step == 4
     records = straight.run.read_metrics()
     assert all(torch.isfinite(torch.tensor(r["loss_d"])) for r in records)
 
     run = store.create()
-    first = Trainer(_cfg(loss, arch, conditional, extra, 4), run, cpu, data)
+    first = build_trainer(_cfg(loss, arch, conditional, extra, 4), run, cpu, data)
     assert first.fit(should_stop=lambda: first.step >= 2).interrupted  # as Ctrl-C at step 2
     torch.manual_seed(1234)
-    resumed = Trainer(_cfg(loss, arch, conditional, extra, 4), run, cpu, data)
+    resumed = build_trainer(_cfg(loss, arch, conditional, extra, 4), run, cpu, data)
     resumed.restore(load_checkpoint(run.checkpoint_path()))
     resumed.fit()
     a, b = _state(straight), _state(resumed)
@@ -82,7 +82,7 @@ def test_combination_trains_and_resumes_bitwise(tmp_path, data, loss, arch, cond
 def test_d_steps_consume_batches(tmp_path, data):
     cfg = _cfg("wgan-gp", "mlp", False, {}, 3)
     assert cfg.optim.d_steps == 5 and cfg.loss.gp_lambda == 10.0 and cfg.model.d_norm == "none"
-    t = Trainer(cfg, RunStore(tmp_path).create(), torch.device("cpu"), data)
+    t = build_trainer(cfg, RunStore(tmp_path).create(), torch.device("cpu"), data)
     t.fit()
     assert t.d_updates == 15
     assert t.run.read_metrics()[-1]["epoch"] == round(15 / 6, 4)  # 96 / 16 = 6 batches per epoch

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from gancli.config import ModelConfig
-from gancli.engine.trainer import ema_beta, ema_update_, lr_factor
+from gancli.engine.ema import ema_beta, ema_update_
+from gancli.engine.optim import lr_factor
 from gancli.losses import LOSSES, build_loss
 from gancli.losses.regularizers import gradient_penalty, r1_penalty
 from gancli.models import build_discriminator

@@ -18,9 +18,10 @@ from typer.testing import CliRunner
 
 from gancli.checkpoint import load_checkpoint
 from gancli.cli import app
-from gancli.config import RunConfig, build_config
+from gancli.config import RunConfig
+from gancli.resolve import build_config
 from gancli.engine.launch import check_precision
-from gancli.engine.trainer import Trainer
+from gancli.engine.trainer import Trainer, build_trainer
 from gancli.errors import UsageError
 from gancli.losses.regularizers import gradient_penalty, r1_penalty
 from gancli.models.layers import Dropout
@@ -60,7 +61,7 @@ def test_precision_trains_under_autocast_and_resumes_bitwise(tmp_path, tiny_data
     _supported(precision)
     store = RunStore(tmp_path)
     steps = 2 if loss == "wgan-gp" else 4
-    straight = Trainer(_cfg(precision, arch, loss, steps, **extra), store.create(), CPU, tiny_data)
+    straight = build_trainer(_cfg(precision, arch, loss, steps, **extra), store.create(), CPU, tiny_data)
     seen: set[torch.dtype] = set()
     first_layer = next(m for m in straight.D.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
     first_layer.register_forward_hook(lambda m, i, o: seen.add(o.dtype))
@@ -73,12 +74,12 @@ def test_precision_trains_under_autocast_and_resumes_bitwise(tmp_path, tiny_data
         assert all(k in records[-1] for k in ("gp", "r1"))
 
     run = store.create()
-    first = Trainer(_cfg(precision, arch, loss, steps, **extra), run, CPU, tiny_data)
+    first = build_trainer(_cfg(precision, arch, loss, steps, **extra), run, CPU, tiny_data)
     first.fit(should_stop=lambda: first.step >= 1)
     ckpt = load_checkpoint(run.checkpoint_path())
     assert ckpt.has("scaler_d") == ckpt.has("scaler_g") == (precision == "fp16")
     torch.manual_seed(99)
-    resumed = Trainer(_cfg(precision, arch, loss, steps, **extra), run, CPU, tiny_data)
+    resumed = build_trainer(_cfg(precision, arch, loss, steps, **extra), run, CPU, tiny_data)
     resumed.restore(ckpt)
     resumed.fit()
     a, b = _state(straight), _state(resumed)
@@ -91,10 +92,10 @@ def test_precision_trains_under_autocast_and_resumes_bitwise(tmp_path, tiny_data
 def test_precision_may_change_on_resume(tmp_path, tiny_data):
     _supported("fp16")
     run = RunStore(tmp_path).create()
-    Trainer(_cfg("fp16", "mlp", steps=2), run, CPU, tiny_data).fit()
+    build_trainer(_cfg("fp16", "mlp", steps=2), run, CPU, tiny_data).fit()
     cfg = build_config({"precision": "fp32", "steps": 4}, base=_cfg("fp16", "mlp", steps=2))
     assert cfg.train.precision == "fp32"
-    t = Trainer(cfg, run, CPU, tiny_data)
+    t = build_trainer(cfg, run, CPU, tiny_data)
     t.restore(load_checkpoint(run.checkpoint_path()))  # the fp16 scaler states are not needed
     assert t.fit().step == 4
     assert not load_checkpoint(run.checkpoint_path()).has("scaler_d")
@@ -130,8 +131,8 @@ def test_channels_last_layout_only(tmp_path, tiny_data):
     """channels_last changes the memory layout of conv weights and batches, not the
     maths (equal within float tolerance); the MLP is left alone."""
     store = RunStore(tmp_path)
-    cl = Trainer(_cfg(steps=3), store.create(), CPU, tiny_data)
-    plain = Trainer(_cfg(steps=3, channels_last=False), store.create(), CPU, tiny_data)
+    cl = build_trainer(_cfg(steps=3), store.create(), CPU, tiny_data)
+    plain = build_trainer(_cfg(steps=3, channels_last=False), store.create(), CPU, tiny_data)
     assert cl.memory_format == torch.channels_last and plain.memory_format == torch.contiguous_format
     w = cl.D.body[2].weight  # (16, 8, 4, 4): the first conv has one input channel, for which both layouts agree
     assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
@@ -142,7 +143,7 @@ def test_channels_last_layout_only(tmp_path, tiny_data):
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
     saved = load_checkpoint(cl.run.checkpoint_path())
     assert saved.tensors["discriminator.body.2.weight"].is_contiguous()
-    mlp = Trainer(_cfg(arch="mlp", steps=1), store.create(), CPU, tiny_data)
+    mlp = build_trainer(_cfg(arch="mlp", steps=1), store.create(), CPU, tiny_data)
     assert mlp.memory_format == torch.contiguous_format
 
 
@@ -175,7 +176,7 @@ def test_compile_trains_with_penalties(tmp_path, tiny_data):
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("torch.compile on the CPU needs a C++ compiler")
     run = RunStore(tmp_path).create()
-    t = Trainer(_cfg(arch="mlp", loss="wgan-gp", steps=2, compile=True), run, CPU, tiny_data)
+    t = build_trainer(_cfg(arch="mlp", loss="wgan-gp", steps=2, compile=True), run, CPU, tiny_data)
     assert t._D_local is not t.D
     assert t.fit().step == 2
     assert "gp" in run.read_metrics()[-1]
@@ -199,7 +200,7 @@ def test_dropout_statistics():
                                         ({"arch": "dcgan", "d_norm": "none"}, True),
                                         ({"arch": "mlp", "spectral_norm": True}, False)])
 def test_joint_d_forward_only_for_per_sample_d(tmp_path, tiny_data, opts, joint):
-    t = Trainer(build_config(dict(nz=8, ngf=4, ndf=4, batch_size=16, steps=1, device="cpu", limit=96, **opts)),
+    t = build_trainer(build_config(dict(nz=8, ngf=4, ndf=4, batch_size=16, steps=1, device="cpu", limit=96, **opts)),
                 RunStore(tmp_path).create(), CPU, tiny_data)
     assert t.joint_d == joint
 
@@ -212,8 +213,8 @@ def test_joint_d_forward_matches_two_forwards(tmp_path, tiny_data, monkeypatch):
 
     monkeypatch.setattr(MLPDiscriminator, "from_config", classmethod(from_config))
     store = RunStore(tmp_path)
-    joint = Trainer(_cfg(arch="mlp", steps=3, conditional=True), store.create(), CPU, tiny_data)
-    apart = Trainer(_cfg(arch="mlp", steps=3, conditional=True), store.create(), CPU, tiny_data)
+    joint = build_trainer(_cfg(arch="mlp", steps=3, conditional=True), store.create(), CPU, tiny_data)
+    apart = build_trainer(_cfg(arch="mlp", steps=3, conditional=True), store.create(), CPU, tiny_data)
     apart.joint_d = False
     joint.fit()
     apart.fit()

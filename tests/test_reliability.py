@@ -102,7 +102,7 @@ def test_kill_minus_9_many_times(home, mnist_dir):
 def trained_home(tmp_path_factory):
     from conftest import mnist_root
 
-    from gancli.config import build_config
+    from gancli.resolve import build_config
     from gancli.data import load_split
     from gancli.engine.launch import train
 

@@ -4,7 +4,7 @@ import torch
 from gancli.checkpoint import load_checkpoint
 from gancli.config import DataConfig, LossConfig, ModelConfig, RunConfig, TrainConfig
 from gancli.data.batcher import DeviceBatcher
-from gancli.engine.trainer import Trainer
+from gancli.engine.trainer import Trainer, build_trainer
 from gancli.errors import GancliError
 from gancli.losses import LOSSES
 from gancli.runs import RunStore
@@ -40,14 +40,14 @@ def test_resume_is_bitwise_identical(tmp_path, tiny_data, arch, loss):
     128 images / batch 16 = 8 steps per epoch, so 12 steps cross an epoch."""
     n = 6
     store = RunStore(tmp_path)
-    straight = Trainer(_cfg(arch, 2 * n, loss), store.create(), torch.device("cpu"), tiny_data)
+    straight = build_trainer(_cfg(arch, 2 * n, loss), store.create(), torch.device("cpu"), tiny_data)
     straight.fit()
 
     run = store.create()
-    first = Trainer(_cfg(arch, n, loss), run, torch.device("cpu"), tiny_data)
+    first = build_trainer(_cfg(arch, n, loss), run, torch.device("cpu"), tiny_data)
     first.fit()
     torch.manual_seed(999)  # scramble the global RNG as a new process would have it
-    second = Trainer(_cfg(arch, 2 * n, loss), run, torch.device("cpu"), tiny_data)
+    second = build_trainer(_cfg(arch, 2 * n, loss), run, torch.device("cpu"), tiny_data)
     second.restore(load_checkpoint(run.checkpoint_path("latest")))
     assert second.step == n
     second.fit()
@@ -62,9 +62,9 @@ def test_resume_is_bitwise_identical(tmp_path, tiny_data, arch, loss):
 def test_resume_without_restore_differs(tmp_path, tiny_data):
     """Guard that the bitwise test can fail: skipping the restore changes the weights."""
     store = RunStore(tmp_path)
-    a = Trainer(_cfg("mlp", 4), store.create(), torch.device("cpu"), tiny_data)
+    a = build_trainer(_cfg("mlp", 4), store.create(), torch.device("cpu"), tiny_data)
     a.fit()
-    b = Trainer(_cfg("mlp", 4), store.create(), torch.device("cpu"), tiny_data)
+    b = build_trainer(_cfg("mlp", 4), store.create(), torch.device("cpu"), tiny_data)
     b.step = 2
     b.fit()
     assert any(not torch.equal(x, y) for x, y in zip(_weights(a).values(), _weights(b).values()))
@@ -72,7 +72,7 @@ def test_resume_without_restore_differs(tmp_path, tiny_data):
 
 def test_training_moves_weights_and_logs(tmp_path, tiny_data):
     run = RunStore(tmp_path).create()
-    t = Trainer(_cfg("dcgan", 4, sample_every_steps=2), run, torch.device("cpu"), tiny_data)
+    t = build_trainer(_cfg("dcgan", 4, sample_every_steps=2), run, torch.device("cpu"), tiny_data)
     before = {k: v.clone() for k, v in _weights(t).items()}
     result = t.fit()
     assert result.step == 4 and not result.interrupted
@@ -88,14 +88,14 @@ def test_training_moves_weights_and_logs(tmp_path, tiny_data):
 
 def test_keep_prunes_old_checkpoints(tmp_path, tiny_data):
     run = RunStore(tmp_path).create()
-    Trainer(_cfg("mlp", 10, checkpoint_every_steps=2, keep_checkpoints=2), run, torch.device("cpu"),
+    build_trainer(_cfg("mlp", 10, checkpoint_every_steps=2, keep_checkpoints=2), run, torch.device("cpu"),
             tiny_data).fit()
     assert [s for s, _ in run.checkpoints()] == [8, 10]
 
 
 def test_stop_request_checkpoints_current_step(tmp_path, tiny_data):
     run = RunStore(tmp_path).create()
-    t = Trainer(_cfg("mlp", 10), run, torch.device("cpu"), tiny_data)
+    t = build_trainer(_cfg("mlp", 10), run, torch.device("cpu"), tiny_data)
     result = t.fit(should_stop=lambda: t.step >= 3)
     assert result.interrupted and result.step == 3
     assert load_checkpoint(run.checkpoint_path("latest")).step == 3
@@ -103,7 +103,7 @@ def test_stop_request_checkpoints_current_step(tmp_path, tiny_data):
 
 def test_nan_loss_stops_with_clear_message(tmp_path, tiny_data, monkeypatch):
     run = RunStore(tmp_path).create()
-    t = Trainer(_cfg("mlp", 6), run, torch.device("cpu"), tiny_data)
+    t = build_trainer(_cfg("mlp", 6), run, torch.device("cpu"), tiny_data)
     real_d_loss = t.loss.d_loss
     monkeypatch.setattr(t.loss, "d_loss", lambda r, f: real_d_loss(r, f) * float("nan"))
     with pytest.raises(GancliError, match=r"training diverged at step 2 \(loss_d=nan"):

@@ -71,11 +71,11 @@ def read_bundle_config(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def write_bundle(generator: nn.Module, folder: str | os.PathLike, meta: dict[str, Any]) -> Path:
-    """Write ``generator`` (its ``model_config`` and ``state_dict()``) into the empty
+    """Write ``generator`` (its ``config`` and ``state_dict()``) into the empty
     folder ``folder``. Callers make it atomic (:func:`gancli.fsutil.atomic_dir`).
 
     Args:
-        generator: a gancli generator with a ``model_config`` attribute (set by
+        generator: a gancli generator whose ``config`` is set (by
             :func:`gancli.models.build_generator` and the loaders).
         meta: JSON-able provenance (source, step, ema, ...); ``sha256`` is added.
     """
@@ -86,9 +86,9 @@ def write_bundle(generator: nn.Module, folder: str | os.PathLike, meta: dict[str
     from gancli import __version__
 
     folder = Path(folder)
-    cfg = getattr(generator, "model_config", None)
+    cfg = generator.config
     if cfg is None:
-        raise GancliError("this generator has no model_config; build it with gancli.models.build_generator "
+        raise GancliError("this generator has no config; build it with gancli.models.build_generator "
                           "or load it with gancli.load_generator")
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in generator.state_dict().items()}
     weights = folder / WEIGHTS_NAME
@@ -118,13 +118,13 @@ def load_bundle(folder: str | os.PathLike, device: Any = "cpu", ema: bool = True
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from gancli.config import ModelConfig, _sub_from_dict
+    from gancli.config import ModelConfig, section_from_dict
     from gancli.models import build_generator
 
     folder = Path(folder)
     doc = read_bundle_config(folder)
     meta = doc.get("meta", {})
-    cfg = _sub_from_dict(ModelConfig, doc["model"], "model")
+    cfg = section_from_dict(ModelConfig, doc["model"], "model")
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise GancliError(f"bundle {folder} has no {WEIGHTS_NAME}")
@@ -144,6 +144,7 @@ def load_bundle(folder: str | os.PathLike, device: Any = "cpu", ema: bool = True
         g.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise GancliError(f"bundle {folder} does not match its config ({str(e).splitlines()[0]})") from None
-    g.checkpoint_step = meta.get("step")  # informational
+    step = meta.get("step")
+    g.step = step if isinstance(step, int) else None  # informational
     g.uses_ema = uses_ema
     return g.to(device).eval()

@@ -214,13 +214,12 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", 
         ``G.num_classes > 0``, ``y (N,)`` int64) maps ``(N, nz)`` to
         ``(N, C, H, W)`` images in [-1, 1]; ``G.sample(n, seed)`` draws images.
         Attributes: ``nz``, ``num_classes``, ``img_channels``, ``img_resolution``,
-        ``model_config``, ``checkpoint_step``, ``uses_ema``.
+        ``config`` (its :class:`~gancli.config.ModelConfig`), ``step``, ``uses_ema``.
 
     Raises:
         GancliError: no checkpoint there, or it is damaged.
     """
     from gancli.bundle import is_bundle, load_bundle
-    from gancli.models import build_generator
 
     path = Path(path)
     if path.is_dir() and is_bundle(path):
@@ -230,14 +229,30 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", 
 
         run = Run(path if (path / "config.json").exists() else path.parent)
         path = run.checkpoint_path("latest")
-    ckpt = load_checkpoint(path, device="cpu", prefixes=("generator.", "generator_ema."))
+    ckpt = load_checkpoint(path, device="cpu", prefixes=GENERATOR_PARTS)
+    return generator_from_checkpoint(ckpt, device=device, ema=ema)
+
+
+#: Tensor-name prefixes of the generator parts (what sampling needs of a checkpoint).
+GENERATOR_PARTS = ("generator.", "generator_ema.")
+
+
+def generator_from_checkpoint(ckpt: Checkpoint, device: str | torch.device = "cpu", ema: bool = True) -> torch.nn.Module:
+    """The generator of an already loaded checkpoint (see :func:`load_generator`), so a
+    command that also needs the checkpoint's config reads the file once.
+
+    Raises:
+        GancliError: the weights do not match the config.
+    """
+    from gancli.models import build_generator
+
     g = build_generator(ckpt.config.model)
     use_ema = ema and ckpt.has("generator_ema")
     try:
         g.load_state_dict(ckpt.part("generator_ema" if use_ema else "generator"), strict=True)
     except RuntimeError as e:
         first = str(e).splitlines()[0]
-        raise GancliError(f"checkpoint {path} does not match its config ({first})") from None
-    g.checkpoint_step = ckpt.step  # informational
+        raise GancliError(f"checkpoint {ckpt.path} does not match its config ({first})") from None
+    g.step = ckpt.step  # informational
     g.uses_ema = use_ema
     return g.to(device).eval()

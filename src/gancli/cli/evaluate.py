@@ -111,7 +111,7 @@ def evaluate(
         raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
     if protocol is not None and protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {protocol!r}; valid choices: {', '.join(PROTOCOLS)}")
-    chosen = tuple(m for m, on in zip(METRICS, (fid, kid, is_, pr)) if on)
+    chosen = tuple(m for m, on in zip(METRICS.names(), (fid, kid, is_, pr)) if on)
     metrics = chosen or ("fid", "is")
     dev = resolve_device(device)
     notes: list[str] = []
@@ -133,23 +133,27 @@ def evaluate(
         fake_src = data_source(data.images, {"folder": str(Path(fake).resolve())})
         step = None
     else:
-        from gancli.checkpoint import load_checkpoint, load_generator
+        from gancli.bundle import load_bundle
+        from gancli.checkpoint import GENERATOR_PARTS, generator_from_checkpoint, load_checkpoint
 
         ref = fake if fake is not None else run
         source = resolve_generator_source(ctx, ref, checkpoint, fallback_label="generator")
         source_path, run_id = source.path, source.run_id
         check_num_samples(num_samples, metrics)  # before loading anything heavy
-        G = load_generator(source_path, device=dev, ema=ema)
-        step = G.checkpoint_step
+        if source_path.is_dir():  # a bundle: no training config inside
+            G = load_bundle(source_path, device=dev, ema=ema)
+        else:  # one read of the checkpoint: the generator and what it was trained on
+            ckpt = load_checkpoint(source_path, device="cpu", prefixes=GENERATOR_PARTS)
+            G = generator_from_checkpoint(ckpt, device=dev, ema=ema)
+            train_data = ckpt.config.data
+        step = G.step
         if run_id is not None:
             try:
                 run_obj = state(ctx).store().resolve(run_id)
             except UsageError:
                 run_obj = None
-        if source_path.suffix == ".safetensors":
-            train_data = load_checkpoint(source_path, device="cpu", prefixes=("generator.",)).config.data
-        elif run_obj is not None:
-            train_data = RunConfig.from_dict(run_obj.read_config_doc()["config"]).data
+        if train_data is None and run_obj is not None:
+            train_data = run_obj.read_config().data
         describe = {"run": run_id, "checkpoint": str(source_path), "step": step,
                     "weights": "ema" if G.uses_ema else "raw"}
         fake_src = generator_source(G, num_samples, seed, dev, describe)

@@ -69,7 +69,7 @@ def export(
 
     g = load_generator(source.path, device="cpu", ema=ema)
     if output is None:
-        output = default_output(format_, source.label, g.checkpoint_step)
+        output = default_output(format_, source.label, g.step)
         check_output(format_, output, force)
     provenance = {"source_run": source.run_id, "source_checkpoint": source.path.name}
     result = export_generator(g, format_, output, uint8=uint8, verify=verify, force=force, source=provenance)

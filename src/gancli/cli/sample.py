@@ -67,15 +67,13 @@ def sample(
             if not output.parent.is_dir():
                 raise UsageError(f"directory {output.parent} does not exist (for -o {output})")
 
-    import torch
-
     from gancli.checkpoint import load_generator
     from gancli.engine.device import resolve_device
-    from gancli.sampling import generate, grid_labels, latents, random_labels, save_grid, save_individual
+    from gancli.sampling import grid_labels, save_grid, save_individual
 
     dev = resolve_device(device)
     g = load_generator(ckpt_path, device=dev, ema=ema)
-    step = g.checkpoint_step
+    step = g.step
     stem = label if step is None else f"{label}-step{step}"
     kind = "bundle" if ckpt_path.is_dir() else "checkpoint"
     k = g.num_classes
@@ -83,17 +81,14 @@ def sample(
         raise UsageError("--class and --class-grid need a conditional run (trained with --conditional)")
     if class_ is not None and not 0 <= class_ < k:
         raise UsageError(f"--class {class_} is out of range; valid choices: 0..{k - 1}")
+    labels = None  # random classes for a conditional G (Generator.sample draws them from seed + 1)
     if class_grid:
         nrow = nrow or 8
         num = k * nrow
-        y = grid_labels(k, nrow, dev)
+        labels = grid_labels(k, nrow)
     elif class_ is not None:
-        y = torch.full((num,), class_, dtype=torch.long, device=dev)
-    elif k:
-        y = random_labels(num, k, seed, dev)
-    else:
-        y = None
-    images = generate(g, latents(num, g.nz, seed, dev), y, batch_size=batch_size)
+        labels = class_
+    images = g.sample(num, seed=seed, labels=labels, batch_size=batch_size)
     if individual:
         out_dir = output or Path(stem)
         out_dir.mkdir(exist_ok=True)

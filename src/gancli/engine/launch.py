@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import platform
 import sys
-import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +23,9 @@ from gancli.config import RunConfig
 from gancli.data import load_split
 from gancli.engine.device import resolve_device
 from gancli.engine.distributed import SINGLE, Dist
-from gancli.engine.trainer import Reporter, Trainer, TrainResult
+from gancli.engine.hooks import Reporter
+from gancli.engine.precision import check_precision
+from gancli.engine.trainer import Trainer, TrainResult, build_trainer
 from gancli.errors import GancliError, UsageError
 from gancli.models import check_supported
 from gancli.runs import Run, RunStore
@@ -57,42 +58,21 @@ def newest_valid_checkpoint(run: Run, note: Callable[[str], None]) -> Checkpoint
     return None
 
 
-def preflight(cfg: RunConfig, world_size: int = 1) -> torch.device:
+def preflight(cfg: RunConfig, world_size: int = 1, device: torch.device | None = None) -> torch.device:
     """Checks that need torch but no data: the architecture supports the image
     shape, the device exists and supports ``--precision``, and ``world_size``
-    processes can share the work (:func:`check_parallel`). Returns the resolved
-    device.
+    processes can share the work (:func:`check_parallel`). Returns the device
+    (``device`` when given, else ``cfg.train.device`` resolved).
 
     Raises:
         UsageError: with the bad value and the valid choices.
     """
     check_supported(cfg.model)
-    device = resolve_device(cfg.train.device)
+    if device is None:
+        device = resolve_device(cfg.train.device)
     check_precision(cfg.train.precision, device)
     check_parallel(cfg, world_size, device)
     return device
-
-
-def check_precision(precision: str, device: torch.device) -> None:
-    """Raise :class:`UsageError` if autocast to ``precision`` (fp32, bf16, fp16) is
-    not available on ``device`` in this PyTorch build."""
-    if precision == "fp32":
-        return
-    if device.type == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
-        raise UsageError(f"--precision bf16 is not supported by {torch.cuda.get_device_name(device)}; "
-                         "valid choices here: fp32, fp16")
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    with warnings.catch_warnings(record=True) as caught:  # autocast warns and disables itself when unsupported
-        warnings.simplefilter("always")
-        try:
-            with torch.autocast(device.type, dtype=dtype):
-                pass
-        except RuntimeError as e:
-            raise UsageError(f"--precision {precision} is not available on {device.type} "
-                             f"({str(e).splitlines()[0]}); valid choices: fp32") from None
-    if any("not supported" in str(w.message) for w in caught):
-        raise UsageError(f"--precision {precision} is not supported on {device.type} by PyTorch {torch.__version__}; "
-                         "use --precision fp32")
 
 
 def check_parallel(cfg: RunConfig, world_size: int, device: torch.device) -> None:
@@ -110,16 +90,35 @@ def check_parallel(cfg: RunConfig, world_size: int, device: torch.device) -> Non
                          "drop --sync-bn")
 
 
+def start_line(cfg: RunConfig, run: Run, trainer: Trainer, resumed: bool) -> str:
+    """What ``gan train`` says when the run is ready: what trains on what, how long, where."""
+    how = " (auto)" if cfg.train.device == "auto" else ""
+    what = f"resuming {run.id} at step {trainer.step}" if resumed else f"{run.id}:"
+    cond = f", conditional ({cfg.model.num_classes} classes)" if cfg.model.num_classes else ""
+    length = f"{cfg.train.steps} steps" + (f" ({cfg.train.epochs:g} epochs)" if cfg.train.epochs else "")
+    dist = trainer.dist
+    return (
+        f"{what} {cfg.model.arch} on {cfg.data.dataset} ({len(trainer.batcher)} images, "
+        f"{cfg.model.img_channels}x{cfg.model.img_resolution}x{cfg.model.img_resolution}){cond}, loss {cfg.loss.name}, "
+        f"{length}, batch {cfg.train.batch_size}, device {trainer.device}{how}"
+        + (f", {dist.world_size} processes (batch {cfg.train.batch_size // dist.world_size} each)"
+           if dist.enabled else "")
+        + f"\nrun directory: {run.path}"
+    )
+
+
 def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run | None = None,
           reporter: Reporter | None = None, should_stop: Callable[[], bool] = lambda: False,
-          on_run: Callable[[Run, Trainer], None] | None = None, dist: Dist | None = None,
-          device: torch.device | None = None) -> tuple[Run, TrainResult]:
-    """Train a new run (``resume=None``) or continue ``resume`` with config ``cfg``.
+          dist: Dist | None = None, device: torch.device | None = None) -> tuple[Run, TrainResult]:
+    """Train a new run (``resume=None``) or continue ``resume`` with the resolved config ``cfg``.
 
-    Nothing is created on disk before the device and the data are known good.
+    Runs the preflight checks (:func:`preflight`) once, loads the data once (the
+    training evaluator of ``--eval-every`` reuses it), creates or locks the run,
+    restores the newest valid checkpoint and trains. Nothing is created on disk
+    before the device and the data are known good.
 
     Args:
-        on_run: called with ``(run, trainer)`` once the run is ready to train.
+        reporter: progress sink; it is also told the start line (:func:`start_line`).
         dist, device: this process's rank and device, from
             :func:`gancli.engine.distributed.setup`; default one process on
             ``cfg.train.device``. Every rank of a multi-process run calls this
@@ -133,12 +132,7 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     data_dir = Path(data_dir)
     dist = dist or SINGLE
     note = reporter.note if reporter is not None else (lambda _t: None)
-    if device is None:
-        device = preflight(cfg, dist.world_size)
-    else:
-        check_supported(cfg.model)
-        check_precision(cfg.train.precision, device)
-        check_parallel(cfg, dist.world_size, device)
+    device = preflight(cfg, dist.world_size, device)
     data = dist.leaders_first(lambda: load_split(cfg.data, data_dir))
     if data.skipped:
         note(f"skipped {len(data.skipped)} unreadable image(s) (--skip-bad-images), e.g. {data.skipped[0]}")
@@ -150,7 +144,8 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             from gancli.metrics.evaluate import TrainingEvaluator
 
             note("preparing --eval-every: reference statistics of the training set")
-            evaluator = TrainingEvaluator(cfg.data, data_dir, cfg.train.eval_samples, device, home=store.home)
+            evaluator = TrainingEvaluator(cfg.data, data_dir, cfg.train.eval_samples, device, home=store.home,
+                                          train_data=data)
 
         dist.from_main(make_evaluator)
     with contextlib.ExitStack() as held:
@@ -179,12 +174,11 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             return run, ckpt
 
         run, ckpt = dist.from_main(prepare)  # the other ranks get the run's path and the checkpoint's contents
-        trainer = Trainer(cfg, run, device, data, reporter, evaluator=evaluator, dist=dist)
+        trainer = build_trainer(cfg, run, device, data, reporter, evaluator=evaluator, dist=dist)
         if ckpt is not None:
             trainer.restore(ckpt)
         if resume is not None and dist.is_main:
             run.truncate_metrics(ckpt.step if ckpt is not None else 0)
-        if on_run is not None:
-            on_run(run, trainer)
+        note(start_line(cfg, run, trainer, resumed=resume is not None))
         result = trainer.fit(should_stop)
     return run, result

@@ -64,7 +64,7 @@ def export_metadata(generator: nn.Module, uint8: bool = False, source: Mapping[s
     then ``source``'s entries, which may override the provenance ones.
     """
     g = generator
-    cfg = getattr(g, "model_config", None)
+    cfg = g.config
     meta: dict[str, Any] = {
         "gancli_version": __version__,
         "arch": cfg.arch if cfg is not None else type(g).__name__,
@@ -77,8 +77,8 @@ def export_metadata(generator: nn.Module, uint8: bool = False, source: Mapping[s
         "value_range": list(UINT8_RANGE if uint8 else FLOAT_RANGE),
         "source_run": None,
         "source_checkpoint": None,
-        "step": getattr(g, "checkpoint_step", None),
-        "ema": bool(getattr(g, "uses_ema", False)),
+        "step": g.step,
+        "ema": bool(g.uses_ema),
     }
     meta.update(source or {})
     return meta

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from gancli.errors import UsageError
+from gancli.registry import Registry
 
 PROTOCOLS = ("lenet", "inception")
-METRICS = ("fid", "kid", "is", "pr")
 DEFAULT_METRICS = ("fid", "is")
 #: Below this many images a Fréchet distance is refused: the 2048-d Inception covariance
 #: (and, by the same rule, any Fréchet distance gancli reports) would be badly estimated.
@@ -248,7 +248,7 @@ def _features(extractor: Extractor, source: ImageSource, batch_size: int):
     return f, lg, (torch.cat(labels) if labels else None)
 
 
-def _reference(extractor: Extractor, source: ImageSource, opts: EvalOptions, need_features: bool):
+def reference_stats(extractor: Extractor, source: ImageSource, opts: EvalOptions, need_features: bool):
     """``(mu, sigma, features or None, cache_hit)`` of the reference images, through the cache."""
     import numpy as np
 
@@ -295,8 +295,74 @@ def protocol_record(extractor: Extractor, fake: ImageSource, real: ImageSource, 
     }
 
 
-def evaluate(fake: ImageSource, real: ImageSource, extractor: Extractor, opts: EvalOptions) -> Evaluation:
-    """Compute ``opts.metrics`` for ``fake`` against ``real`` with ``extractor``.
+@dataclass
+class _Features:
+    """What the metrics of one evaluation read: features and logits of the generated
+    images, the reference statistics (and features when a metric needs them)."""
+
+    fake: Any  # (n, F) float32
+    logits: Any  # (n, K) or None
+    mu_real: Any
+    sigma_real: Any
+    real: Any  # (m, F) float32 or None
+    num_fake: int
+
+
+#: ``--fid`` / ``--kid`` / ``--is`` / ``--pr``: name -> ``compute(features, opts, names, add)``,
+#: where ``add(metric_name, value, **detail)`` records a result. ``needs_real_features``
+#: in the entry's defaults says whether the reference features (not only their
+#: statistics) must be kept.
+METRICS: Registry[Callable[..., None]] = Registry("metric")
+
+
+@METRICS.register("fid", "Fréchet distance of the feature distributions (Heusel et al. 2017, arXiv 1706.08500)")
+def _fid(f: _Features, opts: EvalOptions, names: dict[str, str], add: Callable[..., None]) -> None:
+    from gancli.metrics.frechet import feature_stats, frechet_distance
+
+    mu_f, sigma_f = feature_stats(f.fake)
+    add(names["fid"], frechet_distance(mu_f, sigma_f, f.mu_real, f.sigma_real))
+
+
+@METRICS.register("kid", "Kernel Inception Distance, unbiased MMD^2 (Binkowski et al. 2018, arXiv 1801.01401)",
+                  defaults={"needs_real_features": True})
+def _kid(f: _Features, opts: EvalOptions, names: dict[str, str], add: Callable[..., None]) -> None:
+    from gancli.metrics.kid import kernel_inception_distance
+
+    mean, std = kernel_inception_distance(f.fake, f.real, opts.kid_subsets, opts.kid_subset_size, seed=opts.seed)
+    add(names["kid"], mean, std=std, subsets=opts.kid_subsets,
+        subset_size=min(opts.kid_subset_size, f.num_fake, len(f.real)))
+
+
+@METRICS.register("is", "Inception Score (Salimans et al. 2016, arXiv 1606.03498)")
+def _is(f: _Features, opts: EvalOptions, names: dict[str, str], add: Callable[..., None]) -> None:
+    from gancli.metrics.inception_score import inception_score
+
+    mean, std = inception_score(f.logits, splits=opts.is_splits, seed=opts.seed, from_logits=True)
+    add(names["is"], mean, std=std, splits=opts.is_splits)
+
+
+@METRICS.register("pr", "improved precision and recall, k-NN manifolds (Kynkaanniemi et al. 2019, arXiv 1904.06991)",
+                  defaults={"needs_real_features": True})
+def _pr(f: _Features, opts: EvalOptions, names: dict[str, str], add: Callable[..., None]) -> None:
+    import torch
+
+    from gancli.metrics.precision_recall import precision_recall
+
+    p, r = precision_recall(torch.as_tensor(f.real), f.fake, k=opts.pr_k)
+    add(names["precision"], p, k=opts.pr_k)
+    add(names["recall"], r, k=opts.pr_k)
+
+
+def evaluate(fake: ImageSource, real: ImageSource, extractor: Extractor, opts: EvalOptions,
+             reference: tuple[Any, Any, Any, bool | None] | None = None) -> Evaluation:
+    """Compute ``opts.metrics`` (names of :data:`METRICS`) for ``fake`` against ``real`` with
+    ``extractor``; under the ``lenet`` protocol also the mode-coverage report
+    (classes covered, KL to uniform) and, for a conditional G, the class accuracy.
+
+    Args:
+        reference: ``(mu, sigma, features or None, cache_hit)`` of ``real`` computed
+            before (:func:`reference_stats`), e.g. once for all evaluations during
+            training; None = computed here (through the cache).
 
     Returns:
         :class:`Evaluation`; every result holds the full protocol: metric, feature
@@ -305,22 +371,17 @@ def evaluate(fake: ImageSource, real: ImageSource, extractor: Extractor, opts: E
 
     Raises:
         UsageError: image shapes of ``fake`` and ``real`` differ, or too few images.
+        UnknownNameError: a metric that is not registered.
     """
     import time
 
-    import torch
-
     from gancli.metrics.coverage import class_coverage
-    from gancli.metrics.frechet import feature_stats, frechet_distance
-    from gancli.metrics.inception_score import inception_score
-    from gancli.metrics.kid import kernel_inception_distance
-    from gancli.metrics.precision_recall import precision_recall
 
     t0 = time.perf_counter()
     if (fake.channels, fake.resolution) != (real.channels, real.resolution):
         raise UsageError(f"generated images are {fake.channels}x{fake.resolution}x{fake.resolution} but the "
                          f"reference images are {real.channels}x{real.resolution}x{real.resolution}")
-    metrics = opts.metrics
+    computes = [(m, METRICS.get(m)) for m in opts.metrics]
     names = metric_names(opts.protocol)
     protocol = protocol_record(extractor, fake, real, opts)
     results: list[dict[str, Any]] = []
@@ -330,23 +391,14 @@ def evaluate(fake: ImageSource, real: ImageSource, extractor: Extractor, opts: E
         values[metric] = value
         results.append({"metric": metric, "value": value, **extra, "protocol": protocol})
 
-    need_real_features = "kid" in metrics or "pr" in metrics
+    need_real_features = any(METRICS.entry(m).defaults.get("needs_real_features") for m, _ in computes)
     f_fake, logits, y_asked = _features(extractor, fake, opts.batch_size)
-    mu_r, sigma_r, f_real, hit = _reference(extractor, real, opts, need_real_features)
-    if "fid" in metrics:
-        mu_f, sigma_f = feature_stats(f_fake)
-        add(names["fid"], frechet_distance(mu_f, sigma_f, mu_r, sigma_r))
-    if "kid" in metrics:
-        mean, std = kernel_inception_distance(f_fake, f_real, opts.kid_subsets, opts.kid_subset_size, seed=opts.seed)
-        add(names["kid"], mean, std=std, subsets=opts.kid_subsets,
-            subset_size=min(opts.kid_subset_size, fake.num, len(f_real)))
-    if "is" in metrics:
-        mean, std = inception_score(logits, splits=opts.is_splits, seed=opts.seed, from_logits=True)
-        add(names["is"], mean, std=std, splits=opts.is_splits)
-    if "pr" in metrics:
-        p, r = precision_recall(torch.as_tensor(f_real), f_fake, k=opts.pr_k)
-        add(names["precision"], p, k=opts.pr_k)
-        add(names["recall"], r, k=opts.pr_k)
+    if reference is None or (need_real_features and reference[2] is None):
+        reference = reference_stats(extractor, real, opts, need_real_features)
+    mu_r, sigma_r, f_real, hit = reference
+    feats = _Features(f_fake, logits, mu_r, sigma_r, f_real, fake.num)
+    for _, compute in computes:
+        compute(feats, opts, names, add)
     if opts.protocol == "lenet":
         pred = logits.argmax(1)
         cov = class_coverage(pred, num_classes=logits.shape[1])
@@ -360,7 +412,8 @@ def evaluate(fake: ImageSource, real: ImageSource, extractor: Extractor, opts: E
 
 class TrainingEvaluator:
     """``gan train --eval-every``: the default protocol's headline metric (FD-LeNet for
-    MNIST, FID otherwise) of a generator against the training dataset's full train split.
+    MNIST, FID otherwise) of a generator against the training dataset's full train split,
+    through the same :func:`evaluate` as ``gan evaluate``.
 
     Built before the run directory exists, so a missing Inception weights file or an
     image shape the protocol cannot take fails first. The reference statistics are
@@ -372,6 +425,8 @@ class TrainingEvaluator:
         num_samples: generated images per evaluation (>= :data:`MIN_FID_SAMPLES`).
         device: where G, the extractor and the reference pass run.
         home: the gancli home (for the statistics cache); None = the default.
+        train_data: the run's training images, already loaded; used as the reference
+            when they are the whole train split (no ``--limit``), else the split is loaded.
 
     Raises:
         UsageError / GancliError: as :func:`build_extractor`, :func:`check_num_samples`
@@ -379,7 +434,7 @@ class TrainingEvaluator:
     """
 
     def __init__(self, data_cfg, data_root, num_samples: int, device, home: Path | None = None,
-                 batch_size: int = 256):
+                 batch_size: int = 256, train_data=None):
         from dataclasses import replace
 
         from gancli.data import load_split
@@ -390,7 +445,8 @@ class TrainingEvaluator:
         self.protocol = default_protocol(data_cfg.dataset)
         self.headline = headline_metric(self.protocol)
         ref_cfg = replace(data_cfg, split="train", limit=0)
-        ref = load_split(ref_cfg, data_root)
+        whole = train_data is not None and data_cfg.split == "train" and not data_cfg.limit
+        ref = train_data if whole else load_split(ref_cfg, data_root)
         n, c, h, _ = ref.images.shape
         if self.protocol == "lenet":
             LeNetExtractor.check_shape(int(c), int(h))
@@ -400,19 +456,9 @@ class TrainingEvaluator:
                                 None if is_folder else (ref_cfg.dataset, "train"))
         self.extractor = build_extractor(self.protocol, device, batch_size)
         self.opts = EvalOptions(protocol=self.protocol, metrics=("fid",), batch_size=batch_size, home=home)
-        self._reference = _reference(self.extractor, self.real, self.opts, need_features=False)
+        self._reference = reference_stats(self.extractor, self.real, self.opts, need_features=False)
 
     def __call__(self, G, describe: dict[str, Any]) -> Evaluation:
         """Evaluate ``G`` (its mode is restored afterwards); ``describe``: run, step, weights."""
-        import time
-
-        from gancli.metrics.frechet import feature_stats, frechet_distance
-
-        t0 = time.perf_counter()
         fake = generator_source(G, self.num_samples, self.opts.seed, self.device, describe)
-        f, _, _ = _features(self.extractor, fake, self.opts.batch_size)
-        mu_r, sigma_r, _, _ = self._reference
-        value = frechet_distance(*feature_stats(f), mu_r, sigma_r)
-        protocol = protocol_record(self.extractor, fake, self.real, self.opts)
-        return Evaluation([{"metric": self.headline, "value": value, "protocol": protocol}],
-                          {self.headline: value}, protocol, time.perf_counter() - t0)
+        return evaluate(fake, self.real, self.extractor, self.opts, reference=self._reference)

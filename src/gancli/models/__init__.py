@@ -44,7 +44,7 @@ def _resnet() -> tuple[type, type]:
 
 def build_generator(cfg: ModelConfig) -> nn.Module:
     """The generator described by ``cfg`` (freshly initialised); ``cfg`` is kept as
-    its ``model_config`` attribute.
+    its ``config`` attribute.
 
     Raises:
         UnknownNameError: ``cfg.arch`` is not registered.
@@ -52,7 +52,7 @@ def build_generator(cfg: ModelConfig) -> nn.Module:
     """
     g_cls, _ = ARCHS.get(cfg.arch)()
     g = g_cls.from_config(cfg)
-    g.model_config = cfg  # what rebuilds it (written into exported bundles)
+    g.config = cfg  # what rebuilds it (written into exported bundles)
     return g
 
 

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from gancli.config import ModelConfig
 from gancli.errors import UsageError
 
 
@@ -30,6 +31,23 @@ class Generator(nn.Module):
         self.img_channels = img_channels
         self.img_resolution = img_resolution
         self.num_classes = num_classes
+        #: the :class:`~gancli.config.ModelConfig` that rebuilds this generator (set by
+        #: :func:`gancli.models.build_generator`; None for one built by hand)
+        self.config: ModelConfig | None = None
+        #: the training step of the weights loaded into it (None = fresh or unknown)
+        self.step: int | None = None
+        #: whether the loaded weights are the EMA generator's
+        self.uses_ema: bool = False
+
+    @property
+    def model_config(self) -> ModelConfig | None:
+        """Alias of :attr:`config` (gancli 0.1 name)."""
+        return self.config
+
+    @property
+    def checkpoint_step(self) -> int | None:
+        """Alias of :attr:`step` (gancli 0.1 name)."""
+        return self.step
 
     @classmethod
     def check_shape(cls, img_channels: int, img_resolution: int) -> None:

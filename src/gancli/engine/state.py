@@ -1,0 +1,136 @@
+"""What a checkpoint holds of a training run, and putting it back: weights, EMA,
+optimizer, loss-scaler and RNG states, and the step.
+
+Every rank calls :func:`save` and :func:`restore` (they are collectives with several
+processes: the RNG states of all ranks go into rank 0's file); rank 0 alone writes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from gancli.checkpoint import Checkpoint, save_checkpoint
+from gancli.engine.optim import load_optimizer_state
+from gancli.errors import GancliError
+from gancli.sampling import derive_seed
+
+if TYPE_CHECKING:
+    from gancli.engine.trainer import Trainer
+
+
+def rng_state(t: Trainer) -> dict[str, Any]:
+    """This process's RNG states: global torch (and CUDA/MPS) and the z generator."""
+    state = {"torch": torch.get_rng_state(), "z": t.parts.z_gen.get_state()}
+    if t.device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(t.device)
+    elif t.device.type == "mps":
+        state["mps"] = torch.mps.get_rng_state()
+    return state
+
+
+def run_rng_state(t: Trainer) -> dict[str, Any]:
+    """What a checkpoint stores (a collective with several processes): rank 0's
+    states, plus ``ranks.<r>`` = the global torch (and CUDA) states of rank r > 0.
+    The z generator is the same on every rank."""
+    states = t.dist.gather(rng_state(t))
+    out = states[0]
+    if len(states) > 1:
+        out["ranks"] = {str(r): {k: v for k, v in st.items() if k != "z"} for r, st in enumerate(states) if r}
+    return out
+
+
+def set_rng_state(t: Trainer, state: dict[str, Any], saved_device_type: str) -> None:
+    """Restore the RNG states of a checkpoint. States of another device type
+    (a run moved from CPU to CUDA, say) cannot be restored: then the z stream
+    is re-seeded from (seed, step) and the run continues, no longer bitwise
+    reproducible. Rank r > 0 takes the states saved for rank r; a rank the
+    checkpoint has none for (more processes than before) re-seeds its global
+    stream from (seed, rank, step)."""
+    rank, seed = t.dist.rank, t.cfg.train.seed
+    own = state if rank == 0 else state.get("ranks", {}).get(str(rank))
+    if own is None:
+        torch.manual_seed(derive_seed(seed, f"rank-{rank}-after-{t.step}"))
+    else:
+        torch.set_rng_state(own["torch"])
+    if saved_device_type != t.device.type:
+        t.parts.z_gen.manual_seed(derive_seed(seed, f"z-after-{t.step}"))
+        t.reporter.note(
+            f"resuming on {t.device.type} a run checkpointed on {saved_device_type}: "
+            "the random stream of z is re-seeded, so the run is not bitwise reproducible"
+        )
+        return
+    t.parts.z_gen.set_state(state["z"])
+    if own is not None and t.device.type == "cuda" and "cuda" in own:
+        torch.cuda.set_rng_state(own["cuda"], t.device)
+    elif own is not None and t.device.type == "mps" and "mps" in own:
+        torch.mps.set_rng_state(own["mps"])
+
+
+def modules(t: Trainer) -> dict[str, Any]:
+    """What a checkpoint holds, by name (a collective with several processes)."""
+    p = t.parts
+    out: dict[str, Any] = {"generator": p.G, "discriminator": p.D}
+    if p.G_ema is not None:
+        out["generator_ema"] = p.G_ema
+    out.update({"optim_g": p.opt_g, "optim_d": p.opt_d, "rng": run_rng_state(t)})
+    if p.scaler_d.is_enabled():
+        out.update({"scaler_d": p.scaler_d, "scaler_g": p.scaler_g})
+    return out
+
+
+def check_weights_finite(t: Trainer) -> None:
+    """Refuse to checkpoint NaN/Inf weights (the last good checkpoint stays the newest)."""
+    for name, module in (("generator", t.parts.G), ("discriminator", t.parts.D)):
+        if not all(torch.isfinite(p).all() for p in module.parameters()):
+            t.diverged(f"{name} weights are not finite")
+
+
+def save(t: Trainer) -> Path:
+    """Checkpoint the current step into ``checkpoints/step-<S>.safetensors`` and
+    prune old ones (``keep_checkpoints``). Every rank calls it; rank 0 writes."""
+    path = t.run.checkpoints_dir / f"step-{t.step}.safetensors"
+    state = {
+        "step": t.step,
+        "epoch": t.epoch,
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "device_type": t.device.type,
+        "world_size": t.dist.world_size,
+    }
+    check_weights_finite(t)
+    parts = modules(t)
+    if t.dist.is_main:
+        save_checkpoint(path, t.cfg, state, parts)
+        t.run.prune_checkpoints(t.cfg.train.keep_checkpoints)
+        t.reporter.detail(f"saved checkpoint {path}")
+    t.last_checkpoint = path
+    return path
+
+
+def restore(t: Trainer, ckpt: Checkpoint) -> None:
+    """Load G, D, EMA G, optimizers, loss scalers, RNG states and the step from ``ckpt``.
+
+    Raises:
+        GancliError: the checkpoint's tensors do not fit this run's models.
+    """
+    p = t.parts
+    try:
+        p.G.load_state_dict(ckpt.part("generator"))
+        p.D.load_state_dict(ckpt.part("discriminator"))
+        if p.G_ema is not None:
+            p.G_ema.load_state_dict(ckpt.part("generator_ema"))
+        load_optimizer_state(p.opt_g, ckpt.part("optim_g"))
+        load_optimizer_state(p.opt_d, ckpt.part("optim_d"))
+        if p.scaler_d.is_enabled() and ckpt.has("scaler_d"):  # else a fresh scale (fp16 newly on)
+            p.scaler_d.load_state_dict(ckpt.part("scaler_d"))
+            p.scaler_g.load_state_dict(ckpt.part("scaler_g"))
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise GancliError(f"checkpoint {ckpt.path} does not match the run ({str(e).splitlines()[0]})") from None
+    t.step = ckpt.step
+    for hook in t.hooks:
+        hook.on_restore(t, ckpt)
+    set_rng_state(t, ckpt.part("rng"), ckpt.state.get("device_type", "cpu"))
+    t.last_checkpoint = ckpt.path

@@ -1,0 +1,210 @@
+"""Options + preset + loss recipe + dataset description -> one validated :class:`RunConfig`, once.
+
+``gan train`` calls :func:`build_config` once per command (with ``--nproc`` in the
+launching process only: the ranks receive the resolved config). Everything that needs a
+registry (names of architectures, losses, datasets, optimizers, schedules, precisions,
+presets) or the dataset (image shape, classes, size) is looked up here, not in
+:mod:`gancli.config`, which stays a leaf.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+from gancli.config import DEFAULT_EPOCHS, OPTION_FIELDS, RESUMABLE_OPTIONS, RunConfig, flag, option_specs
+from gancli.errors import UsageError
+from gancli.registry import Registry
+
+
+def registry(kind: str) -> Registry:
+    """The registry whose names are the valid values of options declared with ``registry=kind``."""
+    if kind == "arch":
+        from gancli.models import ARCHS
+
+        return ARCHS
+    if kind == "loss":
+        from gancli.losses import LOSSES
+
+        return LOSSES
+    if kind == "dataset":
+        from gancli.data import DATASETS
+
+        return DATASETS
+    if kind in ("optimizer", "lr schedule"):
+        from gancli.engine.optim import LR_SCHEDULES, OPTIMIZERS
+
+        return OPTIMIZERS if kind == "optimizer" else LR_SCHEDULES
+    if kind == "precision":
+        from gancli.engine.precision import PRECISIONS
+
+        return PRECISIONS
+    if kind == "preset":
+        from gancli.presets import PRESETS
+
+        return PRESETS
+    raise KeyError(kind)
+
+
+def validate(cfg: RunConfig) -> None:
+    """Check names against the registries and numbers against their ranges.
+
+    Raises:
+        UsageError: one line naming the bad value and what is allowed.
+    """
+    from gancli.augment import parse_augment
+    from gancli.data import get_source
+
+    get_source(cfg.data.dataset)  # a registered name or a folder; raises with the choices
+    for spec in option_specs():
+        value = getattr(getattr(cfg, spec.section), spec.field)
+        if spec.registry is not None and spec.registry != "dataset":
+            registry(spec.registry).get(value)
+        if spec.choices is not None and value not in spec.choices:
+            raise UsageError(f"unknown {spec.flag[2:]} {value!r}; valid choices: {', '.join(spec.choices)}")
+    parse_augment(cfg.train.augment)
+
+    def positive(value: float, flag_: str) -> None:
+        if not value > 0:
+            raise UsageError(f"{flag_} must be > 0, got {value}")
+
+    def non_negative(value: int, flag_: str) -> None:
+        if value < 0:
+            raise UsageError(f"{flag_} must be >= 0, got {value}")
+
+    positive(cfg.model.nz, "--nz")
+    positive(cfg.model.ngf, "--ngf")
+    positive(cfg.model.ndf, "--ndf")
+    positive(cfg.optim.lr_g, "--lr-g")
+    positive(cfg.optim.lr_d, "--lr-d")
+    for value, flag_ in ((cfg.optim.beta1, "--beta1"), (cfg.optim.beta2, "--beta2")):
+        if not 0.0 <= value < 1.0:
+            raise UsageError(f"{flag_} must be in [0, 1), got {value}")
+    positive(cfg.train.batch_size, "--batch-size")
+    positive(cfg.train.steps, "--steps")
+    positive(cfg.train.log_every_steps, "--log-every")
+    non_negative(cfg.train.sample_every_steps, "--sample-every")
+    non_negative(cfg.train.checkpoint_every_steps, "--checkpoint-every")
+    non_negative(cfg.train.keep_checkpoints, "--keep")
+    non_negative(cfg.data.limit, "--limit")
+    non_negative(cfg.train.eval_every_steps, "--eval-every")
+    if cfg.train.eval_every_steps and cfg.train.eval_samples < 2048:
+        raise UsageError(f"--eval-samples {cfg.train.eval_samples} is too few for a Fréchet distance; use at least 2,048")
+    positive(cfg.optim.d_steps, "--d-steps")
+    positive(cfg.loss.r1_every, "--r1-every")
+    non_negative(cfg.loss.gp_lambda, "--gp-lambda")
+    non_negative(cfg.loss.r1_gamma, "--r1-gamma")
+    if not 0.0 <= cfg.optim.momentum < 1.0:
+        raise UsageError(f"--momentum must be in [0, 1), got {cfg.optim.momentum}")
+    if not 0.0 <= cfg.train.ema_decay < 1.0:
+        raise UsageError(f"--ema-decay must be in [0, 1) (0 = off), got {cfg.train.ema_decay}")
+    if cfg.data.limit and cfg.data.limit < cfg.train.batch_size:
+        raise UsageError(
+            f"--limit {cfg.data.limit} is smaller than --batch-size {cfg.train.batch_size}"
+        )
+
+
+def build_config(options: dict[str, Any], base: RunConfig | None = None, preset: str | None = None) -> RunConfig:
+    """Resolve a :class:`RunConfig` from flat command-line options.
+
+    Precedence, highest first: explicit options, the ``preset``'s options, the
+    loss recipe's defaults (e.g. ``wgan-gp``: ``d_steps=5``, Adam(1e-4, 0, 0.9)),
+    the dataclass defaults. The image shape comes from the dataset,
+    ``conditional=True`` takes the number of classes from it, and ``epochs`` is
+    converted to steps with the dataset size (``limit`` applied), the batch
+    size and ``d_steps`` (each D update consumes one batch).
+
+    Args:
+        options: option name (see :data:`~gancli.config.OPTION_FIELDS`, plus
+            ``conditional``) -> value; ``None`` = not given.
+        base: the config of a run being resumed. Then only
+            :data:`~gancli.config.RESUMABLE_OPTIONS` may differ from it, and no preset applies.
+        preset: a registered preset name (``gancli.presets``).
+
+    Raises:
+        UsageError: unknown option or preset, conflicting options, an option
+            that cannot change on resume, or a bad value.
+    """
+    given = {k: v for k, v in options.items() if v is not None}
+    unknown = set(given) - set(OPTION_FIELDS) - {"conditional"}
+    if unknown:
+        raise UsageError(f"unknown options: {', '.join(sorted(unknown))}")
+    if "steps" in given and "epochs" in given:
+        raise UsageError("give --steps or --epochs, not both")
+    if base is not None:
+        if preset is not None:
+            raise UsageError("--preset cannot be combined with --resume (the run keeps its recipe)")
+        _check_resume(given, base)
+        cfg = base
+    else:
+        if preset is not None:
+            recipe = registry("preset").get(preset)
+            given = {**recipe.options, **given}
+            if "steps" in options and options["steps"] is not None:
+                given.pop("epochs", None)
+            if "epochs" in options and options["epochs"] is not None:
+                given.pop("steps", None)
+        loss = given.get("loss", RunConfig().loss.name)
+        given = {**registry("loss").entry(loss).defaults, **given}
+        cfg = RunConfig()
+    conditional = given.pop("conditional", None)
+    cfg = _apply(cfg, given)
+    if "steps" in given:
+        cfg = cfg.replace(train=dataclasses.replace(cfg.train, epochs=None))
+
+    from gancli.data import DATASETS, describe, is_folder_path
+
+    if cfg.data.dataset not in DATASETS and is_folder_path(cfg.data.dataset):
+        # a folder: store it absolute so a resume from elsewhere finds it
+        folder = str(Path(cfg.data.dataset).expanduser().resolve())
+        cfg = cfg.replace(data=dataclasses.replace(cfg.data, dataset=folder))
+    info = describe(cfg.data)
+    num_classes = cfg.model.num_classes
+    if conditional is not None and base is None:
+        if conditional and not info.num_classes:
+            raise UsageError(f"--conditional needs a labelled dataset; {cfg.data.dataset!r} has no labels")
+        num_classes = info.num_classes if conditional else 0
+    cfg = cfg.replace(model=dataclasses.replace(cfg.model, img_channels=info.channels,
+                                                img_resolution=info.resolution, num_classes=num_classes))
+    validate(cfg)
+    epochs = cfg.train.epochs
+    if base is None and "steps" not in given and epochs is None:
+        epochs = DEFAULT_EPOCHS
+    if epochs is not None and ("epochs" in given or base is None):
+        if not epochs > 0:
+            raise UsageError(f"--epochs must be > 0, got {epochs}")
+        size = info.sizes[cfg.data.split]
+        if cfg.data.limit:
+            size = min(size, cfg.data.limit)
+        per_epoch = size // cfg.train.batch_size
+        if per_epoch < 1:
+            raise UsageError(f"--batch-size {cfg.train.batch_size} is larger than the dataset ({size} images)")
+        steps = max(1, math.ceil(epochs * per_epoch / cfg.optim.d_steps))
+        cfg = cfg.replace(train=dataclasses.replace(cfg.train, epochs=float(epochs), steps=steps))
+    return cfg
+
+
+def _apply(cfg: RunConfig, given: dict[str, Any]) -> RunConfig:
+    sections: dict[str, dict[str, Any]] = {}
+    for name, value in given.items():
+        section, key = OPTION_FIELDS[name]
+        sections.setdefault(section, {})[key] = value
+    return cfg.replace(**{s: dataclasses.replace(getattr(cfg, s), **kv) for s, kv in sections.items()})
+
+
+def _check_resume(given: dict[str, Any], base: RunConfig) -> None:
+    from gancli.data import DATASETS, is_folder_path
+
+    allowed = ", ".join(map(flag, sorted(RESUMABLE_OPTIONS)))
+    for name, value in given.items():
+        if name == "dataset" and value not in DATASETS and is_folder_path(value):
+            value = str(Path(value).expanduser().resolve())
+        if name == "conditional":
+            current: Any = bool(base.model.num_classes)
+        else:
+            section, key = OPTION_FIELDS[name]
+            current = getattr(getattr(base, section), key)
+        if name not in RESUMABLE_OPTIONS and current != value:
+            raise UsageError(f"{flag(name)} cannot change when resuming (the run has {current!r}); only {allowed} may")
