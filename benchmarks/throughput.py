@@ -160,7 +160,7 @@ class Gancli:
                  precision: str = "fp32"):
         from gancli.config import DataConfig, ModelConfig, RunConfig, TrainConfig
         from gancli.data import load_split
-        from gancli.engine.trainer import Trainer, build_trainer
+        from gancli.engine.trainer import build_trainer
         from gancli.runs import RunStore
 
         data_cfg = DataConfig(dataset="mnist", limit=limit, download=False, image_size=px)

@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from gancli import __version__
-    from gancli.resolve import build_config
     from gancli.engine.launch import train
+    from gancli.resolve import build_config
     from gancli.runs import RunStore
 
     home = Path(args.home or tempfile.mkdtemp(prefix="gancli-ttq-"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from bitwise_cases import FIXTURE, cases, cpu_signature, run_case
 
 pytestmark = pytest.mark.usefixtures("mnist_dir")

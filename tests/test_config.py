@@ -3,8 +3,8 @@ import json
 import pytest
 
 from gancli.config import CONFIG_VERSION, ModelConfig, RunConfig, TrainConfig
-from gancli.resolve import build_config
 from gancli.errors import GancliError, UnknownNameError, UsageError
+from gancli.resolve import build_config
 
 
 def test_json_round_trip():

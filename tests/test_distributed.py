@@ -21,13 +21,13 @@ import torch
 import torch.multiprocessing as mp
 
 from gancli.checkpoint import load_checkpoint
-from gancli.resolve import build_config
 from gancli.data import ImageData
 from gancli.data.batcher import DeviceBatcher
 from gancli.engine import launch
 from gancli.engine.trainer import Trainer, build_trainer
 from gancli.errors import UsageError
 from gancli.models.mlp import MLPDiscriminator
+from gancli.resolve import build_config
 from gancli.runs import Run, RunStore
 
 CPU = torch.device("cpu")
@@ -112,6 +112,17 @@ def _record_writes(home: str, writes: list[str]):
     return hook
 
 
+def _capture_trainer(setattr_, into: dict, key: str) -> None:
+    """Keep the trainer launch.train builds next, as ``into[key]``."""
+    real = build_trainer
+
+    def capture(*args, **kwargs):
+        into[key] = real(*args, **kwargs)
+        return into[key]
+
+    setattr_(launch, "build_trainer", capture)
+
+
 def _worker(rank: int, world: int, port: int, home: str, out: str, resume_path: str) -> None:
     """One rank: resume the MLP run at ``resume_path`` to step 4, then train a new
     BatchNorm run; save what the parent checks under ``out``."""
@@ -133,16 +144,16 @@ def _worker(rank: int, world: int, port: int, home: str, out: str, resume_path: 
     results = {"writes": writes}
     try:
         trainers: dict[str, Trainer] = {}
-        _, res = launch.train(_mlp_cfg(4), store, home, resume=Run(resume_path), dist=dist, device=device,
-                              on_run=lambda run, t: trainers.update(mlp=t))
+        _capture_trainer(setattr, trainers, "mlp")
+        _, res = launch.train(_mlp_cfg(4), store, home, resume=Run(resume_path), dist=dist, device=device)
         results["mlp"] = _weights(trainers["mlp"])
         results["mlp_step"] = res.step
 
         def stop() -> bool:  # only rank 1 is asked to stop; both must stop after the same step
             return rank == 1 and trainers["bn"].step >= 3
 
-        run, res = launch.train(_bn_cfg(), store, home, dist=dist, device=device, should_stop=stop,
-                                on_run=lambda run, t: trainers.update(bn=t))
+        _capture_trainer(setattr, trainers, "bn")
+        run, res = launch.train(_bn_cfg(), store, home, dist=dist, device=device, should_stop=stop)
         results["bn"] = _params(trainers["bn"])
         results["bn_step"], results["bn_interrupted"], results["bn_run"] = res.step, res.interrupted, run.id
     finally:
@@ -189,7 +200,8 @@ def test_two_processes_train_like_one(tmp_path, monkeypatch):
     # a 2-process checkpoint resumes in 1 process
     monkeypatch.setattr(launch, "load_split", lambda cfg, root: data)
     last: dict[str, Trainer] = {}
-    _, res = launch.train(_mlp_cfg(6), store, home, resume=chain, on_run=lambda run, t: last.update(t=t))
+    _capture_trainer(monkeypatch.setattr, last, "t")
+    _, res = launch.train(_mlp_cfg(6), store, home, resume=chain)
     assert res.step == 6
     resumed = _weights(last["t"])
     for k in w6:

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from gancli.checkpoint import load_checkpoint, load_generator
-from gancli.resolve import build_config
 from gancli.data import ImageData
-from gancli.engine.trainer import Trainer, build_trainer
+from gancli.engine.trainer import build_trainer
 from gancli.losses import LOSSES
 from gancli.models import ARCHS
+from gancli.resolve import build_config
 from gancli.runs import RunStore
 
 EXTRAS = [

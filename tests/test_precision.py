@@ -19,13 +19,13 @@ from typer.testing import CliRunner
 from gancli.checkpoint import load_checkpoint
 from gancli.cli import app
 from gancli.config import RunConfig
-from gancli.resolve import build_config
 from gancli.engine.launch import check_precision
 from gancli.engine.trainer import Trainer, build_trainer
 from gancli.errors import UsageError
 from gancli.losses.regularizers import gradient_penalty, r1_penalty
 from gancli.models.layers import Dropout
 from gancli.models.mlp import MLPDiscriminator
+from gancli.resolve import build_config
 from gancli.runs import RunStore
 
 CPU = torch.device("cpu")
@@ -133,7 +133,7 @@ def test_channels_last_layout_only(tmp_path, tiny_data):
     store = RunStore(tmp_path)
     cl = build_trainer(_cfg(steps=3), store.create(), CPU, tiny_data)
     plain = build_trainer(_cfg(steps=3, channels_last=False), store.create(), CPU, tiny_data)
-    assert cl.memory_format == torch.channels_last and plain.memory_format == torch.contiguous_format
+    assert cl.parts.memory_format == torch.channels_last and plain.parts.memory_format == torch.contiguous_format
     w = cl.D.body[2].weight  # (16, 8, 4, 4): the first conv has one input channel, for which both layouts agree
     assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
     cl.fit()
@@ -144,7 +144,7 @@ def test_channels_last_layout_only(tmp_path, tiny_data):
     saved = load_checkpoint(cl.run.checkpoint_path())
     assert saved.tensors["discriminator.body.2.weight"].is_contiguous()
     mlp = build_trainer(_cfg(arch="mlp", steps=1), store.create(), CPU, tiny_data)
-    assert mlp.memory_format == torch.contiguous_format
+    assert mlp.parts.memory_format == torch.contiguous_format
 
 
 def test_old_config_without_speed_options_loads():
@@ -177,7 +177,7 @@ def test_compile_trains_with_penalties(tmp_path, tiny_data):
         pytest.skip("torch.compile on the CPU needs a C++ compiler")
     run = RunStore(tmp_path).create()
     t = build_trainer(_cfg(arch="mlp", loss="wgan-gp", steps=2, compile=True), run, CPU, tiny_data)
-    assert t._D_local is not t.D
+    assert t.parts.D_local is not t.D
     assert t.fit().step == 2
     assert "gp" in run.read_metrics()[-1]
 
@@ -202,7 +202,7 @@ def test_dropout_statistics():
 def test_joint_d_forward_only_for_per_sample_d(tmp_path, tiny_data, opts, joint):
     t = build_trainer(build_config(dict(nz=8, ngf=4, ndf=4, batch_size=16, steps=1, device="cpu", limit=96, **opts)),
                 RunStore(tmp_path).create(), CPU, tiny_data)
-    assert t.joint_d == joint
+    assert t.parts.joint_d == joint
 
 
 def test_joint_d_forward_matches_two_forwards(tmp_path, tiny_data, monkeypatch):
@@ -215,7 +215,7 @@ def test_joint_d_forward_matches_two_forwards(tmp_path, tiny_data, monkeypatch):
     store = RunStore(tmp_path)
     joint = build_trainer(_cfg(arch="mlp", steps=3, conditional=True), store.create(), CPU, tiny_data)
     apart = build_trainer(_cfg(arch="mlp", steps=3, conditional=True), store.create(), CPU, tiny_data)
-    apart.joint_d = False
+    apart.parts.joint_d = False
     joint.fit()
     apart.fit()
     a, b = _state(joint), _state(apart)

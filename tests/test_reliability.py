@@ -102,9 +102,9 @@ def test_kill_minus_9_many_times(home, mnist_dir):
 def trained_home(tmp_path_factory):
     from conftest import mnist_root
 
-    from gancli.resolve import build_config
     from gancli.data import load_split
     from gancli.engine.launch import train
+    from gancli.resolve import build_config
 
     root = mnist_root()
     if root is None:

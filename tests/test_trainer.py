@@ -4,7 +4,7 @@ import torch
 from gancli.checkpoint import load_checkpoint
 from gancli.config import DataConfig, LossConfig, ModelConfig, RunConfig, TrainConfig
 from gancli.data.batcher import DeviceBatcher
-from gancli.engine.trainer import Trainer, build_trainer
+from gancli.engine.trainer import build_trainer
 from gancli.errors import GancliError
 from gancli.losses import LOSSES
 from gancli.runs import RunStore
@@ -104,8 +104,8 @@ def test_stop_request_checkpoints_current_step(tmp_path, tiny_data):
 def test_nan_loss_stops_with_clear_message(tmp_path, tiny_data, monkeypatch):
     run = RunStore(tmp_path).create()
     t = build_trainer(_cfg("mlp", 6), run, torch.device("cpu"), tiny_data)
-    real_d_loss = t.loss.d_loss
-    monkeypatch.setattr(t.loss, "d_loss", lambda r, f: real_d_loss(r, f) * float("nan"))
+    real_d_loss = t.parts.objective.d_loss
+    monkeypatch.setattr(t.parts.objective, "d_loss", lambda r, f: real_d_loss(r, f) * float("nan"))
     with pytest.raises(GancliError, match=r"training diverged at step 2 \(loss_d=nan"):
         t.fit()
 

@@ -16,11 +16,12 @@ from gancli.cli import export as export_cmd
 from gancli.cli import runs as runs_cmd
 from gancli.cli import sample as sample_cmd
 from gancli.cli import train as train_cmd
-from gancli.cli.common import State
+from gancli.cli.common import Command, Group, State
 from gancli.console import settings
 
 app = typer.Typer(
     name="gan",
+    cls=Group,
     help="Train, sample, evaluate and export Generative Adversarial Networks, with PyTorch.\n\n"
     "Example: gan train --dataset mnist --arch dcgan && gan sample latest -n 64 -o grid.png "
     "&& gan export latest --format onnx -o mnist.onnx",
@@ -56,10 +57,10 @@ def _global(
     ctx.obj = State(home=home, data_dir=data_dir)
 
 
-app.command("train", no_args_is_help=False)(train_cmd.train)
-app.command("sample")(sample_cmd.sample)
-app.command("evaluate")(evaluate_cmd.evaluate)
-app.command("export")(export_cmd.export)
+app.command("train", no_args_is_help=False, cls=Command)(train_cmd.train)
+app.command("sample", cls=Command)(sample_cmd.sample)
+app.command("evaluate", cls=Command)(evaluate_cmd.evaluate)
+app.command("export", cls=Command)(export_cmd.export)
 app.add_typer(runs_cmd.app, name="runs")
 
 

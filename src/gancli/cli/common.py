@@ -98,3 +98,32 @@ def resolve_generator_source(ctx: typer.Context, ref: str, checkpoint: str, fall
         return GeneratorSource(path, path.resolve().name, run_id if isinstance(run_id, str) else None)
     r = state(ctx).store().resolve(ref)
     return GeneratorSource(r.checkpoint_path(checkpoint), r.id, r.id)
+
+
+def _plain_metavars(params) -> None:
+    """Typer shows ``<bool>`` / ``<int>`` type labels in --help: flags get none, values click's names."""
+    for p in params:
+        if getattr(p, "metavar", "") is None and getattr(p, "param_type_name", "") == "option":
+            if p.is_flag or p.count:
+                p.metavar = ""
+            else:
+                bare = p.bare_type()
+                p.metavar = {"int": "INTEGER", "str": "TEXT", "float": "FLOAT"}.get(bare, bare.upper())
+
+
+class Command(typer.core.TyperCommand):
+    """A Typer command whose --help shows no ``<bool>`` metavars."""
+
+    def get_help_option(self, ctx):
+        opt = super().get_help_option(ctx)
+        _plain_metavars([*self.params, *([opt] if opt is not None else [])])
+        return opt
+
+
+class Group(typer.core.TyperGroup):
+    """A Typer group whose --help shows no ``<bool>`` metavars."""
+
+    def get_help_option(self, ctx):
+        opt = super().get_help_option(ctx)
+        _plain_metavars([*self.params, *([opt] if opt is not None else [])])
+        return opt

@@ -90,7 +90,6 @@ def evaluate(
     """
     import time
 
-    from gancli.config import RunConfig
     from gancli.engine.device import resolve_device
     from gancli.metrics.evaluate import (
         METRICS,

@@ -8,11 +8,11 @@ import sys
 import typer
 
 from gancli import console
-from gancli.cli.common import handles_errors, state
+from gancli.cli.common import Command, Group, handles_errors, state
 from gancli.errors import GancliError, UsageError
 from gancli.runs import Run
 
-app = typer.Typer(help="List, show and delete runs.", no_args_is_help=True)
+app = typer.Typer(help="List, show and delete runs.", no_args_is_help=True, cls=Group)
 
 
 def _summary(run: Run) -> dict:
@@ -35,7 +35,7 @@ def _summary(run: Run) -> dict:
     }
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 @handles_errors
 def list_runs(
     ctx: typer.Context,
@@ -64,7 +64,7 @@ def list_runs(
     console.out.print(table)
 
 
-@app.command("show")
+@app.command("show", cls=Command)
 @handles_errors
 def show(
     ctx: typer.Context,
@@ -107,7 +107,7 @@ def show(
     console.out.print(table)
 
 
-@app.command("rm")
+@app.command("rm", cls=Command)
 @handles_errors
 def rm(
     ctx: typer.Context,

@@ -207,7 +207,16 @@ def train(ctx: typer.Context, **options: Any) -> None:
     from gancli.resolve import build_config
 
     run = store.resolve(resume) if resume is not None else None
-    cfg = build_config(options, base=run.read_config() if run is not None else None, preset=preset)
+    base = run.read_config() if run is not None else None
+    dist = device = None
+    if world > 1:  # under torchrun: rank 0 resolves, the other ranks receive its config
+        from gancli.engine import distributed
+
+        spec = options["device"] or (base.train.device if base is not None else "auto")
+        dist, device = distributed.setup(spec)
+        cfg = dist.from_main(lambda: build_config(options, base=base, preset=preset))
+    else:
+        cfg = build_config(options, base=base, preset=preset)
     if dry_run or (nproc or 1) > 1:
         from gancli.engine.launch import preflight
 
@@ -219,21 +228,25 @@ def train(ctx: typer.Context, **options: Any) -> None:
         if dry_run:
             if rank == 0:
                 console.out.print_json(cfg.to_json())
+            if dist is not None:
+                distributed.teardown(dist)
             return
         _launch_processes(st, nproc, cfg, run)
-    _train(st, store, cfg, run)
+    _train(st, store, cfg, run, dist, device)
 
 
 train.__signature__ = _signature()  # type: ignore[attr-defined]
 train.__annotations__ = {p.name: p.annotation for p in train.__signature__.parameters.values()}  # type: ignore[attr-defined]
 
 
-def _train(st, store, cfg, run) -> None:
-    """Train ``cfg`` in this process (one of several under torchrun), with signal handling."""
+def _train(st, store, cfg, run, dist=None, device=None) -> None:
+    """Train ``cfg`` in this process (one of several under torchrun: joins their process
+    group unless ``dist`` is given), with signal handling."""
     from gancli.engine import distributed
     from gancli.engine.launch import train as launch
 
-    dist, device = distributed.setup(cfg.train.device)
+    if dist is None:
+        dist, device = distributed.setup(cfg.train.device)
     reporter = console.make_reporter() if dist.is_main else None
     with StopOnSignal() as stop:
         try:

@@ -113,9 +113,14 @@ class Trainer:
         return self.parts.sampling_generator
 
     @property
+    def d_updates(self) -> int:
+        """D updates completed: every step does exactly ``d_steps`` of them."""
+        return self.step * self.cfg.optim.d_steps
+
+    @property
     def epoch(self) -> float:
-        """Passes over the data so far (each of the ``step * d_steps`` D updates consumes one batch)."""
-        return round(self.step * self.cfg.optim.d_steps / self.parts.batcher.steps_per_epoch, 4)
+        """Passes over the data so far (each D update consumes one batch)."""
+        return round(self.d_updates / self.parts.batcher.steps_per_epoch, 4)
 
     def save(self) -> Path:
         """Checkpoint the current step (see :func:`gancli.engine.state.save`)."""

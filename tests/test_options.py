@@ -1,0 +1,150 @@
+"""Each gan train option is declared once (on its config field) and its help tells the truth."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from gancli.cli import app
+from gancli.cli.train import COMMAND_OPTIONS, format_default
+from gancli.config import OPTION_FIELDS, RunConfig, option_specs
+
+runner = CliRunner()
+
+
+def _train_command():
+    return typer.main.get_command(app).commands["train"]
+
+
+def _dry_run(*args: str) -> dict:
+    r = runner.invoke(app, ["train", "--dry-run", *args])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+def test_every_config_option_and_only_those_are_generated():
+    names = {p.name for p in _train_command().params}
+    assert names == set(OPTION_FIELDS) | set(COMMAND_OPTIONS)
+
+
+def test_help_shows_the_default_the_resolved_config_uses():
+    """Parse each option's [default: ...] in `gan train --help` and compare with --dry-run."""
+    r = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0
+    resolved = _dry_run()
+    checked = 0
+    for spec in option_specs():
+        line = next(ln for ln in r.output.splitlines() if re.match(rf"\W*{re.escape(spec.flag)}(\s|/|,)", ln))
+        shown = re.search(r"\[default: ([^;\]]+)", line).group(1).strip()
+        value = resolved[spec.section][spec.field]
+        if spec.name == "steps":  # derived from the default epochs
+            assert shown == "from --epochs"
+            continue
+        if spec.name == "augment":
+            assert shown == "none" and value == ""
+            continue
+        assert shown == format_default(value), f"{spec.flag}: help says {shown!r}, --dry-run has {value!r}"
+        checked += 1
+    assert checked == len(option_specs()) - 2
+
+
+def test_help_names_the_loss_recipe_defaults():
+    r = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "400"})
+    line = next(ln for ln in r.output.splitlines() if re.match(r"\W*--d-steps\s", ln))
+    assert "[default: 1; wgan-gp: 5]" in line
+    assert _dry_run("--loss", "wgan-gp")["optim"]["d_steps"] == 5
+
+
+def test_help_has_no_type_metavars():
+    for cmd in ("train", "sample", "evaluate", "export"):
+        r = runner.invoke(app, [cmd, "--help"], env={"COLUMNS": "200"})
+        assert "<bool>" not in r.output, cmd
+
+
+def test_config_module_imports_no_gancli_module_but_errors():
+    code = ("import sys, gancli.config; "
+            "print(sorted(m for m in sys.modules if m.startswith('gancli')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert eval(out) == ["gancli", "gancli.config", "gancli.errors"]
+    assert "torch" not in subprocess.run([sys.executable, "-c", "import sys, gancli.config; print(list(sys.modules))"],
+                                         capture_output=True, text=True, check=True).stdout.split("'")
+
+
+def test_no_import_cycles_in_the_package():
+    """A module's top-level gancli imports never lead back to it."""
+    import ast
+    from pathlib import Path
+
+    src = Path(__import__("gancli").__file__).parent
+    graph: dict[str, set[str]] = {}
+    trees = {}
+    for path in src.rglob("*.py"):
+        mod = "gancli." + ".".join(path.relative_to(src).with_suffix("").parts)
+        trees[mod.removesuffix(".__init__")] = ast.parse(path.read_text())
+    for mod, tree in trees.items():
+        deps = set()
+        for node in tree.body:  # top level only: function-local imports are lazy
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gancli"):
+                for alias in node.names:  # `from gancli.cli import train` imports the submodule
+                    sub = f"{node.module}.{alias.name}"
+                    deps.add(sub if sub in trees else node.module)
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name.startswith("gancli")}
+        graph[mod] = deps - {mod}
+
+    done: set[str] = set()
+
+    def visit(node, stack):
+        for dep in graph.get(node, ()):
+            assert dep not in stack, f"import cycle: {' -> '.join([*stack, dep])}"
+            if dep not in done:
+                visit(dep, [*stack, dep])
+        done.add(node)
+
+    for mod in graph:
+        visit(mod, [mod])
+    assert len(done) > 40
+
+
+def test_dry_run_with_nproc_resolves_once(monkeypatch):
+    import gancli.resolve as resolve
+
+    calls = []
+    real = resolve.build_config
+    monkeypatch.setattr(resolve, "build_config", lambda *a, **k: calls.append(1) or real(*a, **k))
+    r = runner.invoke(app, ["train", "--dry-run", "--nproc", "2", "--arch", "mlp", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert len(calls) == 1
+    assert RunConfig.from_json(r.output).model.arch == "mlp"
+
+
+@pytest.mark.parametrize("option", ["lr", "conditional", "resume", "preset", "list_presets", "dry_run", "nproc"])
+def test_command_options_are_not_config_fields(option):
+    assert option not in OPTION_FIELDS
+
+
+def test_launched_rank_trains_the_config_it_is_handed(monkeypatch, tmp_path, mnist_dir, home):
+    """A process started by `gan train --nproc` takes the launcher's resolved config and
+    resolves nothing itself."""
+    import gancli.resolve as resolve
+    from gancli.cli.train import LAUNCH_ENV
+    from gancli.resolve import build_config
+
+    cfg = build_config({"arch": "mlp", "limit": 64, "batch_size": 16, "steps": 2, "device": "cpu",
+                        "sample_every": 0, "log_every": 1})
+    path = tmp_path / "launch.json"
+    path.write_text(json.dumps({"config": cfg.to_dict(), "resume": None}))
+    monkeypatch.setenv(LAUNCH_ENV, str(path))
+    monkeypatch.setattr(resolve, "build_config", lambda *a, **k: pytest.fail("a launched rank resolved again"))
+    r = runner.invoke(app, ["-q", "train"])
+    assert r.exit_code == 0, r.output
+    from gancli.runs import RunStore
+
+    (run,) = RunStore(home).list()
+    assert run.read_config() == cfg
