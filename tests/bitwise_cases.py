@@ -79,6 +79,8 @@ def result_of(run_dir: Path) -> dict:
     records = []
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():
         rec = json.loads(line)
+        if rec.get("kind") not in ("train", "eval"):  # records of later features (the collapse monitor)
+            continue
         if rec.get("kind") == "eval":
             rec = {k: v for k, v in rec.items() if k not in drop and k != "results"}
         else:

@@ -136,6 +136,11 @@ class TrainConfig:
                                    flag="--eval-every", group=RUN, resumable=True)
     eval_samples: int = option(10000, "Generated images per --eval-every evaluation (>= 2048).", group=RUN,
                                resumable=True)
+    monitor_every_steps: int = option(500, "Mode-collapse monitor: every N steps score a fixed batch of 256 samples "
+                                      "(diversity and near-duplicates; classes for MNIST), log it and warn on collapse; "
+                                      "0 = off.", flag="--monitor-every", group=RUN, resumable=True)
+    stop_on_collapse: bool = option(False, "Stop (naming the last good checkpoint) when the monitor sees mode collapse.",
+                                    group=RUN, resumable=True)
     augment: str = option("", "DiffAugment on D's inputs (arXiv 2006.10738): none, diffaug, "
                           "diffaug:color,translation,cutout.", group=OPTIM, default_text="none")
     precision: str = option("fp32", "Autocast dtype of G and D (fp16 with loss scaling).", group=SPEED,

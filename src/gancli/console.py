@@ -100,6 +100,12 @@ class PlainReporter:
     def detail(self, text: str) -> None:
         debug(text)
 
+    def monitor(self, text: str) -> None:
+        info(f"monitor: {text}")
+
+    def warn(self, text: str) -> None:
+        warn(text)
+
     def stop(self) -> None:
         pass
 
@@ -123,6 +129,7 @@ class RichReporter:
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"),
             TextColumn("{task.fields[losses]}"),
+            TextColumn("{task.fields[monitor]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
@@ -135,7 +142,7 @@ class RichReporter:
     def start(self, total_steps: int, start_step: int) -> None:
         self.total = total_steps
         self.progress.start()
-        self.task = self.progress.add_task("train", total=total_steps, completed=start_step, rate="", losses="")
+        self.task = self.progress.add_task("train", total=total_steps, completed=start_step, rate="", losses="", monitor="")
 
     def advance(self, step: int) -> None:
         self.progress.update(self.task, completed=step)
@@ -154,6 +161,12 @@ class RichReporter:
     def detail(self, text: str) -> None:
         if settings.verbose:
             self.progress.console.print(f"[dim]{escape(text)}[/]", soft_wrap=True)
+
+    def monitor(self, text: str) -> None:
+        self.progress.update(self.task, monitor=escape(text))
+
+    def warn(self, text: str) -> None:
+        self.progress.console.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
 
     def stop(self) -> None:
         self.progress.stop()

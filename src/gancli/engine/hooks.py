@@ -31,6 +31,8 @@ class Reporter(Protocol):
     def log(self, record: dict[str, Any]) -> None: ...
     def note(self, text: str) -> None: ...  # worth telling the user
     def detail(self, text: str) -> None: ...  # shown with --verbose only
+    def monitor(self, text: str) -> None: ...  # the latest mode-collapse monitor scores, one line
+    def warn(self, text: str) -> None: ...  # a problem the user should act on
     def stop(self) -> None: ...
 
 
@@ -48,6 +50,12 @@ class NullReporter:
         pass
 
     def detail(self, text: str) -> None:
+        pass
+
+    def monitor(self, text: str) -> None:
+        pass
+
+    def warn(self, text: str) -> None:
         pass
 
     def stop(self) -> None:
@@ -192,11 +200,116 @@ class Evaluation(Hook):
         return record
 
 
-def default_hooks(cfg, evaluator: Any = None, evaluating: bool = False) -> list[Hook]:
-    """The hooks of ``gan train``: metrics.jsonl, samples, checkpoints and, when
-    ``evaluating`` (rank 0 has an evaluator and ``eval_every_steps`` > 0), evaluation."""
+class Monitor(Hook):
+    """The mode-collapse monitor (:mod:`gancli.metrics.monitor`): every ``every_steps`` it
+    scores a fixed batch of samples of the sampling generator (fixed latents, no global
+    RNG, G's mode restored), appends a ``"kind": "monitor"`` record to metrics.jsonl,
+    shows the scores in the progress display and warns (one line) when a symptom appears
+    (again after it cleared). With ``stop`` a symptom stops the run with an error naming
+    the last checkpoint written before it. With several processes rank 0 scores and the
+    others learn the verdict.
+
+    Args:
+        real: ``(N, C, H, W)`` uint8 real images (the reference batch; N >= 2).
+        classifier: ``images -> logits`` for the class histogram (MNIST), or None.
+        seed: the run seed (the monitor's latents derive from it).
+    """
+
+    def __init__(self, every_steps: int, real, classifier, seed: int, nz: int, num_classes: int, stop: bool):
+        from gancli.metrics.monitor import BATCH, CollapseMonitor
+        from gancli.sampling import derive_seed, latents, random_labels
+
+        self.every = every_steps
+        self.stop = stop
+        self.scorer = CollapseMonitor(real.float().div(127.5).sub(1.0), classifier)
+        seed_z = derive_seed(seed, "monitor-z")
+        self.z = latents(BATCH, nz, seed_z)
+        self.y = random_labels(BATCH, num_classes, seed_z) if num_classes else None
+        self.active: set[str] = set()  # symptom kinds seen at the last check
+
+    def after_step(self, t: Trainer) -> float:
+        if self.every and t.step % self.every == 0:
+            self.check(t)
+        return 0.0
+
+    def on_restore(self, t: Trainer, ckpt: Checkpoint) -> None:
+        """The symptoms of the last check up to the checkpoint's step, so a resumed run warns as the run would have."""
+
+        def last() -> list[str]:
+            rows = [r for r in t.run.read_metrics() if r.get("kind") == "monitor" and r.get("step", 0) <= ckpt.step]
+            return list(rows[-1].get("symptoms", [])) if rows else []
+
+        self.active = set(t.dist.from_main(last))
+
+    def check(self, t: Trainer) -> list[str]:
+        from gancli.errors import GancliError
+        from gancli.metrics.monitor import ADVICE, symptoms
+        from gancli.sampling import generate
+
+        def score() -> list[str]:
+            G = t.parts.sampling_generator
+            y = self.y.to(t.device) if self.y is not None else None
+            scores = self.scorer.score(generate(G, self.z.to(t.device), y))
+            found = symptoms(scores)
+            kinds = [s.split(" (")[0] for s in found]
+            t.run.append_metrics({"kind": "monitor", "step": t.step, "epoch": t.epoch, **scores, "symptoms": kinds,
+                                  "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+            text = f"diversity {scores['diversity']:.2f} dup {scores['duplicates']:.1%}"
+            if "classes_covered" in scores:
+                text += f" classes {scores['classes_covered']}/{len(scores['histogram'])} KL {scores['kl_to_uniform']:.2f}"
+            t.reporter.monitor(text)
+            new = [s for s, kind in zip(found, kinds) if kind not in self.active]
+            if new:
+                t.reporter.warn(f"mode collapse? {'; '.join(new)} at step {t.step}; {ADVICE}")
+            return kinds
+
+        kinds = t.dist.from_main(score)
+        self.active = set(kinds)
+        if kinds and self.stop:
+            last = t.last_checkpoint.name if t.last_checkpoint is not None else "none"
+            raise GancliError(f"stopped at step {t.step} on mode collapse ({', '.join(kinds)}; --stop-on-collapse); "
+                              f"last good checkpoint: {last}")
+        return kinds
+
+
+def monitor_hook(cfg, data, device) -> Monitor | None:
+    """The :class:`Monitor` of a run (None when ``monitor_every_steps`` is 0): a real reference
+    batch drawn from ``data`` with a seed of its own, and the LeNet classifier for MNIST."""
+    import torch
+
+    from gancli.metrics.evaluate import LENET_DATASETS
+    from gancli.metrics.monitor import BATCH
+    from gancli.sampling import derive_seed
+
     t = cfg.train
-    hooks: list[Hook] = [MetricsFile(), Samples(t.sample_every_steps), Checkpoints(t.checkpoint_every_steps)]
+    if not t.monitor_every_steps:
+        return None
+    g = torch.Generator().manual_seed(derive_seed(t.seed, "monitor-real") % 2**63)
+    idx = torch.randperm(len(data.images), generator=g)[:BATCH]
+    real = data.images[idx.to(data.images.device)].cpu()
+    classifier = None
+    m = cfg.model
+    if cfg.data.dataset in LENET_DATASETS and (m.img_channels, m.img_resolution) == (1, 28):
+        from gancli.metrics.lenet import lenet_outputs, load_lenet
+
+        with torch.random.fork_rng(devices=[]):  # building the net draws init weights: keep the run's stream
+            lenet = load_lenet(device)
+
+        def classifier(images):
+            return lenet_outputs(lenet, images)[1]
+
+    return Monitor(t.monitor_every_steps, real, classifier, t.seed, m.nz, m.num_classes, t.stop_on_collapse)
+
+
+def default_hooks(cfg, evaluator: Any = None, evaluating: bool = False, monitor: Monitor | None = None) -> list[Hook]:
+    """The hooks of ``gan train``: metrics.jsonl, samples, checkpoints, the collapse
+    monitor when given and, when ``evaluating`` (rank 0 has an evaluator and
+    ``eval_every_steps`` > 0), evaluation."""
+    t = cfg.train
+    hooks: list[Hook] = [MetricsFile(), Samples(t.sample_every_steps)]
+    if monitor is not None:  # before the checkpoint: a collapsed step is not saved as the last good one
+        hooks.append(monitor)
+    hooks.append(Checkpoints(t.checkpoint_every_steps))
     if evaluating and t.eval_every_steps:
         hooks.append(Evaluation(evaluator, t.eval_every_steps))
     return hooks

@@ -35,7 +35,7 @@ from gancli.data import ImageData
 from gancli.engine import state
 from gancli.engine.distributed import SINGLE, Dist
 from gancli.engine.ema import ema_beta, ema_update_
-from gancli.engine.hooks import Hook, NullReporter, Reporter, default_hooks
+from gancli.engine.hooks import Hook, NullReporter, Reporter, default_hooks, monitor_hook
 from gancli.engine.optim import lr_factor
 from gancli.engine.parts import Parts, build_parts
 from gancli.engine.precision import autocast
@@ -350,5 +350,5 @@ def build_trainer(cfg: RunConfig, run: Run, device: torch.device, data: ImageDat
     parts = build_parts(cfg, device, data, dist)
     evaluating = dist.from_main(lambda: evaluator is not None)  # rank 0 evaluates for all
     if hooks is None:
-        hooks = default_hooks(cfg, evaluator, evaluating)
+        hooks = default_hooks(cfg, evaluator, evaluating, monitor_hook(cfg, data, device))
     return Trainer(cfg, run, device, parts, hooks, reporter, dist)

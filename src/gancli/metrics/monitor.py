@@ -1,0 +1,106 @@
+"""Mode-collapse monitor: cheap scores of a fixed batch of generated images during training.
+
+Two kinds of evidence, both computed on a fixed batch (the same latents every check):
+
+* **Diversity, for any dataset, with no downloaded weights**: images are average-pooled
+  to 8x8 per channel (a fixed, weight-free feature space that keeps the layout of the
+  strokes and drops pixel noise) and the mean pairwise L2 distance of the batch is
+  divided by the same statistic of a fixed real batch (``diversity``: about 1 for a
+  generator as varied as the data, 0 for one image). A pair closer than
+  :data:`DUPLICATE_RADIUS` times the real mean distance is a near-duplicate;
+  ``duplicates`` is the fraction of such pairs (real MNIST batches of 256: 0 of 32,640).
+  The pairwise-distance view of mode collapse follows Che et al. 2017, "Mode
+  Regularized GANs" (arXiv 1612.02136) and the birthday-paradox test of Arora & Zhang
+  2017 (arXiv 1706.08224), which look for near-duplicates among samples.
+* **Classes, for the MNIST family**: the shipped LeNet-MNIST classifier's class
+  histogram of the batch, the classes covered (at least 10% of their expected share)
+  and KL(generated || uniform), as in :func:`gancli.metrics.coverage.class_coverage`
+  (Metz et al. 2016, arXiv 1611.02163).
+
+:func:`symptoms` turns scores into named symptoms with the thresholds below. Torch is
+imported by the functions that need it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Side of the pooled feature map, pixels.
+POOL = 8
+#: Generated images per check (and real images in the reference batch).
+BATCH = 256
+#: A pair of images closer than this times the real batch's mean distance is a near-duplicate.
+DUPLICATE_RADIUS = 0.1
+
+#: Thresholds of :func:`symptoms`.
+MIN_DIVERSITY = 0.6  # fake / real mean pairwise distance; healthy runs stay near 1
+MAX_DUPLICATES = 0.01  # fraction of near-duplicate pairs; real data: 0
+MAX_KL = 0.5  # KL(generated classes || uniform), nats; a one-class generator has log 10 = 2.30
+MIN_CLASSES_MISSING = 3  # classes not covered (of 10) that count as collapse
+
+
+def pooled_features(images):
+    """``(N, C, H, W)`` in [-1, 1] -> ``(N, C * 8 * 8)`` float64: average-pooled to 8x8."""
+    import torch.nn.functional as F
+
+    return F.adaptive_avg_pool2d(images.float(), POOL).flatten(1).double()
+
+
+def pair_distances(feats):
+    """The ``N (N - 1) / 2`` pairwise L2 distances of ``(N, F)`` features."""
+    import torch
+
+    d = torch.cdist(feats, feats)
+    i, j = torch.triu_indices(len(feats), len(feats), 1)
+    return d[i, j]
+
+
+class CollapseMonitor:
+    """Scores a fixed generated batch against a fixed real batch.
+
+    Args:
+        real: ``(N, C, H, W)`` real images in [-1, 1] (N >= 2): the reference diversity.
+        classifier: a callable ``images -> logits (N, K)`` (the LeNet for MNIST), or None.
+    """
+
+    def __init__(self, real, classifier=None):
+        real_d = pair_distances(pooled_features(real))
+        self.real_mean = float(real_d.mean())
+        self.classifier = classifier
+
+    def score(self, fake) -> dict[str, Any]:
+        """Scores of ``fake`` ``(N, C, H, W)`` in [-1, 1]: ``diversity``, ``duplicates`` and,
+        with a classifier, ``classes_covered``, ``kl_to_uniform`` and ``histogram``."""
+        d = pair_distances(pooled_features(fake))
+        out: dict[str, Any] = {
+            "diversity": round(float(d.mean()) / self.real_mean, 4),
+            "duplicates": round(float((d < DUPLICATE_RADIUS * self.real_mean).double().mean()), 4),
+        }
+        if self.classifier is not None:
+            from gancli.metrics.coverage import class_coverage
+
+            logits = self.classifier(fake)
+            cov = class_coverage(logits.argmax(1), num_classes=logits.shape[1])
+            out.update(classes_covered=cov["classes_covered"], kl_to_uniform=round(cov["kl_to_uniform"], 4),
+                       histogram=cov["histogram"])
+        return out
+
+
+def symptoms(scores: dict[str, Any]) -> list[str]:
+    """The collapse symptoms in ``scores`` (empty = healthy), each a short phrase."""
+    out = []
+    if scores["diversity"] < MIN_DIVERSITY:
+        out.append(f"low diversity ({scores['diversity']:.2f} of the data's, threshold {MIN_DIVERSITY})")
+    if scores["duplicates"] > MAX_DUPLICATES:
+        out.append(f"near-duplicate samples ({scores['duplicates']:.1%} of pairs, threshold {MAX_DUPLICATES:.0%})")
+    if "kl_to_uniform" in scores:
+        k = len(scores["histogram"])
+        missing = k - scores["classes_covered"]
+        if scores["kl_to_uniform"] > MAX_KL or missing >= MIN_CLASSES_MISSING:
+            out.append(f"classes missing ({scores['classes_covered']}/{k} covered, KL to uniform "
+                       f"{scores['kl_to_uniform']:.2f}, threshold {MAX_KL})")
+    return out
+
+
+#: What the warning suggests.
+ADVICE = "try --loss hinge --spectral-norm, a lower --lr-g/--lr-d, or --augment diffaug"

@@ -1,0 +1,136 @@
+"""The mode-collapse monitor: flags one-image and one-class generators, not real data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from gancli.cli import app
+from gancli.config import DataConfig
+from gancli.data import load_split
+from gancli.metrics.lenet import lenet_outputs, load_lenet
+from gancli.metrics.monitor import BATCH, CollapseMonitor, symptoms
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def mnist(mnist_root_dir):
+    data = load_split(DataConfig(), mnist_root_dir)
+    return data.images.float().div(127.5).sub(1.0), data.labels
+
+
+@pytest.fixture(scope="module")
+def mnist_root_dir():
+    from conftest import mnist_root
+
+    root = mnist_root()
+    if root is None:
+        pytest.skip("real MNIST not found")
+    return root
+
+
+@pytest.fixture(scope="module")
+def monitor(mnist):
+    lenet = load_lenet("cpu")
+    images, _ = mnist
+    return CollapseMonitor(images[:BATCH], classifier=lambda x: lenet_outputs(lenet, x)[1])
+
+
+def test_real_batches_are_not_flagged(monitor, mnist):
+    images, _ = mnist
+    for start in (1000, 5000, 30000, 59000):
+        scores = monitor.score(images[start:start + BATCH])
+        assert symptoms(scores) == [], scores
+        assert 0.9 < scores["diversity"] < 1.1 and scores["duplicates"] < 0.001
+        assert scores["classes_covered"] == 10
+
+
+def test_one_image_generator_is_flagged(monitor, mnist):
+    images, _ = mnist
+    scores = monitor.score(images[7:8].repeat(BATCH, 1, 1, 1))
+    kinds = [s.split(" (")[0] for s in symptoms(scores)]
+    assert kinds == ["low diversity", "near-duplicate samples", "classes missing"]
+    assert scores["diversity"] == 0.0 and scores["duplicates"] == 1.0
+
+
+def test_one_class_generator_is_flagged(monitor, mnist):
+    """Varied images, but all of one digit: only the class check sees it."""
+    images, labels = mnist
+    sevens = images[labels == 7][:BATCH]
+    scores = monitor.score(sevens)
+    found = symptoms(scores)
+    assert any(s.startswith("classes missing (1/10 covered") for s in found), found
+    assert not any(s.startswith("near-duplicate") for s in found)
+
+
+def test_training_warns_and_logs_monitor_records(mnist_dir, home):
+    """A DCGAN's EMA generator at step 2 is still its constant initialisation: one check flags it."""
+    r = runner.invoke(app, ["train", "--arch", "dcgan", "--ngf", "8", "--ndf", "8", "--nz", "8", "--limit", "128",
+                            "-b", "16", "--steps", "4", "--monitor-every", "2", "--log-every", "2",
+                            "--sample-every", "0", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert "mode collapse? low diversity" in r.output and "at step 2;" in r.output
+    assert r.output.count("mode collapse?") == 1  # symptoms still there at step 4: no second warning
+    rows = [json.loads(x) for x in (home / "runs" / "run-1" / "metrics.jsonl").read_text().splitlines()]
+    mon = [x for x in rows if x["kind"] == "monitor"]
+    assert [x["step"] for x in mon] == [2, 4]
+    assert {"diversity", "duplicates", "classes_covered", "kl_to_uniform", "histogram", "symptoms"} <= set(mon[0])
+
+
+def test_stop_on_collapse_names_the_last_good_checkpoint(mnist_dir, home):
+    r = runner.invoke(app, ["-q", "train", "--arch", "dcgan", "--ngf", "8", "--ndf", "8", "--nz", "8", "--limit", "128",
+                            "-b", "16", "--steps", "8", "--monitor-every", "4", "--checkpoint-every", "2",
+                            "--sample-every", "0", "--device", "cpu", "--stop-on-collapse"])
+    assert r.exit_code == 1
+    assert "stopped at step 4 on mode collapse" in r.output and "last good checkpoint: step-2.safetensors" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_monitor_draws_no_global_random_numbers(tiny_data, tmp_path):
+    """Training with the monitor checking every step gives the same weights as without it."""
+    from gancli.config import LossConfig, ModelConfig, RunConfig, TrainConfig
+    from gancli.engine.trainer import build_trainer
+    from gancli.runs import RunStore
+
+    def cfg(every):
+        return RunConfig(data=DataConfig(limit=128), model=ModelConfig(arch="mlp", nz=8), loss=LossConfig("bce"),
+                         train=TrainConfig(batch_size=16, steps=4, seed=3, device="cpu", sample_every_steps=0,
+                                           checkpoint_every_steps=0, monitor_every_steps=every))
+
+    store = RunStore(tmp_path)
+    a = build_trainer(cfg(1), store.create(), torch.device("cpu"), tiny_data)
+    a.fit()
+    b = build_trainer(cfg(0), store.create(), torch.device("cpu"), tiny_data)
+    b.fit()
+    for (k, v), w in zip(a.G.state_dict().items(), b.G.state_dict().values()):
+        assert torch.equal(v, w), k
+    assert any(r["kind"] == "monitor" for r in a.run.read_metrics())
+
+
+def test_resume_keeps_monitor_records_and_state_bitwise(mnist_dir, tmp_path):
+    """4 steps + resume + 4 steps == 8 steps straight: the same weights, the same monitor
+    records, and the resumed run does not warn again about a symptom it already reported."""
+    common = ["--arch", "dcgan", "--ngf", "8", "--ndf", "8", "--nz", "8", "--limit", "128", "-b", "16",
+              "--monitor-every", "2", "--checkpoint-every", "4", "--sample-every", "0", "--device", "cpu"]
+    straight = runner.invoke(app, ["--home", str(tmp_path / "a"), "train", *common, "--steps", "8"])
+    assert straight.exit_code == 0, straight.output
+    first = runner.invoke(app, ["--home", str(tmp_path / "b"), "train", *common, "--steps", "4"])
+    again = runner.invoke(app, ["--home", str(tmp_path / "b"), "train", "--resume", "latest", "--steps", "8"])
+    assert again.exit_code == 0, again.output
+    assert "mode collapse?" in first.output and "mode collapse?" not in again.output
+
+    def monitor_rows(home):
+        rows = [json.loads(x) for x in (home / "runs" / "run-1" / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k != "time"} for r in rows if r["kind"] == "monitor"]
+
+    assert monitor_rows(tmp_path / "a") == monitor_rows(tmp_path / "b")
+    from gancli.checkpoint import load_checkpoint
+
+    a = load_checkpoint(tmp_path / "a" / "runs" / "run-1" / "checkpoints" / "step-8.safetensors")
+    b = load_checkpoint(tmp_path / "b" / "runs" / "run-1" / "checkpoints" / "step-8.safetensors")
+    for k in a.tensors:
+        assert torch.equal(a.tensors[k], b.tensors[k]), k
