@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -247,12 +248,14 @@ class Monitor(Hook):
         from gancli.sampling import generate
 
         def score() -> list[str]:
+            t0 = time.perf_counter()
             G = t.parts.sampling_generator
             y = self.y.to(t.device) if self.y is not None else None
             scores = self.scorer.score(generate(G, self.z.to(t.device), y))
             found = symptoms(scores)
             kinds = [s.split(" (")[0] for s in found]
             t.run.append_metrics({"kind": "monitor", "step": t.step, "epoch": t.epoch, **scores, "symptoms": kinds,
+                                  "seconds": round(time.perf_counter() - t0, 4),
                                   "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
             text = f"diversity {scores['diversity']:.2f} dup {scores['duplicates']:.1%}"
             if "classes_covered" in scores:
