@@ -148,3 +148,23 @@ def test_launched_rank_trains_the_config_it_is_handed(monkeypatch, tmp_path, mni
 
     (run,) = RunStore(home).list()
     assert run.read_config() == cfg
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--arch", "unet"], "unknown arch 'unet'"),
+    (["--loss", "l7"], "unknown loss 'l7'"),
+    (["--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'"),
+    (["--precision", "fp64"], "unknown precision 'fp64'"),
+    (["--augment", "diffaug:blur"], "unknown augmentation policy 'blur'"),
+    (["--batch-size", "0"], "--batch-size must be > 0"),
+    (["--steps", "5", "--epochs", "1"], "give --steps or --epochs, not both"),
+])
+def test_bad_values_are_rejected_before_torch_is_imported(args, message):
+    """A bad `gan train` value costs no torch import (seconds on a slow machine)."""
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom gancli.cli import app\n"
+            f"r = CliRunner().invoke(app, ['train', *{args!r}])\n"
+            "print(r.exit_code, 'torch' in sys.modules)\nprint(r.output)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    status, output = out.split("\n", 1)
+    assert status == "2 False", out
+    assert message in output

@@ -54,7 +54,7 @@ def validate(cfg: RunConfig) -> None:
     Raises:
         UsageError: one line naming the bad value and what is allowed.
     """
-    from gancli.augment import parse_augment
+    from gancli.augment_spec import parse_augment
     from gancli.data import get_source
 
     get_source(cfg.data.dataset)  # a registered name or a folder; raises with the choices

@@ -176,7 +176,7 @@ def train(ctx: typer.Context, **options: Any) -> None:
 
       gan train --dataset mnist --arch dcgan --nproc 2
     """
-    from gancli.engine.distributed import env_ranks
+    from gancli.engine.ranks import env_ranks
 
     if options.pop("list_presets"):
         _print_presets()
