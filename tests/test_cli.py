@@ -289,3 +289,14 @@ def test_conditional_needs_labels(tmp_path):
     assert r.exit_code == 2 and "--conditional needs a labelled dataset" in _one_error_line(r)
     cfg = json.loads(gan("train", "--dataset", folder, "--dry-run", "--batch-size", "2").output)
     assert cfg["data"]["dataset"] == str(folder.resolve()) and cfg["model"]["img_resolution"] == 64
+
+
+@pytest.mark.parametrize("argv,hint", [
+    (["train", "--home", "/tmp/h", "--arch", "mlp"], "gan --home /tmp/h train --arch mlp"),
+    (["sample", "latest", "--data-dir=/x"], "gan --data-dir=/x sample latest"),
+    (["runs", "list", "-q"], "gan -q runs list"),
+])
+def test_global_option_after_the_command_says_where_it_goes(argv, hint):
+    r = CliRunner().invoke(app, argv, env={"COLUMNS": "300"})
+    assert r.exit_code == 2
+    assert "is a global option: it goes before the command" in r.output and hint in r.output

@@ -111,13 +111,43 @@ def _plain_metavars(params) -> None:
                 p.metavar = {"int": "INTEGER", "str": "TEXT", "float": "FLOAT"}.get(bare, bare.upper())
 
 
+#: ``gan``'s own options (before the command) -> whether they take a value.
+GLOBAL_OPTIONS = {"--home": True, "--data-dir": True, "--quiet": False, "-q": False, "--verbose": False, "-v": False}
+
+
+def global_option_hint(command: str, args: list[str], option: str) -> str:
+    """The message for a global option given after the command: where it goes, as a command line."""
+    i = next((j for j, a in enumerate(args) if a == option or a.startswith(option + "=")), None)
+    if i is None:
+        moved, rest = [option], args
+    else:
+        n = 2 if GLOBAL_OPTIONS[option] and args[i] == option and i + 1 < len(args) else 1
+        moved, rest = args[i:i + n], args[:i] + args[i + n:]
+    return (f"{option} is a global option: it goes before the command, "
+            f"e.g. gan {' '.join(moved)} {command} {' '.join(rest)}".rstrip())
+
+
 class Command(typer.core.TyperCommand):
-    """A Typer command whose --help shows no ``<bool>`` metavars."""
+    """A Typer command whose --help shows no ``<bool>`` metavars and that tells where a
+    global option (``--home``, ``--data-dir``, ``-q``, ``-v``) placed after it belongs."""
 
     def get_help_option(self, ctx):
         opt = super().get_help_option(ctx)
         _plain_metavars([*self.params, *([opt] if opt is not None else [])])
         return opt
+
+    def parse_args(self, ctx, args):
+        from typer._click.exceptions import NoSuchOption
+
+        original = list(args)
+        try:
+            return super().parse_args(ctx, args)
+        except NoSuchOption as e:
+            name = e.option_name.split("=", 1)[0]
+            if name in GLOBAL_OPTIONS:
+                raise NoSuchOption(name, message=global_option_hint(ctx.command_path.removeprefix("gan "), original,
+                                                                    name), ctx=ctx) from None
+            raise
 
 
 class Group(typer.core.TyperGroup):
