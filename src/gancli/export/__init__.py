@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 #: Suffixes that name files, refused for a bundle folder.
 _FILE_SUFFIXES = (".onnx", ".pt", ".pt2", ".pth", ".safetensors", ".bin", ".json", ".zip", ".ckpt")
-EXTRA_HINT = "pip install 'gancli[export]'"
+EXTRA_HINT = "pip install -e '.[export]' -c constraints.txt (in a gancli checkout; from PyPI: pip install 'gancli[export]')"
 
 
 @dataclass(frozen=True)

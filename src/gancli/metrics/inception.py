@@ -167,7 +167,7 @@ def resolve_inception_weights(path: str | os.PathLike | None = None, *, allow_do
         failure = "download failed: " + "; ".join(failures)
     raise GancliError(
         f"Inception weights not found ({failure}): pass {WEIGHTS_FLAG} PATH, set {WEIGHTS_ENV}=PATH, "
-        f"or put {WEIGHTS_FILENAME} (sha256 {WEIGHTS_SHA256[:8]}..., from {WEIGHTS_URLS[0]}) in {cache}"
+        f"or put {WEIGHTS_FILENAME} (sha256 {WEIGHTS_SHA256}, from {WEIGHTS_URLS[0]}) in {cache}"
     )
 
 
