@@ -268,3 +268,46 @@ def test_fuzzed_arguments_never_traceback(trained_home, tmp_path_factory, argv):
 def test_generator_loads_after_all_that(trained_home):
     g = load_generator(RunStore(trained_home).resolve("run-1").path)
     assert g(torch.randn(2, g.nz)).shape == (2, 1, 28, 28)
+
+
+@pytest.mark.parametrize("policy", ["stop", "skip"])
+def test_exploding_losses_stop_the_run(home, mnist_dir, policy):
+    """--lr 1e6 makes losses of ~1e31 that stay finite: the run stops with exit 1 naming the
+    last good checkpoint, and no checkpoint holds non-finite optimizer moments."""
+    from gancli.checkpoint import load_checkpoint
+    from gancli.runs import RunStore
+
+    r = CliRunner().invoke(app, ["-q", "train", "--arch", "mlp", "-b", "16", "--steps", "40", "--lr", "1e6",
+                                 "--log-every", "5", "--checkpoint-every", "5", "--sample-every", "0",
+                                 "--device", "cpu", "--nan-policy", policy])
+    assert r.exit_code == 1, r.output
+    assert "training diverged at step" in r.output and "last good checkpoint:" in r.output
+    assert "Traceback" not in r.output
+    (run,) = RunStore(home).list()
+    for _, path in run.checkpoints():
+        ckpt = load_checkpoint(path)
+        assert all(torch.isfinite(v).all() for k, v in ckpt.tensors.items() if v.is_floating_point()), path
+
+
+def test_diverged_optimizer_state_is_never_checkpointed(tmp_path, tiny_data):
+    from gancli.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from gancli.engine.trainer import build_trainer
+    from gancli.errors import GancliError
+    from gancli.runs import RunStore
+
+    cfg = RunConfig(data=DataConfig(limit=128), model=ModelConfig(arch="mlp", nz=8),
+                    train=TrainConfig(batch_size=16, steps=2, device="cpu", sample_every_steps=0))
+    t = build_trainer(cfg, RunStore(tmp_path).create(), torch.device("cpu"), tiny_data)
+    t.train_step(0)
+    t.step = 1
+    next(iter(t.opt_g.state.values()))["exp_avg_sq"].fill_(float("inf"))
+    with pytest.raises(GancliError, match="optimizer's exp_avg_sq is not finite"):
+        t.save()
+    assert not list(t.run.checkpoints_dir.glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("flag,value", [("--lr", "inf"), ("--gp-lambda", "nan"), ("--r1-gamma", "inf"),
+                                        ("--ema-decay", "nan")])
+def test_non_finite_float_options_are_refused(flag, value):
+    r = CliRunner().invoke(app, ["train", flag, value, "--dry-run"])
+    assert r.exit_code == 2 and "must be a finite number" in r.output

@@ -83,10 +83,16 @@ def modules(t: Trainer) -> dict[str, Any]:
 
 
 def check_weights_finite(t: Trainer) -> None:
-    """Refuse to checkpoint NaN/Inf weights (the last good checkpoint stays the newest)."""
+    """Refuse to checkpoint NaN/Inf weights or optimizer moments (the last good checkpoint
+    stays the newest): an Adam ``exp_avg_sq`` that overflowed to inf freezes the model for good."""
     for name, module in (("generator", t.parts.G), ("discriminator", t.parts.D)):
         if not all(torch.isfinite(p).all() for p in module.parameters()):
             t.diverged(f"{name} weights are not finite")
+    for name, opt in (("generator", t.parts.opt_g), ("discriminator", t.parts.opt_d)):
+        for st in opt.state.values():
+            for key, value in st.items():
+                if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
+                    t.diverged(f"the {name} optimizer's {key} is not finite")
 
 
 def save(t: Trainer) -> Path:

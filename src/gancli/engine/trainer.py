@@ -43,6 +43,16 @@ from gancli.errors import GancliError
 from gancli.runs import Run
 
 
+#: A loss whose magnitude exceeds this has diverged even when it is finite (the adversarial
+#: losses of a healthy run stay below ~100; a WGAN critic's below ~1e4).
+ABSURD_LOSS = 1e6
+
+
+def loss_ok(loss: torch.Tensor) -> torch.Tensor:
+    """0-d bool tensor: ``loss`` is finite and below :data:`ABSURD_LOSS` in magnitude."""
+    return torch.isfinite(loss) & (loss.abs() < ABSURD_LOSS)
+
+
 @dataclass
 class TrainResult:
     step: int  # steps completed
@@ -221,12 +231,16 @@ class Trainer:
             stats = {k: v for k, v in stats.items() if torch.isfinite(v).item()}
         return stats
 
+    def _updates_per_step(self) -> int:
+        return self.cfg.optim.d_steps + 1
+
     def _usable(self, loss: torch.Tensor, stats: dict[str, torch.Tensor]) -> bool:
-        """With ``--nan-policy skip``, a non-finite loss skips its update (counted in
-        ``stats["skipped"]``); with ``stop`` every update is applied and the NaN
+        """With ``--nan-policy skip``, a diverged loss (non-finite, or above
+        :data:`ABSURD_LOSS` in magnitude) skips its update (counted in
+        ``stats["skipped"]``); with ``stop`` every update is applied and the divergence
         surfaces at the next log or checkpoint. With several processes the update
-        is skipped on every rank when the loss is not finite on one."""
-        if self.cfg.train.nan_policy != "skip" or self.dist.all(torch.isfinite(loss)):
+        is skipped on every rank when the loss diverged on one."""
+        if self.cfg.train.nan_policy != "skip" or self.dist.all(loss_ok(loss)):
             return True
         stats["skipped"] = stats.get("skipped", torch.zeros((), device=loss.device)) + 1
         return False
@@ -331,9 +345,15 @@ class Trainer:
         )
 
     def _check_finite(self, record: dict[str, float]) -> None:
-        bad = {k: v for k, v in record.items() if not math.isfinite(v)}
+        """Divergence at a log: a logged loss that is NaN/Inf or above :data:`ABSURD_LOSS`
+        in magnitude, or (``--nan-policy skip``) an interval whose updates were all skipped."""
+        bad = {k: v for k, v in record.items() if k.startswith("loss") and not (math.isfinite(v) and abs(v) < ABSURD_LOSS)}
+        bad.update({k: v for k, v in record.items() if not math.isfinite(v)})
         if bad:
-            self.diverged(", ".join(f"{k}={v}" for k, v in bad.items()))
+            self.diverged(", ".join(f"{k}={v:.4g}" for k, v in bad.items()))
+        window = self.cfg.train.log_every_steps * self._updates_per_step()
+        if record.get("skipped", 0) >= min(window, self.step * self._updates_per_step()) and "loss_d" not in record:
+            self.diverged(f"every update of the last {record['skipped']:.0f} was skipped (--nan-policy skip)")
 
 
 def build_trainer(cfg: RunConfig, run: Run, device: torch.device, data: ImageData, reporter: Reporter | None = None,
