@@ -42,7 +42,6 @@ from gancli.engine.precision import autocast
 from gancli.errors import GancliError
 from gancli.runs import Run
 
-
 #: A loss whose magnitude exceeds this has diverged even when it is finite (the adversarial
 #: losses of a healthy run stay below ~100; a WGAN critic's below ~1e4).
 ABSURD_LOSS = 1e6
