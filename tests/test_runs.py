@@ -100,3 +100,46 @@ def test_checkpoint_selection(tmp_path):
     with pytest.raises(UsageError, match="valid choices: latest, 2, 10, 30"):
         run.checkpoint_path(3)
     assert [p.name for p in run.prune_checkpoints(2)] == ["step-2.safetensors"]
+
+
+DAMAGES = {
+    "meta null": lambda d: d.__setitem__("meta", None),
+    "config null": lambda d: d.__setitem__("config", None),
+    "no config": lambda d: d.pop("config"),
+    "no model section": lambda d: d["config"].pop("model"),
+    "format_version x": lambda d: d.__setitem__("format_version", "x"),
+    "config not a dict of sections": lambda d: d.__setitem__("config", {"model": 3}),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_one_damaged_run_never_breaks_the_store(home, damage):
+    """runs list shows an error row, runs show explains in one line, a resume fails and
+    changes nothing on disk."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from gancli.cli import app
+    from gancli.config import RunConfig
+    from gancli.runs import RunStore
+
+    store = RunStore(home)
+    good, bad = store.create(), store.create()
+    for r in (good, bad):
+        r.write_config(RunConfig().to_dict(), {"created": "2026-11-29T00:00:00+00:00"})
+    doc = json.loads(bad.config_path.read_text())
+    DAMAGES[damage](doc)
+    bad.config_path.write_text(json.dumps(doc))
+    before = {p: p.read_bytes() for p in bad.path.rglob("*") if p.is_file()}
+    runner = CliRunner()
+    listed = runner.invoke(app, ["runs", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = {r["id"]: r for r in json.loads(listed.output)}
+    assert "error" in rows[bad.id] and "damaged" in rows[bad.id]["error"] and "error" not in rows[good.id]
+    assert runner.invoke(app, ["runs", "list"]).exit_code == 0
+    shown = runner.invoke(app, ["runs", "show", bad.id])
+    assert shown.exit_code == 1 and "config.json" in shown.output and "Traceback" not in shown.output
+    resumed = runner.invoke(app, ["train", "--resume", bad.id, "--steps", "5"])
+    assert resumed.exit_code != 0 and "Traceback" not in resumed.output
+    assert {p: p.read_bytes() for p in bad.path.rglob("*") if p.is_file()} == before

@@ -190,7 +190,9 @@ class RunConfig:
             if f.name == "version":
                 continue
             sub_cls = f.default_factory  # type: ignore[misc]
-            parts[f.name] = section_from_dict(sub_cls, d.get(f.name, {}), f.name)
+            if f.name not in d:  # a missing section is damage, not a request for defaults
+                raise GancliError(f"config has no {f.name!r} section")
+            parts[f.name] = section_from_dict(sub_cls, d[f.name], f.name)
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise GancliError(f"config has unknown sections: {', '.join(sorted(unknown))}")

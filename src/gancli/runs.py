@@ -92,15 +92,31 @@ class Run:
             raise GancliError(f"{self.config_path} is damaged ({e})") from None
         if not isinstance(doc, dict) or doc.get("format") != RUN_FORMAT:
             raise GancliError(f"{self.config_path} is not a gancli run config")
-        if int(doc.get("format_version", 0)) > RUN_FORMAT_VERSION:
+        version = doc.get("format_version", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise GancliError(f"{self.config_path} is damaged (format_version {version!r} is not an integer)")
+        if version > RUN_FORMAT_VERSION:
             raise GancliError(f"{self.config_path} was written by a newer gancli; upgrade gancli")
+        if not isinstance(doc.get("meta", {}), dict):
+            raise GancliError(f"{self.config_path} is damaged (\"meta\" is not an object)")
+        if not isinstance(doc.get("config"), dict):
+            raise GancliError(f"{self.config_path} is damaged (no \"config\" object)")
         return doc
 
-    def read_config(self):
-        """The run's :class:`~gancli.config.RunConfig`."""
+    def read_config(self, doc: dict[str, Any] | None = None):
+        """The run's :class:`~gancli.config.RunConfig` (from ``doc``, its ``config.json``
+        document, when already read).
+
+        Raises:
+            GancliError: config.json missing, unreadable or damaged (naming the file).
+        """
         from gancli.config import RunConfig
 
-        return RunConfig.from_dict(self.read_config_doc()["config"])
+        doc = self.read_config_doc() if doc is None else doc
+        try:
+            return RunConfig.from_dict(doc["config"])
+        except GancliError as e:
+            raise GancliError(f"{self.config_path} is damaged ({e})") from None
 
     # -- checkpoints
     def checkpoints(self) -> list[tuple[int, Path]]:

@@ -16,20 +16,22 @@ app = typer.Typer(help="List, show and delete runs.", no_args_is_help=True, cls=
 
 
 def _summary(run: Run) -> dict:
+    """One row of ``gan runs list``; a damaged run gives a row with ``error`` (never an exception)."""
     try:
         doc = run.read_config_doc()
-        cfg = doc["config"]
-    except GancliError:
-        return {"id": run.id, "path": str(run.path), "error": "config.json unreadable"}
-    ckpts = run.checkpoints()
+        cfg = run.read_config(doc)
+        ckpts = run.checkpoints()
+    except (GancliError, OSError) as e:
+        return {"id": run.id, "path": str(run.path), "error": f"damaged: {e}"}
+    created = doc.get("meta", {}).get("created", "")
     return {
         "id": run.id,
-        "dataset": cfg["data"]["dataset"],
-        "arch": cfg["model"]["arch"],
-        "loss": cfg["loss"]["name"],
+        "dataset": cfg.data.dataset,
+        "arch": cfg.model.arch,
+        "loss": cfg.loss.name,
         "step": ckpts[-1][0] if ckpts else 0,
-        "steps": cfg["train"]["steps"],
-        "created": doc.get("meta", {}).get("created", ""),
+        "steps": cfg.train.steps,
+        "created": created if isinstance(created, str) else "",
         "last_checkpoint": ckpts[-1][1].name if ckpts else None,
         "path": str(run.path),
     }
@@ -57,7 +59,7 @@ def list_runs(
         table.add_column(col, justify="right" if col == "steps" else "left", no_wrap=col == "id")
     for r in rows:
         if "error" in r:
-            table.add_row(r["id"], "[red]" + r["error"], "", "", "", "", "")
+            table.add_row(r["id"], f"[red]damaged[/] (gan runs show {r['id']})", "", "", "", "", "")
             continue
         table.add_row(r["id"], r["dataset"], r["arch"], r["loss"], f"{r['step']}/{r['steps']}",
                       r["created"].replace("T", " ").replace("+00:00", "Z"), r["last_checkpoint"] or "-")
@@ -74,6 +76,7 @@ def show(
     """Config, checkpoints, samples and latest metrics of one run."""
     r = state(ctx).store().resolve(run)
     doc = r.read_config_doc()
+    r.read_config(doc)  # a damaged config is explained, not shown filled with defaults
     metrics = [m for m in r.read_metrics() if m.get("kind", "train") == "train"]
     info = {
         **doc,
