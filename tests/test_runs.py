@@ -143,3 +143,72 @@ def test_one_damaged_run_never_breaks_the_store(home, damage):
     resumed = runner.invoke(app, ["train", "--resume", bad.id, "--steps", "5"])
     assert resumed.exit_code != 0 and "Traceback" not in resumed.output
     assert {p: p.read_bytes() for p in bad.path.rglob("*") if p.is_file()} == before
+
+
+def test_metrics_readers_skip_bad_lines_with_a_count(tmp_path):
+    from gancli.runs import Run
+
+    run = Run(tmp_path / "run-1")
+    run.path.mkdir()
+    good = [{"kind": "train", "step": 1, "loss_d": 1.0}, {"kind": "eval", "step": 2, "fd_lenet": 3.0}]
+    lines = [json.dumps(good[0]).encode(), b'{"kind": "train", "step": null}', b'{"step": "abc"}', b"[1, 2]",
+             b'{"step": true}', b'{"step": 3, "kind": 7}', b"\xff\xfe not utf-8", json.dumps(good[1]).encode(),
+             b'{"kind": "train", "st']
+    run.metrics_path.write_bytes(b"\n".join(lines))
+    records, skipped = run.read_metrics_report()
+    assert records == good and skipped == 7
+    run.truncate_metrics(1)  # no crash on the damaged lines; keeps the valid ones up to step 1
+    assert run.read_metrics() == good[:1]
+
+
+def test_append_after_a_torn_line_stands_alone(tmp_path):
+    from gancli.runs import Run
+
+    run = Run(tmp_path / "run-1")
+    run.path.mkdir()
+    run.metrics_path.write_text('{"kind": "train", "step": 1}\n{"kind": "train", "st')
+    run.append_metrics({"kind": "eval", "step": 5, "fd_lenet": 2.5})
+    assert run.read_metrics()[-1] == {"kind": "eval", "step": 5, "fd_lenet": 2.5}
+    assert run.read_metrics_report()[1] == 1
+
+
+def test_runs_show_and_resume_survive_damaged_metrics(home, mnist_dir):
+    from typer.testing import CliRunner
+
+    from gancli.cli import app
+    from gancli.runs import RunStore
+
+    runner = CliRunner()
+    tiny = ["--arch", "mlp", "--limit", "64", "-b", "16", "--sample-every", "0", "--device", "cpu"]
+    assert runner.invoke(app, ["-q", "train", *tiny, "--steps", "2"]).exit_code == 0
+    (run,) = RunStore(home).list()
+    with open(run.metrics_path, "ab") as f:
+        f.write(b'{"kind": "train", "step": null}\n{"step": "abc"}\n\xff\xfe\n')
+    shown = runner.invoke(app, ["runs", "show", run.id])
+    assert shown.exit_code == 0 and "skipped 3 damaged line(s)" in shown.output
+    again = runner.invoke(app, ["-q", "train", "--resume", run.id, "--steps", "4"])
+    assert again.exit_code == 0, again.output
+    assert [r["step"] for r in run.read_metrics() if r["kind"] == "train"][-1] == 4
+
+
+def test_failed_resume_records_no_resume_entry(home, mnist_dir, monkeypatch):
+    from typer.testing import CliRunner
+
+    from gancli.cli import app
+    from gancli.engine import state
+    from gancli.errors import GancliError
+    from gancli.runs import RunStore
+
+    runner = CliRunner()
+    tiny = ["--arch", "mlp", "--limit", "64", "-b", "16", "--sample-every", "0", "--device", "cpu"]
+    assert runner.invoke(app, ["-q", "train", *tiny, "--steps", "2"]).exit_code == 0
+    (run,) = RunStore(home).list()
+    before = run.config_path.read_bytes()
+
+    def broken(t, ckpt):
+        raise GancliError("checkpoint does not match the run")
+
+    monkeypatch.setattr(state, "restore", broken)
+    r = runner.invoke(app, ["-q", "train", "--resume", run.id, "--steps", "4"])
+    assert r.exit_code == 1
+    assert run.config_path.read_bytes() == before

@@ -59,18 +59,25 @@ def fmt_duration(seconds: float) -> str:
 
 
 def _scalars(record: dict[str, Any]) -> dict[str, float]:
-    """The logged losses and D outputs; NaN for one that a --nan-policy skip window lacks."""
-    return {k: record.get(k, float("nan")) for k in ("loss_d", "loss_g", "d_real", "d_fake")}
+    """The logged losses and D outputs; NaN for one that a --nan-policy skip window (or a
+    damaged record) lacks."""
+    out = {}
+    for k in ("loss_d", "loss_g", "d_real", "d_fake"):
+        v = record.get(k)
+        out[k] = v if isinstance(v, (int, float)) and not isinstance(v, bool) else float("nan")
+    return out
 
 
 def format_record(record: dict[str, Any], total: int) -> str:
     """``step 500/937 epoch 0.53 | loss_D 1.23 loss_G 0.98 D(x) 0.51 D(G(z)) 0.43 | 412 img/s``"""
     r = _scalars(record)
-    skipped = f" | skipped {record['skipped']:.0f}" if record.get("skipped") else ""
+    num = {k: v if isinstance(v, (int, float)) else float("nan")
+           for k, v in ((k, record.get(k)) for k in ("epoch", "img_per_sec", "skipped"))}
+    skipped = f" | skipped {num['skipped']:.0f}" if record.get("skipped") else ""
     return (
-        f"step {record['step']}/{total} epoch {record['epoch']:.2f} | "
+        f"step {record['step']}/{total} epoch {num['epoch']:.2f} | "
         f"loss_D {r['loss_d']:.4f} loss_G {r['loss_g']:.4f} "
-        f"D(x) {r['d_real']:.3f} D(G(z)) {r['d_fake']:.3f} | {record['img_per_sec']:.0f} img/s{skipped}"
+        f"D(x) {r['d_real']:.3f} D(G(z)) {r['d_fake']:.3f} | {num['img_per_sec']:.0f} img/s{skipped}"
     )
 
 

@@ -107,10 +107,15 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def append_line(path: str | os.PathLike, line: str) -> None:
-    """Append one line with a single ``write`` call (O_APPEND), then fsync."""
+    """Append one line with a single ``write`` call (O_APPEND), then fsync. A torn last line
+    (a file not ending in a newline, as a kill mid-write leaves it) is closed first, so the
+    new line stands alone."""
     data = (line.rstrip("\n") + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
         os.write(fd, data)
         os.fsync(fd)
     finally:

@@ -172,24 +172,37 @@ class Run:
         append_line(self.metrics_path, json.dumps(record))
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """All records of ``metrics.jsonl``; a torn (partial) last line is ignored."""
+        """The valid records of ``metrics.jsonl`` (see :meth:`read_metrics_report`)."""
+        return self.read_metrics_report()[0]
+
+    def read_metrics_report(self) -> tuple[list[dict[str, Any]], int]:
+        """``(records, skipped)``: the records of ``metrics.jsonl`` that are JSON objects with an
+        integer ``step`` >= 0 and, when present, a string ``kind``; ``skipped`` counts the other
+        non-empty lines (a torn last line, invalid UTF-8, wrong types), which are left out."""
         if not self.metrics_path.exists():
-            return []
-        out = []
-        for line in self.metrics_path.read_text("utf-8").splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
+            return [], 0
+        out, skipped = [], 0
+        for raw in self.metrics_path.read_bytes().splitlines():
+            if not raw.strip():
                 continue
-            if isinstance(rec, dict):
-                out.append(rec)
-        return out
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+            except ValueError:  # also UnicodeDecodeError
+                skipped += 1
+                continue
+            step = rec.get("step") if isinstance(rec, dict) else None
+            if (not isinstance(step, int) or isinstance(step, bool) or step < 0
+                    or not isinstance(rec.get("kind", ""), str)):
+                skipped += 1
+                continue
+            out.append(rec)
+        return out, skipped
 
     def truncate_metrics(self, after_step: int) -> None:
         """Drop training records past ``after_step`` (used on resume)."""
         if not self.metrics_path.exists():
             return
-        keep = [r for r in self.read_metrics() if int(r.get("step", 0)) <= after_step]
+        keep = [r for r in self.read_metrics() if r["step"] <= after_step]
         atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in keep))
 
     # -- locking

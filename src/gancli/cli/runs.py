@@ -77,7 +77,8 @@ def show(
     r = state(ctx).store().resolve(run)
     doc = r.read_config_doc()
     r.read_config(doc)  # a damaged config is explained, not shown filled with defaults
-    metrics = [m for m in r.read_metrics() if m.get("kind", "train") == "train"]
+    records, bad_lines = r.read_metrics_report()
+    metrics = [m for m in records if m.get("kind", "train") == "train"]
     info = {
         **doc,
         "path": str(r.path),
@@ -85,6 +86,7 @@ def show(
         "samples": sorted((p.name for p in r.samples_dir.glob("*.png")),
                           key=lambda n: int("".join(c for c in n if c.isdigit()) or 0)),
         "last_metrics": metrics[-1] if metrics else None,
+        "metrics_lines_skipped": bad_lines,
     }
     if as_json:
         sys.stdout.write(json.dumps(info, indent=2) + "\n")
@@ -108,6 +110,8 @@ def show(
         m = info["last_metrics"]
         table.add_row("last metrics", console.format_record(m, cfg["train"]["steps"]))
     console.out.print(table)
+    if bad_lines:
+        console.warn(f"skipped {bad_lines} damaged line(s) of {r.metrics_path}")
 
 
 @app.command("rm", cls=Command)

@@ -166,19 +166,20 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
                         f"{run.id} is already at step {done} of {cfg.train.steps}; "
                         f"pass --steps N (N > {done}) or a larger --epochs to train further"
                     )
-                doc = run.read_config_doc()
-                meta = doc.get("meta", {})
-                resumes = [*meta.get("resumes", []),
-                           {**run_meta(device, data_dir, world_size=dist.world_size), "from_step": done}]
-                run.write_config(cfg.to_dict(), {**meta, "resumes": resumes})
             return run, ckpt
 
         run, ckpt = dist.from_main(prepare)  # the other ranks get the run's path and the checkpoint's contents
         trainer = build_trainer(cfg, run, device, data, reporter, evaluator=evaluator, dist=dist)
         if ckpt is not None:
             trainer.restore(ckpt)
-        if resume is not None and dist.is_main:
-            run.truncate_metrics(ckpt.step if ckpt is not None else 0)
+        if resume is not None and dist.is_main:  # only a resume that restored records itself
+            done = ckpt.step if ckpt is not None else 0
+            meta = run.read_config_doc().get("meta", {})
+            earlier = meta.get("resumes")
+            resumes = [*(earlier if isinstance(earlier, list) else []),
+                       {**run_meta(device, data_dir, world_size=dist.world_size), "from_step": done}]
+            run.write_config(cfg.to_dict(), {**meta, "resumes": resumes})
+            run.truncate_metrics(done)
         note(start_line(cfg, run, trainer, resumed=resume is not None))
         result = trainer.fit(should_stop)
     return run, result
