@@ -311,3 +311,36 @@ def test_diverged_optimizer_state_is_never_checkpointed(tmp_path, tiny_data):
 def test_non_finite_float_options_are_refused(flag, value):
     r = CliRunner().invoke(app, ["train", flag, value, "--dry-run"])
     assert r.exit_code == 2 and "must be a finite number" in r.output
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--seed", str(2**64), "--dry-run"], "--seed must be in [0, 2^63 - 1]"),
+    (["train", "--seed", "-1", "--dry-run"], "--seed must be in [0, 2^63 - 1]"),
+    (["train", "--epochs", "inf", "--dry-run"], "--epochs must be a finite number"),
+    (["train", "--batch-size", "100000", "--dry-run"], "--batch-size 100000 is larger than the dataset"),
+    (["train", "--arch", "mlp", "--image-size", "1000000", "--dry-run"], "--image-size 1000000 is not valid"),
+    (["sample", "latest", "--seed", str(2**64)], "--seed must be in [0, 2^63 - 2]"),
+])
+def test_out_of_range_values_are_one_line_errors(home, mnist_dir, argv, message):
+    r = CliRunner().invoke(app, argv)
+    assert r.exit_code == 2, r.output
+    assert message in r.output and "Traceback" not in r.output
+    assert not (home / "runs").exists() or not list((home / "runs").glob("run-*"))
+
+
+def test_sample_refuses_more_images_than_fit_in_memory(home, mnist_dir):
+    assert CliRunner().invoke(app, ["-q", "train", *TINY, "--steps", "1"]).exit_code == 0
+    r = CliRunner().invoke(app, ["sample", "latest", "-n", "1000000000"])
+    assert r.exit_code == 2 and "-n 1000000000 would hold" in r.output and "valid choices: -n 1.." in r.output
+
+
+def test_a_new_run_that_fails_to_start_leaves_no_run_directory(home, mnist_dir, monkeypatch):
+    from gancli.engine import launch
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(launch, "build_trainer", broken)
+    with pytest.raises(RuntimeError):
+        CliRunner().invoke(app, ["-q", "train", *TINY, "--steps", "1"], catch_exceptions=False)
+    assert not list((home / "runs").glob("run-*"))

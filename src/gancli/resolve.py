@@ -18,6 +18,9 @@ from gancli.config import DEFAULT_EPOCHS, OPTION_FIELDS, RESUMABLE_OPTIONS, RunC
 from gancli.errors import UsageError
 from gancli.registry import Registry
 
+#: Largest ``--seed``: seeds go to torch generators, which take 64-bit signed values.
+MAX_SEED = 2**63 - 1
+
 
 def registry(kind: str) -> Registry:
     """The registry whose names are the valid values of options declared with ``registry=kind``."""
@@ -78,6 +81,8 @@ def validate(cfg: RunConfig) -> None:
         if value < 0:
             raise UsageError(f"{flag_} must be >= 0, got {value}")
 
+    if not 0 <= cfg.train.seed <= MAX_SEED:
+        raise UsageError(f"--seed must be in [0, 2^63 - 1], got {cfg.train.seed}")
     positive(cfg.model.nz, "--nz")
     positive(cfg.model.ngf, "--ngf")
     positive(cfg.model.ndf, "--ndf")

@@ -108,6 +108,8 @@ def evaluate(
     t0 = time.perf_counter()
     if batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
+    if not 0 <= seed < 2**63 - 1:
+        raise UsageError(f"--seed must be in [0, 2^63 - 2], got {seed}")
     if protocol is not None and protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {protocol!r}; valid choices: {', '.join(PROTOCOLS)}")
     chosen = tuple(m for m, on in zip(METRICS.names(), (fid, kid, is_, pr)) if on)

@@ -10,6 +10,9 @@ from gancli import console
 from gancli.cli.common import handles_errors, resolve_generator_source
 from gancli.errors import UsageError
 
+#: The images of one ``gan sample`` are held in memory as float32: at most this many bytes.
+MAX_SAMPLE_BYTES = 4 * 2**30
+
 
 @handles_errors
 def sample(
@@ -48,6 +51,8 @@ def sample(
     """
     if num < 1:
         raise UsageError(f"-n must be >= 1, got {num}")
+    if not 0 <= seed < 2**63 - 1:
+        raise UsageError(f"--seed must be in [0, 2^63 - 2], got {seed}")
     if nrow is not None and nrow < 1:
         raise UsageError(f"--nrow must be >= 1, got {nrow}")
     if batch_size < 1:
@@ -88,6 +93,12 @@ def sample(
         labels = grid_labels(k, nrow)
     elif class_ is not None:
         labels = class_
+    need = num * g.img_channels * g.img_resolution ** 2 * 4
+    if need > MAX_SAMPLE_BYTES:
+        most = MAX_SAMPLE_BYTES // (g.img_channels * g.img_resolution ** 2 * 4)
+        raise UsageError(f"-n {num} would hold {need / 2**30:.0f} GiB of {g.img_channels}x{g.img_resolution}x"
+                         f"{g.img_resolution} images in memory; valid choices: -n 1..{most:,} (run several "
+                         "commands with different --seed for more)")
     images = g.sample(num, seed=seed, labels=labels, batch_size=batch_size)
     if individual:
         out_dir = output or Path(stem)

@@ -32,6 +32,7 @@ __all__ = [
 
 CHANNEL_CHOICES = (0, 1, 3)  # 0 = the dataset's own, 1 = grayscale, 3 = RGB
 MIN_IMAGE_SIZE = 8  # pixels; --image-size 0 = the dataset's own
+MAX_IMAGE_SIZE = 1024  # pixels: a 1024x1024 RGB dataset of 30k images is already ~90 GiB as uint8
 
 
 def get_source(name: str) -> type[DatasetSource]:
@@ -53,8 +54,8 @@ def check_shape_options(cfg: DataConfig) -> None:
     if cfg.channels not in CHANNEL_CHOICES:
         raise UsageError(f"--channels {cfg.channels} is not valid; valid choices: 1 (grayscale), 3 (RGB), "
                          "0 (the dataset's own)")
-    if cfg.image_size != 0 and not cfg.image_size >= MIN_IMAGE_SIZE:
-        raise UsageError(f"--image-size {cfg.image_size} is not valid; valid choices: a size >= {MIN_IMAGE_SIZE} "
+    if cfg.image_size != 0 and not MIN_IMAGE_SIZE <= cfg.image_size <= MAX_IMAGE_SIZE:
+        raise UsageError(f"--image-size {cfg.image_size} is not valid; valid choices: {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} "
                          "pixels, or 0 (the dataset's own)")
 
 

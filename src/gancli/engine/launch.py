@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import shutil
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -169,9 +170,15 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             return run, ckpt
 
         run, ckpt = dist.from_main(prepare)  # the other ranks get the run's path and the checkpoint's contents
-        trainer = build_trainer(cfg, run, device, data, reporter, evaluator=evaluator, dist=dist)
-        if ckpt is not None:
-            trainer.restore(ckpt)
+        try:
+            trainer = build_trainer(cfg, run, device, data, reporter, evaluator=evaluator, dist=dist)
+            if ckpt is not None:
+                trainer.restore(ckpt)
+        except BaseException:
+            if resume is None and dist.is_main:  # a new run that never started leaves no junk run behind
+                held.close()  # release the lock, then remove the directory
+                shutil.rmtree(run.path, ignore_errors=True)
+            raise
         if resume is not None and dist.is_main:  # only a resume that restored records itself
             done = ckpt.step if ckpt is not None else 0
             meta = run.read_config_doc().get("meta", {})
