@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -212,3 +213,74 @@ def test_failed_resume_records_no_resume_entry(home, mnist_dir, monkeypatch):
     r = runner.invoke(app, ["-q", "train", "--resume", run.id, "--steps", "4"])
     assert r.exit_code == 1
     assert run.config_path.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", ["", "{", '{"pid": "abc"}', '{"pid": null}', '{"pid": 1e20}', "[1]",
+                                     '{"pid": 99999999, "host": "elsewhere"}', "\x00\xff"])
+def test_any_leftover_lock_file_is_taken_over(tmp_path, content):
+    """Whatever a killed process (or a damaged disk) left in .lock, nobody holds it: it is taken over."""
+    run = Run(tmp_path / "run-1")
+    run.path.mkdir()
+    (run.path / ".lock").write_text(content, errors="surrogateescape")
+    assert run.lock_owner() is None
+    with run.lock():
+        assert run.lock_owner()["pid"] == os.getpid()
+    assert not (run.path / ".lock").exists()
+
+
+def _contend(path: str, start: float, out: str) -> None:
+    run = Run(path)
+    while time.time() < start:
+        pass
+    try:
+        with run.lock():
+            t0 = time.time()
+            time.sleep(0.01)
+            t1 = time.time()
+        result = f"{t0} {t1}\n"
+    except GancliError:
+        result = "busy\n"
+    with open(out, "a") as f:
+        f.write(result)
+
+
+def test_two_processes_never_both_take_over_a_stale_lock(tmp_path):
+    """200 trials: two processes race for a stale lock at the same instant; their holds never overlap."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    overlaps = 0
+    for trial in range(200):
+        run = Run(tmp_path / f"run-{trial}")
+        run.path.mkdir()
+        (run.path / ".lock").write_text(json.dumps({"pid": 99999999, "host": "gone"}))
+        out = tmp_path / f"out-{trial}"
+        start = time.time() + 0.05
+        procs = [ctx.Process(target=_contend, args=(str(run.path), start, str(out))) for _ in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+        holds = [tuple(map(float, x.split())) for x in out.read_text().split("\n") if x and x != "busy"]
+        assert len(out.read_text().splitlines()) == 2 and holds
+        if len(holds) == 2:
+            (a0, a1), (b0, b1) = holds
+            overlaps += a0 < b1 and b0 < a1
+    assert overlaps == 0
+
+
+def test_runs_unlock_refuses_a_live_owner(home):
+    from typer.testing import CliRunner
+
+    from gancli.cli import app
+    from gancli.config import RunConfig
+
+    run = RunStore(home).create()
+    run.write_config(RunConfig().to_dict(), {})
+    runner = CliRunner()
+    with run.lock():
+        r = runner.invoke(app, ["runs", "unlock", run.id])
+        assert r.exit_code == 1 and "is being trained by pid" in r.output
+    (run.path / ".lock").write_text("")
+    r = runner.invoke(app, ["runs", "unlock", run.id])
+    assert r.exit_code == 0 and "removed the lock file" in r.output and not (run.path / ".lock").exists()

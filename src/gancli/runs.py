@@ -20,9 +20,15 @@ import os
 import re
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the lock file's pid decides
+    fcntl = None  # type: ignore[assignment]
 
 from gancli.errors import GancliError, UsageError
 from gancli.fsutil import append_line, atomic_write_json, atomic_write_text
@@ -206,21 +212,37 @@ class Run:
         atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in keep))
 
     # -- locking
-    def _read_lock(self) -> dict[str, Any] | None:
-        """The lock's ``{"pid", "host"}``; None without a lock, ``{}`` while unreadable
-        (e.g. just created and not yet written: treated as held)."""
+    # The lock is an advisory ``flock`` on ``.lock`` (which also names the owner's pid and
+    # host for messages): the kernel releases it when its process dies, so a stale lock
+    # file is taken over atomically by whoever locks it next, whatever it contains.
+    def _read_lock(self) -> dict[str, Any]:
+        """What ``.lock`` says of its owner: ``{"pid", "host"}``, ``{}`` when empty or garbled."""
         try:
             owner = json.loads((self.path / ".lock").read_text("utf-8"))
-        except FileNotFoundError:
-            return None
         except (OSError, ValueError):
             return {}
         return owner if isinstance(owner, dict) else {}
 
     def lock_owner(self) -> dict[str, Any] | None:
-        """``{"pid", "host"}`` of the live process training this run, else None."""
-        owner = self._read_lock()
-        return None if owner is None or _is_stale(owner) else owner
+        """``{"pid", "host"}`` (as far as the lock file says) of the live process holding this
+        run's lock, else None."""
+        lock = self.path / ".lock"
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            if fcntl is None:  # no flock: trust the pid in the file
+                owner = self._read_lock()
+                return None if _is_stale(owner) else owner
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return self._read_lock()
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
 
     def remove_stale_temp_files(self) -> list[Path]:
         """Delete ``.<name>.tmp-<pid>`` files left by processes that died mid-write."""
@@ -238,41 +260,77 @@ class Run:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold ``.lock`` (pid + host) while training; a lock of a dead process on
-        this host is taken over.
+        """Hold the run's lock while training (see the note above ``_read_lock``).
 
         Raises:
-            GancliError: another live process holds the run.
+            GancliError: another live process holds the run (naming its pid and host, or
+                ``gan runs unlock`` when the lock file does not say).
         """
         lock = self.path / ".lock"
         me = {"pid": os.getpid(), "host": socket.gethostname()}
-        for _ in range(2):
-            try:
-                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                owner = self._read_lock() or {}
-                if _is_stale(owner):
-                    with contextlib.suppress(FileNotFoundError):
-                        lock.unlink()
-                    continue
-                raise GancliError(
-                    f"run {self.id} is in use by pid {owner.get('pid', '?')} on {owner.get('host', '?')} "
-                    f"(lock file {lock})"
-                ) from None
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
-            break
-        self.remove_stale_temp_files()
+        fd = self._acquire(lock)
         try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me).encode(), 0)
+            self.remove_stale_temp_files()
             yield
         finally:
             with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
+                lock.unlink()  # while still holding it: a waiting process re-checks the inode
+            os.close(fd)
+
+    def _acquire(self, lock: Path) -> int:
+        deadline = time.monotonic() + 0.5  # a probe of lock_owner() holds a shared lock for microseconds
+        while True:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                else:  # no flock (Windows): the lock file's pid decides
+                    owner = self._read_lock()
+                    if owner and not _is_stale(owner) and owner.get("pid") != os.getpid():
+                        raise BlockingIOError
+            except OSError:
+                os.close(fd)
+                if time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                owner = self._read_lock()
+                who = (f"pid {owner['pid']} on {owner.get('host', '?')}" if isinstance(owner.get("pid"), int)
+                       else "another process")
+                raise GancliError(f"run {self.id} is in use by {who} (lock file {lock}); if nothing is training it, "
+                                  f"gan runs unlock {self.id}") from None
+            try:  # the file we locked may have been unlinked by its previous owner meanwhile
+                same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return fd
+            os.close(fd)
+
+    def unlock(self) -> bool:
+        """Remove a lock file that no live process holds (``gan runs unlock``); True if one was removed.
+
+        Raises:
+            GancliError: a live process holds the lock.
+        """
+        owner = self.lock_owner()
+        if owner is not None:
+            who = f"pid {owner.get('pid', '?')} on {owner.get('host', '?')}"
+            raise GancliError(f"run {self.id} is being trained by {who}; stop that process (Ctrl-C) instead")
+        try:
+            (self.path / ".lock").unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
 
 def _is_stale(owner: dict[str, Any]) -> bool:
-    """A lock left by a process of this host that no longer runs."""
-    return owner.get("host") == socket.gethostname() and not _pid_alive(int(owner.get("pid", -1)))
+    """A lock file of a process of this host that no longer runs (or that names no valid pid)."""
+    pid = owner.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31:
+        return True
+    return owner.get("host") == socket.gethostname() and not _pid_alive(pid)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -282,7 +340,7 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, OverflowError):
         return True
     return True
 

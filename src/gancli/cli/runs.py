@@ -12,7 +12,7 @@ from gancli.cli.common import Command, Group, handles_errors, state
 from gancli.errors import GancliError, UsageError
 from gancli.runs import Run
 
-app = typer.Typer(help="List, show and delete runs.", no_args_is_help=True, cls=Group)
+app = typer.Typer(help="List, show, delete and unlock runs.", no_args_is_help=True, cls=Group)
 
 
 def _summary(run: Run) -> dict:
@@ -132,3 +132,21 @@ def rm(
         typer.confirm(f"delete {r.id} ({r.path})?", abort=True)
     store.remove(r)
     console.info(f"deleted {r.id}")
+
+
+@app.command("unlock", cls=Command)
+@handles_errors
+def unlock(
+    ctx: typer.Context,
+    run: str = typer.Argument(..., metavar="RUN", help="run-N, N, latest or a run directory."),
+) -> None:
+    """Remove a run's leftover lock file; refused while a live process trains the run.
+
+    A lock is released by the kernel when its process dies, so gan train takes a stale
+    lock over by itself; this only tidies the file away.
+    """
+    r = state(ctx).store().resolve(run)
+    if r.unlock():
+        console.info(f"removed the lock file of {r.id}; no process was holding it")
+    else:
+        console.info(f"{r.id} has no lock file")
