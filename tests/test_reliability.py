@@ -344,3 +344,78 @@ def test_a_new_run_that_fails_to_start_leaves_no_run_directory(home, mnist_dir, 
     with pytest.raises(RuntimeError):
         CliRunner().invoke(app, ["-q", "train", *TINY, "--steps", "1"], catch_exceptions=False)
     assert not list((home / "runs").glob("run-*"))
+
+
+# -- damaged checkpoints: never lost, always explained ----------------------------------------
+def _rewrite_header(path, edit):
+    """Rewrite a safetensors file's JSON header through ``edit(header_dict)``; data unchanged."""
+    import struct
+
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    edit(header)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+
+
+def _flip_tensor_byte(path, tensor):
+    import struct
+
+    raw = bytearray(path.read_bytes())
+    (n,) = struct.unpack("<Q", raw[:8])
+    start, _ = json.loads(raw[8:8 + n])[tensor]["data_offsets"]
+    raw[8 + n + start] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+def _three_checkpoints(home):
+    from gancli.runs import RunStore
+
+    r = CliRunner().invoke(app, ["-q", "train", *TINY, "--steps", "15", "--monitor-every", "0"])
+    assert r.exit_code == 0, r.output
+    (run,) = RunStore(home).list()
+    assert [s for s, _ in run.checkpoints()] == [5, 10, 15]
+    return run
+
+
+def test_damaged_training_state_is_moved_aside_never_deleted(home, mnist_dir):
+    """A flipped byte in the RNG part of every checkpoint: gan sample still works (G is fine);
+    a resume refuses, moving the three files to checkpoints/damaged/ instead of restarting
+    from step 0 and pruning them."""
+    run = _three_checkpoints(home)
+    for _, path in run.checkpoints():
+        _flip_tensor_byte(path, "rng.torch")
+    assert CliRunner().invoke(app, ["sample", run.id, "-n", "4", "-o", str(home / "g.png")]).exit_code == 0
+    r = CliRunner().invoke(app, ["-q", "train", "--resume", run.id, "--steps", "25"])
+    assert r.exit_code == 1 and "no checkpoint of run-1 holds a usable training state" in r.output
+    assert "Traceback" not in r.output
+    moved = sorted(p.name for p in (run.checkpoints_dir / "damaged").iterdir())
+    assert moved == ["step-10.safetensors", "step-15.safetensors", "step-5.safetensors"]
+    assert CliRunner().invoke(app, ["sample", str(run.checkpoints_dir / "damaged" / "step-15.safetensors"),
+                                    "-n", "4", "-o", str(home / "h.png")]).exit_code == 0
+
+
+DAMAGED_HEADERS = {
+    "format_version q": lambda h: h["__metadata__"].__setitem__("format_version", "q"),
+    "sha256 not JSON": lambda h: h["__metadata__"].__setitem__("sha256", "{not json"),
+    "step abc": lambda h: h["__metadata__"].__setitem__(
+        "state", json.dumps({**json.loads(h["__metadata__"]["state"]), "step": "abc"})),
+    "missing tensor": lambda h: h.pop(next(k for k in h if k.startswith("generator_ema."))),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED_HEADERS))
+def test_damaged_newest_checkpoint_falls_back_to_the_older_one(home, mnist_dir, damage):
+    run = _three_checkpoints(home)
+    newest = run.checkpoint_path("latest")
+    _rewrite_header(newest, DAMAGED_HEADERS[damage])
+    s = CliRunner().invoke(app, ["sample", str(newest), "-n", "4", "-o", str(home / "g.png")])
+    assert s.exit_code == 1 and "damaged" in s.output and "Traceback" not in s.output
+    r = CliRunner().invoke(app, ["-q", "train", "--resume", run.id, "--steps", "20"])
+    assert r.exit_code == 0, r.output
+    assert [s for s, _ in run.checkpoints()][-1] == 20
+    assert (run.checkpoints_dir / "damaged" / "step-15.safetensors").exists()
+    train_steps = [x["step"] for x in run.read_metrics() if x["kind"] == "train"]
+    assert train_steps == [5, 10, 15, 20]

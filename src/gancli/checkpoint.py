@@ -130,15 +130,22 @@ class Checkpoint:
 
     @property
     def step(self) -> int:
-        return int(self.state["step"])
+        return self.state["step"]  # validated by load_checkpoint
 
     def part(self, name: str) -> Any:
-        """The nested state stored under ``name`` (a state_dict, an RNG tensor...)."""
+        """The nested state stored under ``name`` (a state_dict, an RNG tensor...).
+
+        Raises:
+            GancliError: no such entry, or a tensor it names is missing (a damaged file).
+        """
         try:
             skel = self.state["structure"][name]
-        except KeyError:
+        except (KeyError, TypeError):
             raise GancliError(f"checkpoint {self.path} has no {name!r} entry") from None
-        return unflatten_state(skel, self.tensors)
+        try:
+            return unflatten_state(skel, self.tensors)
+        except (KeyError, TypeError, AttributeError) as e:
+            raise GancliError(f"checkpoint {self.path} is damaged (part {name!r}: missing tensor {e})") from None
 
     def has(self, name: str) -> bool:
         return name in self.state.get("structure", {})
@@ -160,7 +167,10 @@ def read_header(path: str | os.PathLike) -> dict[str, str]:
         raise GancliError(f"checkpoint {path} is damaged or not a safetensors file ({e})") from None
     if meta.get("format") != FORMAT:
         raise GancliError(f"{path} is not a gancli checkpoint (format {meta.get('format')!r})")
-    version = int(meta.get("format_version", "0"))
+    try:
+        version = int(meta.get("format_version", "0"))
+    except ValueError:
+        raise GancliError(f"checkpoint {path} is damaged (format_version {meta.get('format_version')!r})") from None
     if version > FORMAT_VERSION:
         raise GancliError(
             f"checkpoint {path} has format version {version}, newer than this gancli "
@@ -182,14 +192,23 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     try:
         config = RunConfig.from_json(meta["config"])
         state = json.loads(meta["state"])
+        digests = json.loads(meta.get("sha256", "{}"))
+        if not isinstance(state, dict) or not isinstance(state.get("structure"), dict):
+            raise ValueError("state is not an object with a structure")
+        step = state.get("step")
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise ValueError(f"step {step!r} is not an integer >= 0")
+        if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
+            raise ValueError("sha256 is not an object of hex digests")
         tensors = {}
         with safe_open(str(path), framework="pt", device=str(device)) as f:
             for key in f.keys():
                 if prefixes is None or key.startswith(prefixes):
                     tensors[key] = f.get_tensor(key)
-    except (SafetensorError, OSError, ValueError, KeyError) as e:
+    except GancliError as e:
+        raise GancliError(f"checkpoint {path} is damaged ({e})") from None
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
         raise GancliError(f"checkpoint {path} is damaged ({str(e).splitlines()[0]})") from None
-    digests = json.loads(meta.get("sha256", "{}"))
     for name, digest in digests.items():
         wanted = prefixes is None or any(p.rstrip(".") == name for p in prefixes)
         if wanted and _digest(tensors, name) != digest:

@@ -50,12 +50,29 @@ def run_meta(device: torch.device, data_dir: Path, command: list[str] | None = N
 
 
 def newest_valid_checkpoint(run: Run, note: Callable[[str], None]) -> Checkpoint | None:
-    """The newest checkpoint of ``run`` that loads; damaged ones are skipped with a note."""
+    """The newest checkpoint of ``run`` whose whole training state loads and checks out.
+
+    A damaged one is never deleted: it is moved to ``checkpoints/damaged/`` with a note (its
+    generator may still load with ``gan sample``), so neither pruning nor the resumed run
+    overwrites it.
+
+    Raises:
+        GancliError: the run has checkpoints but none of them holds a usable training state.
+    """
+    damaged = []
     for _, path in reversed(run.checkpoints()):
         try:
             return load_checkpoint(path, device="cpu")
         except GancliError as e:
-            note(f"skipping damaged checkpoint: {e}")
+            aside = run.checkpoints_dir / "damaged"
+            aside.mkdir(exist_ok=True)
+            path.replace(aside / path.name)
+            damaged.append(path.name)
+            note(f"moved damaged checkpoint {path.name} to {aside}/ ({e})")
+    if damaged:
+        raise GancliError(f"no checkpoint of {run.id} holds a usable training state ({len(damaged)} moved to "
+                          f"{run.checkpoints_dir / 'damaged'}/; their generators may still load with gan sample); "
+                          "start a new run")
     return None
 
 
