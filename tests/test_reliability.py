@@ -419,3 +419,47 @@ def test_damaged_newest_checkpoint_falls_back_to_the_older_one(home, mnist_dir, 
     assert (run.checkpoints_dir / "damaged" / "step-15.safetensors").exists()
     train_steps = [x["step"] for x in run.read_metrics() if x["kind"] == "train"]
     assert train_steps == [5, 10, 15, 20]
+
+
+def test_truncated_or_wrong_rank_mnist_file_is_named(home, tmp_path, mnist_dir):
+    import shutil
+
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        shutil.copy(mnist_dir / "MNIST" / "raw" / name, raw / name)
+    images = raw / "train-images-idx3-ubyte"
+    images.write_bytes((mnist_dir / "MNIST" / "raw" / images.name).read_bytes()[:100_000])
+    r = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "data"), "-q", "train", "--arch", "mlp", "--steps", "1"])
+    assert r.exit_code == 1 and f"MNIST file {images} is damaged or truncated (100,000 bytes" in r.output
+    images.write_bytes(b"\x00\x00\x08\x02" + b"\x00\x00\x00\x01" * 2)
+    r = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "data"), "-q", "train", "--arch", "mlp", "--steps", "1"])
+    assert r.exit_code == 1 and "is damaged (not an idx file of 3 dimension(s)" in r.output
+    assert "Traceback" not in r.output and not (home / "runs").exists() or not list((home / "runs").glob("run-*"))
+
+
+def test_messages_name_what_the_user_gave(home, mnist_dir, tmp_path, monkeypatch):
+    assert CliRunner().invoke(app, ["-q", "train", *TINY, "--steps", "1"]).exit_code == 0
+    r = CliRunner().invoke(app, ["sample", "latest", "-o", "/proc/x.png"])
+    assert r.exit_code == 1 and "(/proc/x.png)" in r.output and ".tmp-" not in r.output
+    r = CliRunner().invoke(app, ["runs", "show", "x" * 5000])
+    assert r.exit_code == 2 and "(5,000 characters); valid choices: latest" in r.output
+
+    out = tmp_path / "each"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    r = CliRunner().invoke(app, ["sample", "latest", "-n", "3", "-o", str(out), "--individual"])
+    assert r.exit_code == 2 and "already holds files" in r.output and (out / "keep.txt").read_text() == "mine"
+
+    import gancli.sampling as sampling
+
+    real = sampling.save_individual
+
+    def interrupted(images, directory, *a, **k):
+        real(images[:2], directory)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sampling, "save_individual", interrupted)
+    r = CliRunner().invoke(app, ["sample", "latest", "-n", "30", "-o", str(tmp_path / "new"), "--individual"])
+    assert r.exit_code == 130 and "interrupted: nothing was written" in r.output
+    assert not (tmp_path / "new").exists() and not list(tmp_path.glob(".new.tmp-*"))

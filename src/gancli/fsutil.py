@@ -46,9 +46,11 @@ def atomic_path(path: str | os.PathLike, keep_suffix: bool = False) -> Iterator[
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as e:
+        with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(e, OSError) and e.filename in (str(tmp), tmp):
+            e.filename = str(path)  # the user named path; the temp file is an implementation detail
         raise
     _fsync_dir(path.parent)
 

@@ -345,6 +345,10 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: Longest RUN argument looked up on disk.
+MAX_REF_CHARS = 1024
+
+
 class RunStore:
     """The run directories below ``<home>/runs``."""
 
@@ -390,6 +394,9 @@ class RunStore:
             UsageError: unknown run; the message lists the valid choices.
         """
         runs = self.list()
+        if len(ref) > MAX_REF_CHARS:  # no file system call with it (File name too long)
+            raise UsageError(f"unknown run {ref[:24]!r}... ({len(ref):,} characters); valid choices: latest, "
+                             + ", ".join(r.id for r in runs[-10:]))
         if ref == "latest":
             if not runs:
                 raise UsageError(f"unknown run 'latest': no runs in {self.runs_dir} yet; train one with `gan train`")

@@ -65,6 +65,8 @@ def sample(
                 raise UsageError(f"-o {output} is a file; --individual needs a directory")
             if not output.parent.is_dir():
                 raise UsageError(f"directory {output.parent} does not exist")
+            if output.is_dir() and any(output.iterdir()):
+                raise UsageError(f"-o {output} already holds files; give a new or empty folder (nothing is overwritten)")
         else:
             from gancli.sampling import image_format
 
@@ -100,10 +102,18 @@ def sample(
                          f"{g.img_resolution} images in memory; valid choices: -n 1..{most:,} (run several "
                          "commands with different --seed for more)")
     images = g.sample(num, seed=seed, labels=labels, batch_size=batch_size)
-    if individual:
+    if individual:  # written into a temp folder renamed at the end: all the files or none
+        from gancli.fsutil import atomic_dir
+
         out_dir = output or Path(stem)
-        out_dir.mkdir(exist_ok=True)
-        paths = save_individual(images, out_dir)
+        if output is None and out_dir.is_dir() and any(out_dir.iterdir()):
+            raise UsageError(f"{out_dir}/ already holds files; pass -o with a new or empty folder")
+        try:
+            with atomic_dir(out_dir) as tmp:
+                paths = save_individual(images, tmp)
+        except KeyboardInterrupt:
+            console.error(f"interrupted: nothing was written to {out_dir}/")
+            raise typer.Exit(130) from None
         console.info(f"wrote {len(paths)} images to {out_dir}/ ({kind} {ckpt_path.name}, seed {seed})")
     else:
         out = output or Path(f"{stem}.png")

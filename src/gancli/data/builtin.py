@@ -27,6 +27,34 @@ if TYPE_CHECKING:
     from gancli.config import DataConfig
 
 
+def _check_idx(path: Path, ndim: int, title: str) -> None:
+    """Raise GancliError naming ``path`` if an (uncompressed) idx file there is damaged: a
+    header that is not an unsigned-byte idx header of ``ndim`` dimensions, or a size that is
+    not the header's plus the product of its dimensions (a truncated download). A missing file
+    is left to the loader (which may download it)."""
+    import struct
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(4 + 4 * ndim)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise GancliError(f"{title} file {path} cannot be read ({e.strerror or e})") from None
+    if len(head) < 4 + 4 * ndim or head[:3] != b"\x00\x00\x08" or head[3] != ndim:
+        raise GancliError(f"{title} file {path} is damaged (not an idx file of {ndim} dimension(s) of bytes); "
+                          "replace it with an intact copy")
+    dims = struct.unpack(f">{ndim}I", head[4:])
+    count = 1
+    for d in dims:
+        count *= d
+    expected = 4 + 4 * ndim + count
+    if size != expected:
+        raise GancliError(f"{title} file {path} is damaged or truncated ({size:,} bytes, expected {expected:,} "
+                          f"for {'x'.join(map(str, dims))}); replace it with an intact copy")
+
+
 class _IdxDigits(DatasetSource):
     """MNIST-format data (four idx files) read by a torchvision dataset class."""
 
@@ -51,6 +79,9 @@ class _IdxDigits(DatasetSource):
     @classmethod
     def load(cls, root: Path, cfg: DataConfig) -> ImageData:
         raw = root / cls.folder / "raw"
+        prefix = "train" if cfg.split == "train" else "t10k"
+        for name, ndim in ((f"{prefix}-images-idx3-ubyte", 3), (f"{prefix}-labels-idx1-ubyte", 1)):
+            _check_idx(raw / name, ndim, cls.title)
         try:
             ds = cls.torchvision_class()(str(root), train=(cfg.split == "train"), download=cfg.download)
         except (RuntimeError, OSError) as e:  # torchvision: "Dataset not found" / download failure
