@@ -463,3 +463,44 @@ def test_messages_name_what_the_user_gave(home, mnist_dir, tmp_path, monkeypatch
     r = CliRunner().invoke(app, ["sample", "latest", "-n", "30", "-o", str(tmp_path / "new"), "--individual"])
     assert r.exit_code == 130 and "interrupted: nothing was written" in r.output
     assert not (tmp_path / "new").exists() and not list(tmp_path.glob(".new.tmp-*"))
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                     max_leaves=8)
+
+
+@settings(max_examples=int(os.environ.get("GANCLI_FUZZ_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(where=st.sampled_from(["meta", "config", "format_version", "config.model", "config.train.steps",
+                              "config.data", "metrics", "lock"]),
+       value=_JSON, raw=st.binary(max_size=40))
+def test_fuzzed_run_files_never_break_runs_list_or_show(tmp_path_factory, where, value, raw):
+    """Any JSON value (or any bytes) in config.json, metrics.jsonl or .lock: runs list/show
+    exit 0/1/2 with no traceback, and nothing is written to the run."""
+    from gancli.config import RunConfig
+
+    home = tmp_path_factory.mktemp("fuzz")
+    run = RunStore(home).create()
+    doc = {"format": "gancli-run", "format_version": 1, "meta": {"created": "x"}, "config": RunConfig().to_dict()}
+    if where == "metrics":
+        run.metrics_path.write_bytes(json.dumps(value, default=str).encode() + b"\n" + raw)
+    elif where == "lock":
+        (run.path / ".lock").write_bytes(raw)
+    elif "." in where:
+        section, _, key = where.partition(".")
+        target = doc[section]
+        *path, last = key.split(".")
+        for p in path:
+            target = target[p]
+        target[last] = value
+    else:
+        doc[where] = value
+    run.config_path.write_text(json.dumps(doc, default=str))
+    before = _snapshot(home)
+    for argv in (["runs", "list"], ["runs", "list", "--json"], ["runs", "show", run.id], ["runs", "show", run.id,
+                                                                                           "--json"]):
+        r = CliRunner().invoke(app, argv, env={"GANCLI_HOME": str(home), "NO_COLOR": "1"})
+        assert r.exception is None or isinstance(r.exception, SystemExit), (argv, where, value, r.exception)
+        assert r.exit_code in (0, 1, 2) and "Traceback" not in r.output, (argv, where, value, r.output)
+    assert _snapshot(home) == before
