@@ -504,3 +504,19 @@ def test_fuzzed_run_files_never_break_runs_list_or_show(tmp_path_factory, where,
         assert r.exception is None or isinstance(r.exception, SystemExit), (argv, where, value, r.exception)
         assert r.exit_code in (0, 1, 2) and "Traceback" not in r.output, (argv, where, value, r.output)
     assert _snapshot(home) == before
+
+
+def test_sampling_latest_survives_a_concurrent_prune(home, mnist_dir):
+    """A training still running writes step-15 and prunes step-10 (--keep) between gan sample
+    choosing the newest checkpoint and reading it: the then newest one is read instead."""
+    import shutil
+
+    from gancli.cli.common import GeneratorSource
+
+    run = _three_checkpoints(home)
+    source = GeneratorSource(run.checkpoint_path("latest"), run.id, run.id, run)
+    newest = run.checkpoint_path("latest")
+    shutil.copy(newest, run.checkpoints_dir / "step-20.safetensors")
+    newest.unlink()
+    g = source.load()
+    assert source.path.name == "step-20.safetensors" and g.nz == 100

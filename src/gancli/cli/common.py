@@ -72,6 +72,21 @@ class GeneratorSource:
     path: Path  # a checkpoint file or a bundle folder; load it with gancli.load_generator
     label: str  # for default output names: the run id, the bundle's name, or the fallback
     run_id: str | None  # the run the weights come from, when known
+    run: Any = None  # the Run, when ``path`` is a run's newest checkpoint ("latest")
+
+    def load(self, device: Any = "cpu", ema: bool = True):
+        """``gancli.load_generator(path)``; for a run's newest checkpoint, a file pruned meanwhile
+        by a training that is still running (``--keep``) is replaced by the then newest one."""
+        from gancli.checkpoint import load_generator
+
+        for _ in range(3):
+            try:
+                return load_generator(self.path, device=device, ema=ema)
+            except GancliError:
+                if self.run is None or self.path.exists():
+                    raise
+                self.path = self.run.checkpoint_path("latest")
+        return load_generator(self.path, device=device, ema=ema)
 
 
 def resolve_generator_source(ctx: typer.Context, ref: str, checkpoint: str, fallback_label: str) -> GeneratorSource:
@@ -97,7 +112,7 @@ def resolve_generator_source(ctx: typer.Context, ref: str, checkpoint: str, fall
         run_id = read_bundle_config(path).get("meta", {}).get("source_run")
         return GeneratorSource(path, path.resolve().name, run_id if isinstance(run_id, str) else None)
     r = state(ctx).store().resolve(ref)
-    return GeneratorSource(r.checkpoint_path(checkpoint), r.id, r.id)
+    return GeneratorSource(r.checkpoint_path(checkpoint), r.id, r.id, r if checkpoint == "latest" else None)
 
 
 def _plain_metavars(params) -> None:

@@ -64,10 +64,9 @@ def export(
     source = resolve_generator_source(ctx, run, checkpoint, fallback_label="generator")
     require_packages(format_, verify)
 
-    from gancli.checkpoint import load_generator
     from gancli.export.core import export_generator
 
-    g = load_generator(source.path, device="cpu", ema=ema)
+    g = source.load(device="cpu", ema=ema)
     if output is None:
         output = default_output(format_, source.label, g.step)
         check_output(format_, output, force)

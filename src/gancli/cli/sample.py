@@ -74,12 +74,12 @@ def sample(
             if not output.parent.is_dir():
                 raise UsageError(f"directory {output.parent} does not exist (for -o {output})")
 
-    from gancli.checkpoint import load_generator
     from gancli.engine.device import resolve_device
     from gancli.sampling import grid_labels, save_grid, save_individual
 
     dev = resolve_device(device)
-    g = load_generator(ckpt_path, device=dev, ema=ema)
+    g = source.load(device=dev, ema=ema)
+    ckpt_path = source.path
     step = g.step
     stem = label if step is None else f"{label}-step{step}"
     kind = "bundle" if ckpt_path.is_dir() else "checkpoint"
