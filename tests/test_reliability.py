@@ -413,6 +413,8 @@ def test_damaged_newest_checkpoint_falls_back_to_the_older_one(home, mnist_dir, 
     _rewrite_header(newest, DAMAGED_HEADERS[damage])
     s = CliRunner().invoke(app, ["sample", str(newest), "-n", "4", "-o", str(home / "g.png")])
     assert s.exit_code == 1 and "damaged" in s.output and "Traceback" not in s.output
+    s = CliRunner().invoke(app, ["sample", run.id, "-n", "4", "-o", str(home / "g.png")])
+    assert s.exit_code == 0 and "using the newest checkpoint that loads: step-10.safetensors" in s.output
     r = CliRunner().invoke(app, ["-q", "train", "--resume", run.id, "--steps", "20"])
     assert r.exit_code == 0, r.output
     assert [s for s, _ in run.checkpoints()][-1] == 20

@@ -82,11 +82,30 @@ class GeneratorSource:
         for _ in range(3):
             try:
                 return load_generator(self.path, device=device, ema=ema)
-            except GancliError:
-                if self.run is None or self.path.exists():
+            except GancliError as e:
+                if self.run is None:
                     raise
+                if self.path.exists():  # damaged: the newest older checkpoint whose generator loads
+                    return self._older(e, device, ema)
                 self.path = self.run.checkpoint_path("latest")
         return load_generator(self.path, device=device, ema=ema)
+
+    def _older(self, error: GancliError, device: Any, ema: bool):
+        from gancli.checkpoint import load_generator
+
+        ckpts = self.run.checkpoints()
+        below = next((step for step, path in ckpts if path == self.path), None)
+        for step, path in reversed(ckpts):
+            if below is None or step >= below:
+                continue
+            try:
+                g = load_generator(path, device=device, ema=ema)
+            except GancliError:
+                continue
+            console.warn(f"{error}; using the newest checkpoint that loads: {path.name}")
+            self.path = path
+            return g
+        raise error
 
 
 def resolve_generator_source(ctx: typer.Context, ref: str, checkpoint: str, fallback_label: str) -> GeneratorSource:
