@@ -68,25 +68,27 @@ def test_one_class_generator_is_flagged(monitor, mnist):
 
 
 def test_training_warns_and_logs_monitor_records(mnist_dir, home):
-    """A DCGAN's EMA generator at step 2 is still its constant initialisation: one check flags it."""
+    """A DCGAN's EMA generator a few steps in is still its constant initialisation: the first
+    check after the baseline check (step 2) flags it, once."""
     r = runner.invoke(app, ["train", "--arch", "dcgan", "--ngf", "8", "--ndf", "8", "--nz", "8", "--limit", "128",
-                            "-b", "16", "--steps", "4", "--monitor-every", "2", "--log-every", "2",
+                            "-b", "16", "--steps", "6", "--monitor-every", "2", "--log-every", "2",
                             "--sample-every", "0", "--device", "cpu"])
     assert r.exit_code == 0, r.output
-    assert "mode collapse? low diversity" in r.output and "at step 2;" in r.output
-    assert r.output.count("mode collapse?") == 1  # symptoms still there at step 4: no second warning
+    assert "mode collapse? low diversity" in r.output and "at step 4;" in r.output
+    assert r.output.count("mode collapse?") == 1  # symptoms still there at step 6: no second warning
     rows = [json.loads(x) for x in (home / "runs" / "run-1" / "metrics.jsonl").read_text().splitlines()]
     mon = [x for x in rows if x["kind"] == "monitor"]
-    assert [x["step"] for x in mon] == [2, 4]
+    assert [x["step"] for x in mon] == [2, 4, 6]
+    assert mon[0]["symptoms"]  # the baseline check records what it sees, without a warning
     assert {"diversity", "duplicates", "classes_covered", "kl_to_uniform", "histogram", "symptoms"} <= set(mon[0])
 
 
 def test_stop_on_collapse_names_the_last_good_checkpoint(mnist_dir, home):
     r = runner.invoke(app, ["-q", "train", "--arch", "dcgan", "--ngf", "8", "--ndf", "8", "--nz", "8", "--limit", "128",
-                            "-b", "16", "--steps", "8", "--monitor-every", "4", "--checkpoint-every", "2",
+                            "-b", "16", "--steps", "12", "--monitor-every", "4", "--checkpoint-every", "2",
                             "--sample-every", "0", "--device", "cpu", "--stop-on-collapse"])
     assert r.exit_code == 1
-    assert "stopped at step 4 on mode collapse" in r.output and "last good checkpoint: step-2.safetensors" in r.output
+    assert "stopped at step 8 on mode collapse" in r.output and "last good checkpoint: step-6.safetensors" in r.output
     assert "Traceback" not in r.output
 
 
@@ -115,7 +117,7 @@ def test_resume_keeps_monitor_records_and_state_bitwise(mnist_dir, tmp_path):
     """4 steps + resume + 4 steps == 8 steps straight: the same weights, the same monitor
     records, and the resumed run does not warn again about a symptom it already reported."""
     common = ["--arch", "dcgan", "--ngf", "8", "--ndf", "8", "--nz", "8", "--limit", "128", "-b", "16",
-              "--monitor-every", "2", "--checkpoint-every", "4", "--sample-every", "0", "--device", "cpu"]
+              "--monitor-every", "1", "--checkpoint-every", "4", "--sample-every", "0", "--device", "cpu"]
     straight = runner.invoke(app, ["--home", str(tmp_path / "a"), "train", *common, "--steps", "8"])
     assert straight.exit_code == 0, straight.output
     first = runner.invoke(app, ["--home", str(tmp_path / "b"), "train", *common, "--steps", "4"])
