@@ -67,11 +67,9 @@ def validate(cfg: RunConfig) -> None:
             registry(spec.registry).get(value)
         if spec.choices is not None and value not in spec.choices:
             raise UsageError(f"unknown {spec.flag[2:]} {value!r}; valid choices: {', '.join(spec.choices)}")
-    parse_augment(cfg.train.augment)
-    for spec in option_specs():  # inf / nan pass every range check below
-        value = getattr(getattr(cfg, spec.section), spec.field)
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):  # inf / nan pass every range check below
             raise UsageError(f"{spec.flag} must be a finite number, got {value}")
+    parse_augment(cfg.train.augment)
 
     def positive(value: float, flag_: str) -> None:
         if not value > 0:

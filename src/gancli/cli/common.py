@@ -145,17 +145,13 @@ def _plain_metavars(params) -> None:
                 p.metavar = {"int": "INTEGER", "str": "TEXT", "float": "FLOAT"}.get(bare, bare.upper())
 
 
-#: ``gan``'s own options (before the command) -> whether they take a value.
-GLOBAL_OPTIONS = {"--home": True, "--data-dir": True, "--quiet": False, "-q": False, "--verbose": False, "-v": False}
-
-
-def global_option_hint(command: str, args: list[str], option: str) -> str:
+def global_option_hint(command: str, args: list[str], option: str, takes_value: bool) -> str:
     """The message for a global option given after the command: where it goes, as a command line."""
     i = next((j for j, a in enumerate(args) if a == option or a.startswith(option + "=")), None)
     if i is None:
         moved, rest = [option], args
     else:
-        n = 2 if GLOBAL_OPTIONS[option] and args[i] == option and i + 1 < len(args) else 1
+        n = 2 if takes_value and args[i] == option and i + 1 < len(args) else 1
         moved, rest = args[i:i + n], args[:i] + args[i + n:]
     return (f"{option} is a global option: it goes before the command, "
             f"e.g. gan {' '.join(moved)} {command} {' '.join(rest)}".rstrip())
@@ -178,9 +174,12 @@ class Command(typer.core.TyperCommand):
             return super().parse_args(ctx, args)
         except NoSuchOption as e:
             name = e.option_name.split("=", 1)[0]
-            if name in GLOBAL_OPTIONS:
-                raise NoSuchOption(name, message=global_option_hint(ctx.command_path.removeprefix("gan "), original,
-                                                                    name), ctx=ctx) from None
+            root = ctx.find_root().command  # `gan` itself: its options are the global ones
+            glob = next((p for p in root.params if name in (*p.opts, *p.secondary_opts)), None)
+            if glob is not None and ctx.parent is not None:
+                takes_value = not (getattr(glob, "is_flag", False) or getattr(glob, "count", False))
+                hint = global_option_hint(ctx.command_path.removeprefix("gan "), original, name, takes_value)
+                raise NoSuchOption(name, message=hint, ctx=ctx) from None
             raise
 
 

@@ -230,9 +230,6 @@ class Trainer:
             stats = {k: v for k, v in stats.items() if torch.isfinite(v).item()}
         return stats
 
-    def _updates_per_step(self) -> int:
-        return self.cfg.optim.d_steps + 1
-
     def _usable(self, loss: torch.Tensor, stats: dict[str, torch.Tensor]) -> bool:
         """With ``--nan-policy skip``, a diverged loss (non-finite, or above
         :data:`ABSURD_LOSS` in magnitude) skips its update (counted in
@@ -350,9 +347,8 @@ class Trainer:
         bad.update({k: v for k, v in record.items() if not math.isfinite(v)})
         if bad:
             self.diverged(", ".join(f"{k}={v:.4g}" for k, v in bad.items()))
-        window = self.cfg.train.log_every_steps * self._updates_per_step()
-        if record.get("skipped", 0) >= min(window, self.step * self._updates_per_step()) and "loss_d" not in record:
-            self.diverged(f"every update of the last {record['skipped']:.0f} was skipped (--nan-policy skip)")
+        if "loss_d" not in record and "loss_g" not in record:  # skip policy: no finite loss in the whole interval
+            self.diverged(f"every update of the last {record.get('skipped', 0):.0f} was skipped (--nan-policy skip)")
 
 
 def build_trainer(cfg: RunConfig, run: Run, device: torch.device, data: ImageData, reporter: Reporter | None = None,
