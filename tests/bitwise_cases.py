@@ -20,11 +20,12 @@ from pathlib import Path
 
 FIXTURE = Path(__file__).with_name("fixtures") / "bitwise.json"
 
-#: Options every case shares: tiny widths, 128 MNIST images, batch 16, 6 steps, 1 checkpoint at the end.
+#: Options every case shares: tiny widths, 128 MNIST images, batch 16, 6 steps, 1 checkpoint at
+#: the end; ``--clusters 0``: the fixture was recorded before self-conditioning existed.
 COMMON = ["--dataset", "mnist", "--limit", "128", "--batch-size", "16", "--steps", "6", "--seed", "7",
           "--device", "cpu", "--log-every", "2", "--sample-every", "0", "--checkpoint-every", "0", "--keep", "0",
           "--nz", "8", "--ngf", "8", "--ndf", "8", "--optimizer", "adam", "--lr-schedule", "constant",
-          "--precision", "fp32", "--no-compile"]
+          "--precision", "fp32", "--no-compile", "--clusters", "0"]
 
 #: Recipe variants: name -> extra options (each explicit about loss and EMA).
 VARIANTS: dict[str, list[str]] = {

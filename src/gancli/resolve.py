@@ -18,8 +18,18 @@ from gancli.config import DEFAULT_EPOCHS, OPTION_FIELDS, RESUMABLE_OPTIONS, RunC
 from gancli.errors import UsageError
 from gancli.registry import Registry
 
+#: A self-conditioned run keeps at least this many images per cluster on average.
+MIN_IMAGES_PER_CLUSTER = 20
+
 #: Largest ``--seed``: seeds go to torch generators, which take 64-bit signed values.
 MAX_SEED = 2**63 - 1
+
+
+def effective_clusters(requested: int, num_images: int) -> int:
+    """The ``--clusters`` a dataset of ``num_images`` supports: ``min(requested, num_images // 20)``,
+    and 0 (off) below 2 clusters."""
+    k = min(requested, num_images // MIN_IMAGES_PER_CLUSTER)
+    return k if k >= 2 else 0
 
 
 def registry(kind: str) -> Registry:
@@ -84,6 +94,7 @@ def validate(cfg: RunConfig) -> None:
     positive(cfg.model.nz, "--nz")
     positive(cfg.model.ngf, "--ngf")
     positive(cfg.model.ndf, "--ndf")
+    non_negative(cfg.model.clusters, "--clusters")
     positive(cfg.optim.lr_g, "--lr-g")
     positive(cfg.optim.lr_d, "--lr-d")
     for value, flag_ in ((cfg.optim.beta1, "--beta1"), (cfg.optim.beta2, "--beta2")):
@@ -173,8 +184,19 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
         if conditional and not info.num_classes:
             raise UsageError(f"--conditional needs a labelled dataset; {cfg.data.dataset!r} has no labels")
         num_classes = info.num_classes if conditional else 0
-    cfg = cfg.replace(model=dataclasses.replace(cfg.model, img_channels=info.channels,
-                                                img_resolution=info.resolution, num_classes=num_classes))
+    clusters = cfg.model.clusters
+    if base is None:
+        size = info.sizes[cfg.data.split]
+        if cfg.data.limit:
+            size = min(size, cfg.data.limit)
+        if clusters < 0:
+            raise UsageError(f"--clusters must be >= 0, got {clusters}")
+        if num_classes and given.get("clusters"):
+            raise UsageError(f"--clusters {given['clusters']} and --conditional exclude each other (a conditional "
+                             "run is conditioned on the dataset's classes); give one")
+        clusters = 0 if num_classes else effective_clusters(clusters, size)
+    cfg = cfg.replace(model=dataclasses.replace(cfg.model, img_channels=info.channels, img_resolution=info.resolution,
+                                                num_classes=num_classes, clusters=clusters))
     validate(cfg)
     epochs = cfg.train.epochs
     if base is None and "steps" not in given and epochs is None:

@@ -25,6 +25,7 @@ from gancli.data import load_split
 from gancli.engine.device import resolve_device
 from gancli.engine.distributed import SINGLE, Dist
 from gancli.engine.hooks import Reporter
+from gancli.engine.parts import self_conditioned
 from gancli.engine.precision import check_precision
 from gancli.engine.trainer import Trainer, TrainResult, build_trainer
 from gancli.errors import GancliError, UsageError
@@ -154,6 +155,9 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     data = dist.leaders_first(lambda: load_split(cfg.data, data_dir))
     if data.skipped:
         note(f"skipped {len(data.skipped)} unreadable image(s) (--skip-bad-images), e.g. {data.skipped[0]}")
+    if self_conditioned(cfg):  # build_trainer clusters the images
+        note(f"self-conditioning: clustering {len(data.images):,} images into {cfg.model.clusters} k-means "
+             "clusters (--clusters 0 = off)")
     evaluator = None
     if cfg.train.eval_every_steps:
 

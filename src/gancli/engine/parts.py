@@ -26,6 +26,26 @@ from gancli.sampling import derive_seed, grid_labels, latents
 GRID_COLUMNS = 8
 
 
+def cluster_data(cfg: RunConfig, data: ImageData) -> ImageData:
+    """``data`` with its labels replaced by the run's k-means clusters
+    (:func:`gancli.data.clusters.kmeans_labels`, seeded from ``--seed``), for a
+    self-conditioned run; ``data`` itself otherwise."""
+    import dataclasses
+
+    if not self_conditioned(cfg):
+        return data
+    from gancli.data.clusters import kmeans_labels
+
+    k = cfg.model.clusters
+    labels = kmeans_labels(data.images, k, derive_seed(cfg.train.seed, "clusters"))
+    return dataclasses.replace(data, labels=labels, classes=[f"cluster {i}" for i in range(k)])
+
+
+def self_conditioned(cfg: RunConfig) -> bool:
+    """Whether the run is a self-conditioned GAN: G and D conditioned on k-means clusters."""
+    return bool(cfg.model.clusters) and not cfg.model.num_classes
+
+
 @dataclass
 class Parts:
     """The built pieces of one run in one process.
@@ -82,7 +102,10 @@ def build_parts(cfg: RunConfig, device: torch.device, data: ImageData, dist: Dis
 
     Args:
         cfg: the resolved config. device: this process's device.
-        data: the training split (uint8 images), preloaded on ``device`` by the batcher.
+        data: the training split (uint8 images), preloaded on ``device`` by the batcher;
+            a self-conditioned run (``cfg.model.clusters``) replaces its labels by its
+            k-means clusters (:func:`cluster_data`, computed again on resume: same seed,
+            same clusters).
         dist: this process's rank; default one process.
     """
     from torch.nn.parallel import DistributedDataParallel
@@ -90,8 +113,11 @@ def build_parts(cfg: RunConfig, device: torch.device, data: ImageData, dist: Dis
     dist = dist or SINGLE
     t, o = cfg.train, cfg.optim
     torch.manual_seed(t.seed)  # weight init (the same on every rank), then dropout, augmentation, GP mixing
+    data = cluster_data(cfg, data)  # a self-conditioned run's labels are its k-means clusters
     G = build_generator(cfg.model).to(device)
     D = build_discriminator(cfg.model).to(device)
+    if self_conditioned(cfg):
+        G.set_cluster_frequencies(torch.bincount(data.labels, minlength=cfg.model.clusters).to(device))
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if t.ema_decay > 0 else None
     if dist.enabled and t.sync_bn:  # BatchNorm statistics over the global batch (G_ema keeps BatchNorm)
         G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)

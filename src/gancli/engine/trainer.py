@@ -37,7 +37,7 @@ from gancli.engine.distributed import SINGLE, Dist
 from gancli.engine.ema import ema_beta, ema_update_
 from gancli.engine.hooks import Hook, NullReporter, Reporter, default_hooks, monitor_hook
 from gancli.engine.optim import lr_factor
-from gancli.engine.parts import Parts, build_parts
+from gancli.engine.parts import Parts, build_parts, self_conditioned
 from gancli.engine.precision import autocast
 from gancli.errors import GancliError
 from gancli.runs import Run
@@ -86,6 +86,8 @@ class Trainer:
         self.dist = dist or SINGLE
         self.step = 0
         self.last_checkpoint: Path | None = None
+        #: G and D conditioned on k-means clusters (``--clusters``), G taking z alone
+        self.self_conditioned = self_conditioned(cfg)
 
     # -- the parts, by their usual names -------------------------------------------------
     @property
@@ -141,9 +143,10 @@ class Trainer:
 
     # -- one step ------------------------------------------------------------------------
     def _latents(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """This process's slice of the global batch's latents ``z (b, nz)`` (and fake
-        labels ``(b,)``). Every rank draws the whole global batch from the shared z
-        generator, so z does not depend on the number of processes."""
+        """This process's slice of the global batch's latents ``z (b, nz)`` (and D's fake
+        labels ``(b,)``: random classes, or the clusters of a self-conditioned G). Every
+        rank draws the whole global batch from the shared z generator, so z does not
+        depend on the number of processes."""
         n, b, r = self.cfg.train.batch_size, self.parts.batcher.local_batch_size, self.dist.rank
         z_gen = self.parts.z_gen
         z = torch.randn(n, self.cfg.model.nz, generator=z_gen, device=self.device)
@@ -152,6 +155,8 @@ class Trainer:
         if self.dist.enabled:
             z = z[r * b:(r + 1) * b]
             y = y[r * b:(r + 1) * b] if y is not None else None
+        if self.self_conditioned:  # D's labels: the clusters G draws from z
+            y = self.parts.G.cluster_of(z)
         return z, y
 
     def _set_lr(self, step: int) -> None:
@@ -177,17 +182,18 @@ class Trainer:
         for i in range(n_d):
             d_update = step * n_d + i  # also the index of the real batch
             real, y_real = p.batcher.batch(d_update)
-            if not cfg.model.num_classes:
+            if not (cfg.model.num_classes or self.self_conditioned):
                 y_real = None
             z, y_fake = self._latents()
+            y_g = None if self.self_conditioned else y_fake  # a self-conditioned G takes z alone
             last = i == n_d - 1
             with autocast(self.device, p.autocast_dtype):
                 if last:
-                    fake = p.G_call(z, y_fake)  # kept for the G update below
+                    fake = p.G_call(z, y_g)  # kept for the G update below
                     fake_d = fake.detach()
                 else:
                     with torch.no_grad():
-                        fake_d = p.G_local(z, y_fake)
+                        fake_d = p.G_local(z, y_g)
                 real_in, fake_in = p.augment(real), p.augment(fake_d)
                 if p.joint_d:  # one forward of twice the batch: larger matmuls, one gradient sum fewer
                     y = torch.cat([y_real, y_fake]) if y_real is not None else None

@@ -44,14 +44,21 @@ def _resnet() -> tuple[type, type]:
 
 def build_generator(cfg: ModelConfig) -> nn.Module:
     """The generator described by ``cfg`` (freshly initialised); ``cfg`` is kept as
-    its ``config`` attribute.
+    its ``config`` attribute. ``cfg.clusters > 0`` (unconditional) gives a
+    :class:`~gancli.models.selfcond.SelfConditionedGenerator` around the architecture's
+    conditional generator.
 
     Raises:
         UnknownNameError: ``cfg.arch`` is not registered.
         UsageError: the architecture does not support the image shape.
     """
     g_cls, _ = ARCHS.get(cfg.arch)()
-    g = g_cls.from_config(cfg)
+    if cfg.clusters and not cfg.num_classes:
+        from gancli.models.selfcond import SelfConditionedGenerator
+
+        g = SelfConditionedGenerator(g_cls.from_config(_over_clusters(cfg)), cfg.clusters)
+    else:
+        g = g_cls.from_config(cfg)
     g.config = cfg  # what rebuilds it (written into exported bundles)
     return g
 
@@ -59,7 +66,16 @@ def build_generator(cfg: ModelConfig) -> nn.Module:
 def build_discriminator(cfg: ModelConfig) -> nn.Module:
     """The discriminator described by ``cfg`` (freshly initialised). Errors as :func:`build_generator`."""
     _, d_cls = ARCHS.get(cfg.arch)()
-    return d_cls.from_config(cfg)
+    return d_cls.from_config(_over_clusters(cfg))
+
+
+def _over_clusters(cfg: ModelConfig) -> ModelConfig:
+    """A self-conditioned model (``cfg.clusters``) is built as a conditional one over its clusters."""
+    import dataclasses
+
+    if cfg.clusters and not cfg.num_classes:
+        return dataclasses.replace(cfg, num_classes=cfg.clusters)
+    return cfg
 
 
 def check_supported(cfg: ModelConfig) -> None:
