@@ -1,8 +1,10 @@
 """CLI tests through Typer's CliRunner with an isolated home and NO_COLOR=1."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -300,3 +302,90 @@ def test_global_option_after_the_command_says_where_it_goes(argv, hint):
     r = CliRunner().invoke(app, argv, env={"COLUMNS": "300"})
     assert r.exit_code == 2
     assert "is a global option: it goes before the command" in r.output and hint in r.output
+
+
+def test_listed_preset_flags_reproduce_the_preset():
+    """What --list-presets prints for a preset, typed as flags, resolves to the preset's config."""
+    import shlex
+
+    from gancli.cli.train import preset_flags
+    from gancli.presets import PRESETS
+
+    listing = gan("train", "--list-presets").output
+    for entry in PRESETS:
+        flags = preset_flags(entry.obj.options)
+        assert " ".join(listing.split()).count(flags) == 1, flags  # printed whole, wrapped at spaces only
+        by_preset = json.loads(gan("train", "--preset", entry.name, "--dry-run").output)
+        by_flags = json.loads(gan("train", *shlex.split(flags), "--dry-run").output)
+        assert by_flags == by_preset, entry.name
+
+
+def _json_only(r):
+    """The command's stdout is exactly one JSON object (humans' lines went to stderr)."""
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1, r.stdout
+    return json.loads(lines[0])
+
+
+def test_json_on_every_command(home, mnist_dir, tmp_path):
+    import hashlib
+
+    doc = _json_only(gan("train", "--limit", "256", "--steps", "4", "--batch-size", "32", "--ngf", "8", "--ndf", "8",
+                         "--log-every", "2", "--sample-every", "0", "--device", "cpu", "--json"))
+    assert doc["run"] == "run-1" and doc["steps"] == 4 and doc["total_steps"] == 4 and not doc["interrupted"]
+    assert doc["seconds"] > 0 and doc["img_per_sec"] > 0 and doc["last_losses"]["step"] == 4
+    assert set(doc["last_losses"]) == {"step", "loss_d", "loss_g", "d_real", "d_fake"}
+    assert doc["checkpoint"].endswith("step-4.safetensors")
+    assert _json_only(gan("train", "--steps", "3", "--dry-run", "--json"))["train"]["steps"] == 3
+
+    out = tmp_path / "g.png"
+    doc = _json_only(gan("sample", "latest", "-n", "4", "-o", out, "--json"))
+    (f,) = doc["files"]
+    assert f["path"] == str(out) and f["bytes"] == out.stat().st_size
+    assert f["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert doc["num_images"] == 4 and doc["step"] == 4 and doc["ema"] is True
+    doc = _json_only(gan("sample", "latest", "-n", "3", "-o", tmp_path / "ind", "--individual", "--json"))
+    assert len(doc["files"]) == 3 and all(Path(f["path"]).parent == tmp_path / "ind" for f in doc["files"])
+
+    doc = _json_only(gan("export", "latest", "--format", "safetensors", "-o", tmp_path / "bundle", "--json"))
+    assert doc["format"] == "safetensors" and doc["metadata"]["nz"] == 100 and doc["max_abs_diff"] is not None
+    assert {Path(f["path"]).name for f in doc["files"]} >= {"config.json"}
+    assert all(f["sha256"] == hashlib.sha256(Path(f["path"]).read_bytes()).hexdigest() for f in doc["files"])
+
+    assert [r["id"] for r in json.loads(gan("runs", "list", "--json").stdout)] == ["run-1"]
+    doc = _json_only(gan("runs", "rm", "run-1", "--yes", "--json"))
+    assert doc["removed"] == "run-1" and doc["files"] >= 3 and doc["bytes"] > 0
+    assert not (home / "runs" / "run-1").exists()
+
+
+def _complete(home, words: str) -> list[str]:
+    """What bash completion offers for the last word of ``words`` (the real ``gan`` script)."""
+    gan_script = Path(sys.executable).with_name("gan")
+    env = {**os.environ, "GANCLI_HOME": str(home), "_GAN_COMPLETE": "complete_bash", "COMP_WORDS": words,
+           "COMP_CWORD": str(len(words.split(" ")) - 1)}
+    r = subprocess.run([str(gan_script)], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def test_completion_of_values_run_ids_and_steps(home, tmp_path):
+    assert _complete(home, "gan train --arch ") == ["mlp", "dcgan", "resnet"]
+    assert _complete(home, "gan train --loss h") == ["hinge"]
+    assert _complete(home, "gan train --preset mnist-c") == ["mnist-cdcgan"]
+    assert _complete(home, "gan train --dataset c") == ["cifar10", "celeba"]
+    assert _complete(home, "gan train --d-norm ") == ["batch", "none"]
+    assert _complete(home, "gan export latest --format t") == ["torchscript"]
+    assert _complete(home, "gan sample ") == ["latest"]  # no runs yet
+    for i in (1, 2):  # two runs with checkpoints at steps 10 and 20 (files only: completion reads names)
+        ckpts = home / "runs" / f"run-{i}" / "checkpoints"
+        ckpts.mkdir(parents=True)
+        (home / "runs" / f"run-{i}" / "config.json").write_text("{}")
+        for step in (10, 20):
+            (ckpts / f"step-{step}.safetensors").write_bytes(b"x")
+    assert _complete(home, "gan sample ") == ["latest", "run-2", "run-1"]
+    assert _complete(home, "gan runs rm run-") == ["run-2", "run-1"]
+    assert _complete(home, "gan train --resume r") == ["run-2", "run-1"]
+    assert _complete(home, "gan evaluate run-1 --checkpoint ") == ["latest", "10", "20"]
+    assert _complete(home, "gan sample run-1 -c 2") == ["20"]
+    assert _complete(tmp_path / "elsewhere", "gan --home " + str(home) + " sample r") == ["run-2", "run-1"]

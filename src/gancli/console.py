@@ -8,6 +8,7 @@ is a terminal, training shows a Rich progress bar; otherwise (CI, pipes,
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -38,6 +39,36 @@ def warn(message: str) -> None:
     if settings.errors_only:
         return
     err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+
+_STDOUT = out
+
+
+def json_mode(on: bool) -> None:
+    """``--json``: lines for humans (progress, notes, tables) go to stderr, so stdout holds
+    only the JSON object that :func:`emit_json` writes. ``gan``'s callback resets it."""
+    global out
+    out = err if on else _STDOUT
+
+
+def emit_json(doc: Any) -> None:
+    """Write ``doc`` as one line of JSON on the real stdout."""
+    import json
+    import sys
+
+    sys.stdout.write(json.dumps(doc) + "\n")
+    sys.stdout.flush()
+
+
+def file_record(path: Path) -> dict[str, Any]:
+    """``{"path", "bytes", "sha256"}`` of a written file, for ``--json`` outputs."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"path": str(path), "bytes": path.stat().st_size, "sha256": h.hexdigest()}
 
 
 def info(message: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from gancli import __version__
+from gancli import __version__, console
 from gancli.cli import evaluate as evaluate_cmd
 from gancli.cli import export as export_cmd
 from gancli.cli import runs as runs_cmd
@@ -52,6 +52,7 @@ def _global(
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More output: checkpoint and sample writes."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
+    console.json_mode(False)  # a command's --json turns it on
     settings.quiet = quiet
     settings.verbose = verbose
     ctx.obj = State(home=home, data_dir=data_dir)

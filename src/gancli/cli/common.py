@@ -190,3 +190,42 @@ class Group(typer.core.TyperGroup):
         opt = super().get_help_option(ctx)
         _plain_metavars([*self.params, *([opt] if opt is not None else [])])
         return opt
+
+
+# -- shell completion of values (typer ``autocompletion=``) --------------------------------
+def _home_of(ctx: typer.Context) -> Path:
+    """The run store root during completion: ``gan --home H`` typed so far, else
+    ``$GANCLI_HOME``, else the default (the global callback has not run yet)."""
+    import os
+
+    home = ctx.find_root().params.get("home") or os.environ.get("GANCLI_HOME")
+    return Path(home).expanduser() if home else default_home()
+
+
+def complete_names(names: Callable[[], list[str]]) -> Callable[[str], list[str]]:
+    """A completer of fixed names (registries, choices) that start with what is typed."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [n for n in names() if n.startswith(incomplete)]
+
+    return complete
+
+
+def complete_run(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Run ids of the store, newest first, and ``latest``."""
+    try:
+        ids = [r.id for r in RunStore(_home_of(ctx)).list()]
+    except OSError:
+        ids = []
+    return [i for i in ["latest", *reversed(ids)] if i.startswith(incomplete)]
+
+
+def complete_checkpoint(ctx: typer.Context, incomplete: str) -> list[str]:
+    """``latest`` and the steps of the checkpoints of the RUN typed before it."""
+    run = ctx.params.get("run") or "latest"
+    try:
+        r = RunStore(_home_of(ctx)).resolve(run)
+        steps = [str(step) for step, _ in r.checkpoints()]
+    except (GancliError, OSError):
+        steps = []
+    return [s for s in ["latest", *steps] if s.startswith(incomplete)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from gancli import console
-from gancli.cli.common import handles_errors, resolve_generator_source, state
+from gancli.cli.common import complete_checkpoint, complete_run, handles_errors, resolve_generator_source, state
 from gancli.errors import UsageError
 
 
@@ -49,7 +49,7 @@ def _real_source(ctx: typer.Context, real: str | None, train_data, channels: int
 @handles_errors
 def evaluate(
     ctx: typer.Context,
-    run: str = typer.Argument("latest", metavar="RUN",
+    run: str = typer.Argument("latest", metavar="RUN", autocompletion=complete_run,
                               help="run-N, N, latest, a run directory, a checkpoint .safetensors file or a bundle folder."),
     fid: bool = typer.Option(False, "--fid", help="Fréchet distance (FID; FD-LeNet under --protocol lenet)."),
     kid: bool = typer.Option(False, "--kid", help="Kernel Inception Distance (unbiased MMD², 100 subsets x 1000)."),
@@ -66,7 +66,8 @@ def evaluate(
     batch_size: int = typer.Option(256, "--batch-size", help="Images per forward pass (Inception: at most 64)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     seed: int = typer.Option(0, "--seed", help="Seed of the latents (as gan sample) and of KID / IS subsets."),
-    checkpoint: str = typer.Option("latest", "--checkpoint", "-c", help="'latest', 'best' or a step number."),
+    checkpoint: str = typer.Option("latest", "--checkpoint", "-c", help="'latest', 'best' or a step number.",
+                                   autocompletion=complete_checkpoint),
     ema: bool = typer.Option(True, "--ema/--no-ema", help="Use the EMA generator when the run has one."),
     inception_weights: str = typer.Option(None, "--inception-weights", show_default=False,
                                           help="InceptionV3 weights file (weights-inception-2015-12-05-6726825d.pth). "

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from gancli import console
-from gancli.cli.common import handles_errors, resolve_generator_source
+from gancli.cli.common import complete_checkpoint, complete_names, complete_run, handles_errors, resolve_generator_source
 from gancli.export import FORMATS, check_options, check_output, default_output, format_for, require_packages
 
 
@@ -23,15 +23,17 @@ def _human_bytes(n: int) -> str:
 @handles_errors
 def export(
     ctx: typer.Context,
-    run: str = typer.Argument("latest", metavar="RUN",
+    run: str = typer.Argument("latest", metavar="RUN", autocompletion=complete_run,
                               help="run-N, N, latest, a run directory, a checkpoint .safetensors file, "
                               "or a bundle folder."),
-    format_: str = typer.Option(None, "--format", "-f", show_default=False, help="Export format: " + ", ".join(
+    format_: str = typer.Option(None, "--format", "-f", show_default=False,
+                                autocompletion=complete_names(lambda: FORMATS.names()), help="Export format: " + ", ".join(
         f"{e.name} ({e.obj.suffix or 'a folder'})" for e in FORMATS) + ". \\[default: from -o's suffix, else onnx]"),
     output: Path = typer.Option(None, "-o", "--output", show_default=False,
                                 help="Output file (.onnx, .pt, .pt2) or, for safetensors, folder. "
                                 "\\[default: <run>-step<S> + the format's suffix]"),
-    checkpoint: str = typer.Option("latest", "--checkpoint", "-c", help="'latest' or a step number."),
+    checkpoint: str = typer.Option("latest", "--checkpoint", "-c", help="'latest' or a step number.",
+                                   autocompletion=complete_checkpoint),
     ema: bool = typer.Option(True, "--ema/--no-ema", help="Export the EMA generator when the run has one."),
     uint8: bool = typer.Option(False, "--uint8",
                                help="Graph formats: output uint8 images in [0, 255] (converted in the graph, "
@@ -40,6 +42,8 @@ def export(
                                 help="Reload the artifact and compare it with the PyTorch generator at batch "
                                 "sizes 1 and 7 (max abs difference <= 1e-4, or 1 level with --uint8)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file or non-empty folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (files written with their "
+                                 "sha256, metadata, verification) and nothing else there."),
 ) -> None:
     """Export a run's generator for inference without gancli, and verify the export.
 
@@ -57,6 +61,7 @@ def export(
 
       gan export run-3 --format safetensors -o mnist-g/      (then: gan sample mnist-g/)
     """
+    console.json_mode(as_json)
     format_ = format_ or format_for(output)
     check_options(format_, uint8)
     if output is not None:
@@ -90,3 +95,11 @@ def export(
             diff, limit = f"{result.max_abs_diff:.2g}", f"{result.tolerance:.0e}".replace("e-0", "e-")
         console.info(f"  verified with {result.verified_with} at batch sizes {sizes}: max abs difference {diff} "
                      f"(limit {limit})")
+    if as_json:
+        path = Path(result.path)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        console.emit_json({"path": str(path), "format": format_, "bytes": result.bytes,
+                           "files": [console.file_record(p) for p in files], "metadata": m,
+                           "export_seconds": result.export_seconds, "verified_with": result.verified_with,
+                           "max_abs_diff": result.max_abs_diff, "tolerance": result.tolerance,
+                           "batch_sizes": list(result.batch_sizes)})

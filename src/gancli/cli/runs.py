@@ -8,7 +8,7 @@ import sys
 import typer
 
 from gancli import console
-from gancli.cli.common import Command, Group, handles_errors, state
+from gancli.cli.common import Command, Group, complete_run, handles_errors, state
 from gancli.errors import GancliError, UsageError
 from gancli.runs import Run
 
@@ -70,7 +70,7 @@ def list_runs(
 @handles_errors
 def show(
     ctx: typer.Context,
-    run: str = typer.Argument(..., metavar="RUN", help="run-N, N, latest or a run directory."),
+    run: str = typer.Argument(..., metavar="RUN", autocompletion=complete_run, help="run-N, N, latest or a run directory."),
     as_json: bool = typer.Option(False, "--json", help="Print config.json, checkpoints and last metrics as JSON."),
 ) -> None:
     """Config, checkpoints, samples and latest metrics of one run."""
@@ -118,10 +118,13 @@ def show(
 @handles_errors
 def rm(
     ctx: typer.Context,
-    run: str = typer.Argument(..., metavar="RUN", help="run-N or N (not 'latest', to avoid accidents)."),
+    run: str = typer.Argument(..., metavar="RUN", help="run-N or N (not 'latest', to avoid accidents).",
+                              autocompletion=complete_run),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout: the run removed."),
 ) -> None:
     """Delete a run directory and everything in it."""
+    console.json_mode(as_json)
     if run == "latest":
         raise UsageError("refusing to delete 'latest'; name the run (e.g. run-3)")
     store = state(ctx).store()
@@ -130,15 +133,19 @@ def rm(
         if not sys.stdin.isatty():
             raise UsageError(f"refusing to delete {r.id} without --yes (stdin is not a terminal)")
         typer.confirm(f"delete {r.id} ({r.path})?", abort=True)
+    files = sum(1 for p in r.path.rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for p in r.path.rglob("*") if p.is_file())
     store.remove(r)
     console.info(f"deleted {r.id}")
+    if as_json:
+        console.emit_json({"removed": r.id, "path": str(r.path), "files": files, "bytes": size})
 
 
 @app.command("unlock", cls=Command)
 @handles_errors
 def unlock(
     ctx: typer.Context,
-    run: str = typer.Argument(..., metavar="RUN", help="run-N, N, latest or a run directory."),
+    run: str = typer.Argument(..., metavar="RUN", autocompletion=complete_run, help="run-N, N, latest or a run directory."),
 ) -> None:
     """Remove a run's leftover lock file; refused while a live process trains the run.
 

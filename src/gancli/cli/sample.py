@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from gancli import console
-from gancli.cli.common import handles_errors, resolve_generator_source
+from gancli.cli.common import complete_checkpoint, complete_run, handles_errors, resolve_generator_source
 from gancli.errors import UsageError
 
 #: The images of one ``gan sample`` are held in memory as float32: at most this many bytes.
@@ -17,7 +17,7 @@ MAX_SAMPLE_BYTES = 4 * 2**30
 @handles_errors
 def sample(
     ctx: typer.Context,
-    run: str = typer.Argument("latest", metavar="RUN",
+    run: str = typer.Argument("latest", metavar="RUN", autocompletion=complete_run,
                               help="run-N, N, latest, a run directory, a checkpoint .safetensors file, "
                               "or a bundle folder from `gan export --format safetensors`."),
     num: int = typer.Option(64, "-n", "--num", help="Number of images."),
@@ -26,7 +26,8 @@ def sample(
                                 "\\[default: <run>-step<S>.png]"),
     nrow: int = typer.Option(None, "--nrow", show_default=False, help="Images per grid row. \\[default: square]"),
     seed: int = typer.Option(0, "--seed", help="Seed of the latents z; same seed = same images."),
-    checkpoint: str = typer.Option("latest", "--checkpoint", "-c", help="'latest' or a step number."),
+    checkpoint: str = typer.Option("latest", "--checkpoint", "-c", help="'latest' or a step number.",
+                                   autocompletion=complete_checkpoint),
     individual: bool = typer.Option(False, "--individual", help="Write one PNG per image into the -o directory."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     batch_size: int = typer.Option(256, "--batch-size", help="Images generated per forward pass."),
@@ -36,6 +37,8 @@ def sample(
                                     help="Conditional runs: one row per class, --nrow (default 8) images each; "
                                     "-n is ignored."),
     ema: bool = typer.Option(True, "--ema/--no-ema", help="Use the EMA generator when the run has one."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (the files written, with "
+                                 "their sha256) and nothing else there."),
 ) -> None:
     """Generate images from a run's generator (a square 8x8 grid for -n 64).
 
@@ -49,6 +52,7 @@ def sample(
 
       gan sample run-5 --class-grid -o classes.png      (conditional runs)
     """
+    console.json_mode(as_json)
     if num < 1:
         raise UsageError(f"-n must be >= 1, got {num}")
     if not 0 <= seed < 2**63 - 1:
@@ -115,8 +119,14 @@ def sample(
             console.error(f"interrupted: nothing was written to {out_dir}/")
             raise typer.Exit(130) from None
         console.info(f"wrote {len(paths)} images to {out_dir}/ ({kind} {ckpt_path.name}, seed {seed})")
+        written = sorted(p for p in out_dir.iterdir() if p.is_file())
     else:
         out = output or Path(f"{stem}.png")
         save_grid(images, out, nrow=nrow)
         weights = "EMA" if g.uses_ema else "raw"
         console.info(f"wrote {out} ({num} images, {kind} {ckpt_path.name}, {weights} G, seed {seed})")
+        written = [out]
+    if as_json:
+        console.emit_json({"files": [console.file_record(p) for p in written], "num_images": num, "seed": seed,
+                           "source": str(ckpt_path), "step": step, "ema": bool(g.uses_ema),
+                           "labels": "class grid" if class_grid else class_})

@@ -21,7 +21,7 @@ from typing import Any
 import typer
 
 from gancli import console
-from gancli.cli.common import handles_errors, state
+from gancli.cli.common import complete_names, complete_run, handles_errors, state
 from gancli.config import DATA, MODEL, OPTIM, RUN, SPEED, OptionSpec, option_specs
 from gancli.errors import UsageError
 from gancli.resolve import registry
@@ -107,8 +107,15 @@ def _config_parameter(spec: OptionSpec) -> inspect.Parameter:
         metavar = "NAME" if spec.registry or spec.choices else _METAVARS[spec.type]
     if spec.short:
         decls.append(spec.short)
+    values = None
+    if spec.registry is not None:
+        kind = spec.registry
+        values = complete_names(lambda: [e.name for e in registry(kind)])
+    elif spec.choices is not None:
+        choices = list(spec.choices)
+        values = complete_names(lambda: choices)
     info = typer.Option(None, *decls, rich_help_panel=spec.group, show_default=False, metavar=metavar,
-                        help=option_help(spec))
+                        help=option_help(spec), autocompletion=values)
     return inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=_TYPES[spec.type])
 
 
@@ -120,14 +127,19 @@ COMMAND_OPTIONS: dict[str, tuple[type, Any]] = {
                                        metavar="", help="Class-conditional G (embedding / conditional BN) and "
                                        "projection D; the classes come from the dataset. \\[default: unconditional]")),
     "resume": (str, typer.Option(None, "--resume", metavar="RUN", rich_help_panel=RUN, show_default=False,
+                                 autocompletion=complete_run,
                                  help="Continue RUN (run-N, N, latest or a run directory) from its newest valid "
                                  "checkpoint; --steps/--epochs extend it.")),
     "preset": (str, typer.Option(None, "--preset", rich_help_panel=RUN, show_default=False, metavar="NAME",
+                                 autocompletion=complete_names(lambda: [e.name for e in registry("preset")]),
                                  help="Known-good recipe (see --list-presets); explicit flags win.")),
     "list_presets": (bool, typer.Option(False, "--list-presets", rich_help_panel=RUN, metavar="",
                                         help="List the presets with their cost and source, and exit.")),
     "dry_run": (bool, typer.Option(False, "--dry-run", rich_help_panel=RUN, metavar="",
                                    help="Print the resolved config as JSON and exit.")),
+    "as_json": (bool, typer.Option(False, "--json", rich_help_panel=RUN, metavar="",
+                                   help="Print one JSON object on stdout at the end (run, steps, wall time, img/s, "
+                                   "last losses, checkpoint); progress and notes go to stderr.")),
     "nproc": (int, typer.Option(None, "--nproc", rich_help_panel=SPEED, show_default=False, metavar="N",
                                 help="Train with N processes on this machine (one per GPU, or CPU processes) through "
                                 "torchrun; --batch-size stays the global batch. For several machines run torchrun "
@@ -147,18 +159,38 @@ def _signature() -> inspect.Signature:
     return inspect.Signature(params)
 
 
-def _print_presets() -> None:
-    from rich.table import Table
+def preset_flags(options: dict[str, Any]) -> str:
+    """A preset's options as command-line flags (``--spectral-norm``, ``--no-compile``, ``--augment ''``)."""
+    import shlex
 
-    table = Table(title="presets (gan train --preset NAME; explicit flags win)", title_justify="left")
-    table.add_column("name", no_wrap=True, style="bold")
-    for col in ("recipe", "options", "expected cost", "source"):
-        table.add_column(col, overflow="fold")
+    from gancli.config import flag
+
+    out = []
+    for name, value in options.items():
+        f = flag(name) if name != "conditional" else "--conditional"
+        if isinstance(value, bool):
+            out.append(f if value else "--no-" + f[2:])
+        else:
+            out.append(f"{f} {shlex.quote(str(value))}")
+    return " ".join(out)
+
+
+def _print_presets() -> None:
+    """One block per preset, wrapped at spaces (readable at 80 columns)."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    console.out.print("presets (gan train --preset NAME; explicit flags win)")
     for entry in registry("preset"):
         p = entry.obj
-        opts = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in p.options.items())
-        table.add_row(entry.name, p.summary, opts, p.cost, p.source)
-    console.out.print(table)
+        console.out.print()
+        console.out.print(Text(entry.name, style="bold"))
+        body = Text(p.summary)
+        for label, value in (("options", preset_flags(p.options)), ("cost", p.cost), ("source", p.source)):
+            if value:
+                body.append(f"\n{label}: ", style="dim")
+                body.append(value)
+        console.out.print(Padding(body, (0, 0, 0, 2)))
 
 
 # -- the command ---------------------------------------------------------------------------
@@ -178,6 +210,8 @@ def train(ctx: typer.Context, **options: Any) -> None:
     """
     from gancli.engine.ranks import env_ranks
 
+    as_json = options.pop("as_json")
+    console.json_mode(as_json)
     if options.pop("list_presets"):
         _print_presets()
         return
@@ -193,7 +227,7 @@ def train(ctx: typer.Context, **options: Any) -> None:
 
         doc = json.loads(Path(launched).read_text("utf-8"))
         cfg, run = RunConfig.from_dict(doc["config"]), (Run(doc["resume"]) if doc["resume"] else None)
-        _train(st, store, cfg, run)
+        _train(st, store, cfg, run, as_json=as_json)
         return
 
     resume, preset, dry_run, nproc = (options.pop(k) for k in ("resume", "preset", "dry_run", "nproc"))
@@ -226,20 +260,22 @@ def train(ctx: typer.Context, **options: Any) -> None:
             rank_device(cfg.train.device, nproc - 1)  # a device each process may use; enough GPUs
         preflight(cfg, max(world, nproc or 1))
         if dry_run:
-            if rank == 0:
+            if rank == 0 and as_json:
+                console.emit_json(cfg.to_dict())
+            elif rank == 0:
                 console.out.print_json(cfg.to_json())
             if dist is not None:
                 distributed.teardown(dist)
             return
-        _launch_processes(st, nproc, cfg, run)
-    _train(st, store, cfg, run, dist, device)
+        _launch_processes(st, nproc, cfg, run, as_json)
+    _train(st, store, cfg, run, dist, device, as_json=as_json)
 
 
 train.__signature__ = _signature()  # type: ignore[attr-defined]
 train.__annotations__ = {p.name: p.annotation for p in train.__signature__.parameters.values()}  # type: ignore[attr-defined]
 
 
-def _train(st, store, cfg, run, dist=None, device=None) -> None:
+def _train(st, store, cfg, run, dist=None, device=None, as_json: bool = False) -> None:
     """Train ``cfg`` in this process (one of several under torchrun: joins their process
     group unless ``dist`` is given), with signal handling."""
     from gancli.engine import distributed
@@ -259,6 +295,8 @@ def _train(st, store, cfg, run, dist=None, device=None) -> None:
             distributed.teardown(dist)
 
     ckpt = result.last_checkpoint
+    if as_json and dist.is_main:
+        console.emit_json(_summary(run, result))
     if result.interrupted:
         code = 128 + (stop.signum or signal.SIGINT)
         console.warn(
@@ -273,7 +311,17 @@ def _train(st, store, cfg, run, dist=None, device=None) -> None:
     console.info(f"next: gan sample {run.id} -n 64 -o grid.png")
 
 
-def _launch_processes(st, nproc: int, cfg, run) -> None:
+def _summary(run, result) -> dict[str, Any]:
+    """``gan train --json``: what a script needs after training."""
+    last = next((r for r in reversed(run.read_metrics()) if r.get("kind") == "train"), {})
+    return {"run": run.id, "path": str(run.path), "steps": result.step, "total_steps": result.total_steps,
+            "interrupted": result.interrupted, "seconds": round(result.seconds, 3),
+            "img_per_sec": round(result.images_per_sec, 1),
+            "last_losses": {k: last[k] for k in ("step", "loss_d", "loss_g", "d_real", "d_fake") if k in last},
+            "checkpoint": str(result.last_checkpoint) if result.last_checkpoint else None}
+
+
+def _launch_processes(st, nproc: int, cfg, run, as_json: bool = False) -> None:
     """``gan train --nproc N``: run ``gan train`` in N processes through torchrun's standalone
     launcher, handing them this process's resolved config (:data:`LAUNCH_ENV`), then exit
     with their exit code."""
@@ -286,7 +334,8 @@ def _launch_processes(st, nproc: int, cfg, run) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({"config": cfg.to_dict(), "resume": str(run.path) if run is not None else None}, f)
         os.environ[LAUNCH_ENV] = path
-        argv = (["--quiet"] if console.settings.quiet else []) + ["--verbose"] * console.settings.verbose + ["train"]
+        argv = (["--quiet"] if console.settings.quiet else []) + ["--verbose"] * console.settings.verbose
+        argv += ["train"] + (["--json"] if as_json else [])
         code = launch_local(nproc, argv)
     finally:
         os.environ.pop(LAUNCH_ENV, None)
