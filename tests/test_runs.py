@@ -284,3 +284,43 @@ def test_runs_unlock_refuses_a_live_owner(home):
     (run.path / ".lock").write_text("")
     r = runner.invoke(app, ["runs", "unlock", run.id])
     assert r.exit_code == 0 and "removed the lock file" in r.output and not (run.path / ".lock").exists()
+
+
+def test_runs_list_status_conditional_and_80_columns(home, mnist_dir, monkeypatch):
+    """Status of each run (finished / stopped / diverged / collapsed / running / damaged) and
+    the conditional marker, in a table that fits 80 columns with no word broken."""
+    import json as json_
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from gancli.cli import app
+    from gancli.runs import RunStore
+
+    runner = CliRunner()
+    base = ["train", "--limit", "128", "--batch-size", "32", "--ngf", "8", "--ndf", "8", "--device", "cpu",
+            "--sample-every", "0", "--steps", "4", "--checkpoint-every", "2", "--keep", "0"]
+    for extra in ([], ["--conditional"], [], [], [], []):
+        assert runner.invoke(app, [*base, *extra]).exit_code == 0
+    store = RunStore(home)
+    runs = {r.id: r for r in store.list()}
+    for i in (3, 4, 5, 6):  # back to step 2 of 4
+        (runs[f"run-{i}"].checkpoints_dir / "step-4.safetensors").unlink()
+    runs["run-4"].append_metrics({"kind": "stop", "step": 2, "reason": "diverged", "message": "x"})
+    runs["run-5"].append_metrics({"kind": "stop", "step": 2, "reason": "collapse", "message": "x"})
+    (runs["run-6"].path / "config.json").write_text("{")
+    monkeypatch.setenv("COLUMNS", "80")
+    with runs["run-1"].lock():
+        doc = json_.loads(runner.invoke(app, ["runs", "list", "--json"]).stdout)
+        table = runner.invoke(app, ["runs", "list"]).stdout
+    assert [r.get("status") for r in doc] == ["running", "finished", "stopped", "diverged", "collapsed", None]
+    assert [r.get("conditional") for r in doc][:2] == [False, True] and doc[5]["error"].startswith("damaged")
+    assert max(len(line) for line in table.splitlines()) <= 80, table
+    lines = table.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["id", "status"])
+    rows = [line.split() for line in lines[header + 1:]]
+    assert rows[0][:5] == ["run-1", "running", "mnist", "dcgan", "bce"]
+    assert rows[1][:6] == ["run-2", "finished", "mnist", "dcgan", "bce", "cond"] and rows[1][6] == "4/4"
+    assert [r[1] for r in rows[2:]] == ["stopped", "diverged", "collapsed", "damaged"]
+    assert rows[2][5] == "2/4"
+    shutil.rmtree(home / "runs")

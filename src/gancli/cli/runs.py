@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import typer
 
@@ -15,6 +16,22 @@ from gancli.runs import Run
 app = typer.Typer(help="List, show, delete and unlock runs.", no_args_is_help=True, cls=Group)
 
 
+def _status(run: Run, step: int, steps: int) -> str:
+    """``running`` (a live process holds the lock), ``finished`` (checkpoint at the last step),
+    ``diverged`` / ``collapsed`` (the run's own stop record is its newest record), else ``stopped``."""
+    if run.lock_owner() is not None:
+        return "running"
+    if step >= steps:
+        return "finished"
+    try:
+        records, _ = run.read_metrics_report()
+    except (GancliError, OSError):
+        records = []
+    if records and records[-1].get("kind") == "stop":
+        return {"diverged": "diverged", "collapse": "collapsed"}.get(records[-1].get("reason"), "stopped")
+    return "stopped"
+
+
 def _summary(run: Run) -> dict:
     """One row of ``gan runs list``; a damaged run gives a row with ``error`` (never an exception)."""
     try:
@@ -24,12 +41,16 @@ def _summary(run: Run) -> dict:
     except (GancliError, OSError) as e:
         return {"id": run.id, "path": str(run.path), "error": f"damaged: {e}"}
     created = doc.get("meta", {}).get("created", "")
+    step = ckpts[-1][0] if ckpts else 0
     return {
         "id": run.id,
+        "status": _status(run, step, cfg.train.steps),
         "dataset": cfg.data.dataset,
         "arch": cfg.model.arch,
         "loss": cfg.loss.name,
-        "step": ckpts[-1][0] if ckpts else 0,
+        "conditional": bool(cfg.model.num_classes),
+        "clusters": cfg.model.clusters if not cfg.model.num_classes else 0,
+        "step": step,
         "steps": cfg.train.steps,
         "created": created if isinstance(created, str) else "",
         "last_checkpoint": ckpts[-1][1].name if ckpts else None,
@@ -43,7 +64,8 @@ def list_runs(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
 ) -> None:
-    """Table of runs: id, dataset, arch, loss, steps done/total, created, last checkpoint."""
+    """Table of runs: id, status, dataset, model (arch, loss, cond = conditional), steps
+    checkpointed / total, created. --json has more (clusters, last checkpoint, path)."""
     store = state(ctx).store()
     rows = [_summary(r) for r in store.list()]
     if as_json:
@@ -54,15 +76,20 @@ def list_runs(
         return
     from rich.table import Table
 
-    table = Table(title=f"runs in {store.runs_dir}", title_justify="left")
-    for col in ("id", "dataset", "arch", "loss", "steps", "created", "last checkpoint"):
-        table.add_column(col, justify="right" if col == "steps" else "left", no_wrap=col == "id")
+    table = Table(title=f"runs in {store.runs_dir}", title_justify="left", box=None, pad_edge=False,
+                  header_style="bold")
+    for col in ("id", "status", "dataset", "model", "steps", "created"):
+        table.add_column(col, justify="right" if col == "steps" else "left", no_wrap=True,
+                         overflow="ellipsis", max_width=22 if col == "dataset" else None)
+    colors = {"running": "cyan", "finished": "green", "stopped": "yellow", "diverged": "red", "collapsed": "red"}
     for r in rows:
         if "error" in r:
-            table.add_row(r["id"], f"[red]damaged[/] (gan runs show {r['id']})", "", "", "", "", "")
+            table.add_row(r["id"], "[red]damaged[/]", f"gan runs show {r['id']}", "", "", "")
             continue
-        table.add_row(r["id"], r["dataset"], r["arch"], r["loss"], f"{r['step']}/{r['steps']}",
-                      r["created"].replace("T", " ").replace("+00:00", "Z"), r["last_checkpoint"] or "-")
+        model = f"{r['arch']} {r['loss']}" + (" cond" if r["conditional"] else "")
+        dataset = r["dataset"] if "/" not in r["dataset"] else Path(r["dataset"]).name + "/"
+        table.add_row(r["id"], f"[{colors[r['status']]}]{r['status']}[/]", dataset, model,
+                      f"{r['step']}/{r['steps']}", r["created"][:10])
     console.out.print(table)
 
 

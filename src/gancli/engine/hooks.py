@@ -276,8 +276,10 @@ class Monitor(Hook):
         self.active = set(kinds)
         if kinds and self.stop:
             last = t.last_checkpoint.name if t.last_checkpoint is not None else "none"
-            raise GancliError(f"stopped at step {t.step} on mode collapse ({', '.join(kinds)}; --stop-on-collapse); "
-                              f"last good checkpoint: {last}")
+            message = (f"stopped at step {t.step} on mode collapse ({', '.join(kinds)}; --stop-on-collapse); "
+                       f"last good checkpoint: {last}")
+            t.record_stop("collapse", message)
+            raise GancliError(message)
         return kinds
 
 

@@ -341,10 +341,17 @@ class Trainer:
     def diverged(self, what: str) -> None:
         """Raise :class:`GancliError`: training diverged, naming the step and the last good checkpoint."""
         last = self.last_checkpoint.name if self.last_checkpoint else "none"
-        raise GancliError(
-            f"training diverged at step {self.step} ({what}); last good checkpoint: {last}; "
-            "try a lower --lr-g/--lr-d or another --loss"
-        )
+        message = (f"training diverged at step {self.step} ({what}); last good checkpoint: {last}; "
+                   "try a lower --lr-g/--lr-d or another --loss")
+        self.record_stop("diverged", message)
+        raise GancliError(message)
+
+    def record_stop(self, reason: str, message: str) -> None:
+        """Append ``{"kind": "stop", "reason": ...}`` to metrics.jsonl (rank 0), so ``gan runs
+        list`` can tell a run that stopped on its own (``diverged``, ``collapse``) apart."""
+        if self.dist.is_main:
+            self.run.append_metrics({"kind": "stop", "step": self.step, "reason": reason, "message": message,
+                                     "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
 
     def _check_finite(self, record: dict[str, float]) -> None:
         """Divergence at a log: a logged loss that is NaN/Inf or above :data:`ABSURD_LOSS`
