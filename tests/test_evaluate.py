@@ -92,6 +92,20 @@ def test_evaluate_all_metrics_and_table(trained, mnist_dir):
         assert name in r.stdout
     assert "2,048 generated vs 10,000 reference (mnist:test)" in r.stdout
     assert "warning" in r.stderr and "biased" in r.stderr  # 2048 < 10k
+    from gancli.cli.evaluate import READING
+
+    text = " ".join(r.stdout.split())  # wrapped lines joined
+    for name in ("fd_lenet", "kid_lenet", "is_lenet", "precision_lenet", "recall_lenet", "classes_covered"):
+        assert READING[name] in text, name  # direction and reference points beside each number
+    assert "lower is better; real MNIST ~0.5" in text and "higher is better, at most 10" in text
+
+
+def test_evaluate_fast_is_10k_samples(trained):
+    r = _cli("evaluate", "latest", "--fast", "--real", "mnist:test", "--json", "--device", "cpu", home=trained)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["results"][0]["protocol"]["num_generated"] == 10_000
+    r = _cli("evaluate", "latest", "--fast", "-n", "2048", home=trained)
+    assert r.exit_code == 2 and "--fast or -n, not both" in r.stderr
 
 
 def test_evaluate_refuses_too_few_samples(trained):

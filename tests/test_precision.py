@@ -221,3 +221,35 @@ def test_joint_d_forward_matches_two_forwards(tmp_path, tiny_data, monkeypatch):
     a, b = _state(joint), _state(apart)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6, msg=k)
+
+
+def test_precision_warning_without_native_support():
+    from gancli.engine.precision import precision_warning
+
+    cpu = torch.device("cpu")
+    assert "is emulated" in precision_warning("bf16", cpu, flags={"avx2", "avx512f"})
+    assert "AVX512-BF16 or AMX-BF16" in precision_warning("bf16", cpu, flags={"avx2"})
+    assert precision_warning("bf16", cpu, flags={"avx512_bf16"}) is None
+    assert precision_warning("bf16", cpu, flags={"amx_bf16"}) is None
+    assert "AVX512-FP16" in precision_warning("fp16", cpu, flags={"amx_bf16"})
+    assert precision_warning("fp32", cpu, flags=set()) is None
+    assert precision_warning("bf16", cpu, flags=None) in (None, precision_warning("bf16", cpu))  # unknown: read
+
+
+def test_train_warns_on_emulated_bf16_and_names_precision(tmp_path, monkeypatch, mnist_dir):
+    """A CPU without native bf16 (simulated): one warning line; the start line names precision and threads."""
+    from typer.testing import CliRunner
+
+    from gancli.cli import app
+    from gancli.engine import precision
+
+    args = ["--home", str(tmp_path), "train", "--limit", "64", "--batch-size", "32", "--steps", "1", "--ngf", "8",
+            "--ndf", "8", "--device", "cpu", "--sample-every", "0", "--monitor-every", "0"]
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "fma"})
+    r = CliRunner().invoke(app, [*args, "--precision", "bf16"])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("--precision bf16 on this CPU (no AVX512-BF16 or AMX-BF16) is emulated") == 1
+    assert "precision bf16" in r.stdout and f"{torch.get_num_threads()} CPU threads" in r.stdout
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
+    r = CliRunner().invoke(app, [*args, "--precision", "bf16"])
+    assert r.exit_code == 0 and "emulated" not in r.stderr

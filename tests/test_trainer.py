@@ -141,3 +141,28 @@ def test_batcher_order_depends_only_on_seed_and_step(tiny_data):
     assert torch.equal(seen.flatten(1).sort(0).values, expect.flatten(1).sort(0).values)
     other = DeviceBatcher(tiny_data.images, tiny_data.labels, 16, seed=4, device=torch.device("cpu"))
     assert not torch.equal(other.batch(0)[0], b1.batch(0)[0])
+
+
+def test_cost_estimate_after_warm_up(tmp_path, tiny_data):
+    """From the first seconds: measured img/s, the current losses and the time left, once."""
+    from gancli.engine.hooks import NullReporter
+
+    class Notes(NullReporter):
+        def __init__(self):
+            self.notes = []
+
+        def note(self, text):
+            self.notes.append(text)
+
+    rep = Notes()
+    t = build_trainer(_cfg("mlp", 50, log_every_steps=1000, monitor_every_steps=0), RunStore(tmp_path).create(),
+                      torch.device("cpu"), tiny_data, reporter=rep)
+    t.fit()
+    estimates = [n for n in rep.notes if n.startswith("measured ")]
+    assert len(estimates) == 1, rep.notes
+    assert " img/s over steps 6-25 (loss_d " in estimates[0] and "loss_g " in estimates[0]
+    assert "for the remaining 25 steps" in estimates[0]
+    rep = Notes()
+    build_trainer(_cfg("mlp", 49, monitor_every_steps=0), RunStore(tmp_path).create(), torch.device("cpu"), tiny_data,
+                  reporter=rep).fit()
+    assert not [n for n in rep.notes if n.startswith("measured ")]  # too short to bother

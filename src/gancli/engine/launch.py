@@ -26,7 +26,7 @@ from gancli.engine.device import resolve_device
 from gancli.engine.distributed import SINGLE, Dist
 from gancli.engine.hooks import Reporter
 from gancli.engine.parts import self_conditioned
-from gancli.engine.precision import check_precision
+from gancli.engine.precision import check_precision, precision_warning
 from gancli.engine.trainer import Trainer, TrainResult, build_trainer
 from gancli.errors import GancliError, UsageError
 from gancli.models import check_supported
@@ -119,7 +119,8 @@ def start_line(cfg: RunConfig, run: Run, trainer: Trainer, resumed: bool) -> str
     return (
         f"{what} {cfg.model.arch} on {cfg.data.dataset} ({len(trainer.batcher)} images, "
         f"{cfg.model.img_channels}x{cfg.model.img_resolution}x{cfg.model.img_resolution}){cond}, loss {cfg.loss.name}, "
-        f"{length}, batch {cfg.train.batch_size}, device {trainer.device}{how}"
+        f"{length}, batch {cfg.train.batch_size}, device {trainer.device}{how}, precision {cfg.train.precision}"
+        + (f", {torch.get_num_threads()} CPU threads" if trainer.device.type == "cpu" else "")
         + (f", {dist.world_size} processes (batch {cfg.train.batch_size // dist.world_size} each)"
            if dist.enabled else "")
         + f"\nrun directory: {run.path}"
@@ -155,6 +156,9 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     data = dist.leaders_first(lambda: load_split(cfg.data, data_dir))
     if data.skipped:
         note(f"skipped {len(data.skipped)} unreadable image(s) (--skip-bad-images), e.g. {data.skipped[0]}")
+    slow = precision_warning(cfg.train.precision, device)
+    if slow and dist.is_main and reporter is not None:
+        reporter.warn(slow)
     if self_conditioned(cfg):  # build_trainer clusters the images
         note(f"self-conditioning: clustering {len(data.images):,} images into {cfg.model.clusters} k-means "
              "clusters (--clusters 0 = off)")

@@ -31,6 +31,7 @@ import torch
 
 from gancli.checkpoint import Checkpoint
 from gancli.config import RunConfig
+from gancli.console import fmt_duration
 from gancli.data import ImageData
 from gancli.engine import state
 from gancli.engine.distributed import SINGLE, Dist
@@ -41,6 +42,10 @@ from gancli.engine.parts import Parts, build_parts, self_conditioned
 from gancli.engine.precision import autocast
 from gancli.errors import GancliError
 from gancli.runs import Run
+
+#: The cost estimate at start: the speed between these steps of an invocation (the first 5
+#: warm up allocator and kernels), told once, in invocations of at least 50 steps.
+WARMUP_MARKS = (5, 25)
 
 #: A loss whose magnitude exceeds this has diverged even when it is finite (the adversarial
 #: losses of a healthy run stay below ~100; a WGAN critic's below ~1e4).
@@ -270,6 +275,7 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         counts: dict[str, int] = {}
         interrupted = False
+        warm: tuple[int, float] | None = None
         try:
             while self.step < total:
                 stats = self.train_step(self.step)
@@ -278,6 +284,8 @@ class Trainer:
                     sums[k] = sums[k] + v if k in sums else v.clone()
                     counts[k] = counts.get(k, 0) + 1
                 self.reporter.advance(self.step)
+                if self.step - start_step in WARMUP_MARKS and total - start_step >= 2 * WARMUP_MARKS[1]:
+                    warm = self._warmup_note(warm, stats, images_per_step, total)
                 if self.step % t.log_every_steps == 0 or self.step == total:
                     values = self._reduce_stats(sums, counts)
                     now = time.perf_counter()
@@ -337,6 +345,21 @@ class Trainer:
             elif n:
                 out[k] = total / n
         return out
+
+    def _warmup_note(self, warm: tuple[int, float] | None, stats: dict[str, torch.Tensor], images_per_step: int,
+                     total: int) -> tuple[int, float]:
+        """The honest cost estimate: at the first mark remember (step, time); at the second
+        tell the reporter the measured speed, the current losses and the time left."""
+        now = time.perf_counter()
+        if warm is None:
+            return self.step, now
+        steps, seconds = self.step - warm[0], max(now - warm[1], 1e-9)
+        losses = " ".join(f"{k} {float(stats[k]):.4f}" for k in ("loss_d", "loss_g") if k in stats)
+        left = (total - self.step) * seconds / steps
+        self.reporter.note(f"measured {images_per_step * steps / seconds:.0f} img/s over steps {warm[0] + 1}-"
+                           f"{self.step} ({losses}): about {fmt_duration(left)} for the remaining "
+                           f"{total - self.step} steps, plus evaluations and checkpoints")
+        return self.step, now
 
     def diverged(self, what: str) -> None:
         """Raise :class:`GancliError`: training diverged, naming the step and the last good checkpoint."""
