@@ -290,7 +290,9 @@ def test_cli_nproc_2(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stderr == ""
     lines = r.stdout.splitlines()
-    assert lines[0].startswith("run-1: dcgan on ") and lines[0].endswith("2 processes (batch 8 each)")
+    # the folder of 64 images is self-conditioned on 3 clusters (said once: rank 0 speaks)
+    assert lines[0] == "self-conditioning: clustering 64 images into 3 k-means clusters (--clusters 0 = off)"
+    assert lines[1].startswith("run-1: dcgan on ") and lines[1].endswith("2 processes (batch 8 each)")
     assert [ln.split(" |")[0] for ln in lines if ln.startswith("step ")] == ["step 2/4 epoch 0.50", "step 4/4 epoch 1.00"]
     assert sum(ln.startswith("done: 4 steps") for ln in lines) == 1
     run = home / "runs" / "run-1"
@@ -304,7 +306,7 @@ def test_cli_nproc_2(tmp_path):
 
     r = _gan(home, "train", "--resume", "latest", "--steps", "6", "--nproc", "2")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.startswith("resuming run-1 at step 4 ")
+    assert r.stdout.splitlines()[1].startswith("resuming run-1 at step 4 ")
     assert load_checkpoint(run / "checkpoints" / "step-6.safetensors").state["world_size"] == 2
 
 

@@ -48,7 +48,7 @@ def _train_and_sample(home, tmp_path, *args):
 
 
 def test_dcgan_few_hundred_steps_on_real_mnist(home, mnist_dir, tmp_path):
-    run_dir = _train_and_sample(home, tmp_path, "--arch", "dcgan", "--limit", "4096", "--steps", "600",
+    run_dir = _train_and_sample(home, tmp_path, "--arch", "dcgan", "--limit", "4096", "--steps", "900",
                                 "--log-every", "100")
     _check_like_mnist(run_dir, mnist_dir, tol=0.15, dark_tol=0.05)
 

@@ -102,7 +102,9 @@ def test_configs_from_before_clusters_load_without_them():
     d = RunConfig().to_dict()
     del d["model"]["clusters"]
     assert RunConfig.from_dict(d).model.clusters == 0  # not the new default: the run was unconditional
-    assert RunConfig.from_dict(RunConfig().to_dict()).model.clusters == DEFAULT_CLUSTERS
+    new_run = build_config({"dataset": "mnist"})
+    assert RunConfig.from_dict(new_run.to_dict()).model.clusters == DEFAULT_CLUSTERS
+    assert ModelConfig().clusters == 0  # a model built in Python is a plain GAN unless asked
 
 
 def test_training_uses_the_clusters_and_resumes_bitwise(tmp_path, tiny_data):

@@ -19,13 +19,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from gancli.errors import GancliError
 
 #: Version of the config schema. Bump when a field changes meaning or is removed.
 CONFIG_VERSION = 1
-#: Default ``--clusters`` of a new unconditional run (self-conditioned GAN, see gancli.data.clusters).
+#: ``--clusters`` of a new unconditional ``gan train`` run (self-conditioned GAN, see
+#: gancli.data.clusters); the dataclass default is 0.
 DEFAULT_CLUSTERS = 20
 
 #: Training length when neither --steps nor --epochs is given.
@@ -87,13 +88,12 @@ class ModelConfig:
     spectral_norm: bool = option(False, "Spectral normalisation on D's weights (arXiv 1802.05957).", group=MODEL)
     d_norm: str = option("batch", "Normalisation in the dcgan D's hidden layers (none for gradient penalties).",
                          group=MODEL, choices=D_NORMS)
-    clusters: int = option(DEFAULT_CLUSTERS, "Self-conditioned GAN (arXiv 2006.10728): G and D are conditioned on this "
+    # 0 here (a model built in Python, or a config written before the option existed, is a plain
+    # GAN); a new run of `gan train` gets DEFAULT_CLUSTERS from the resolver
+    clusters: int = option(0, "Self-conditioned GAN (arXiv 2006.10728): G and D are conditioned on this "
                            "many k-means clusters of the training images (G draws one from z, so it stays "
-                           "unconditional); fewer on small datasets; 0 = off. --conditional turns it off.",
-                           group=MODEL)
-
-    #: keys absent from configs written before they existed: these values, not the new defaults
-    LEGACY: ClassVar[dict[str, Any]] = {"clusters": 0}
+                           "unconditional); fewer on small datasets; 0 = off.", group=MODEL,
+                           default_text=f"{DEFAULT_CLUSTERS}; --conditional: 0")
 
 
 @dataclass(frozen=True)
@@ -244,8 +244,7 @@ def section_from_dict(sub_cls: type, d: Any, section: str) -> Any:
         ok = _JSON_TYPES.get(kind, (object,))
         if not isinstance(value, ok) or (isinstance(value, bool) and bool not in ok):
             raise GancliError(f"config {section}.{key} must be {kind}, got {value!r}")
-    legacy = {k: v for k, v in getattr(sub_cls, "LEGACY", {}).items() if k not in d}
-    return sub_cls(**legacy, **d)
+    return sub_cls(**d)
 
 
 # -- the option table, generated from the field metadata ----------------------------------

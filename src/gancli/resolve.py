@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from gancli.config import DEFAULT_EPOCHS, OPTION_FIELDS, RESUMABLE_OPTIONS, RunConfig, flag, option_specs
+from gancli.config import DEFAULT_CLUSTERS, DEFAULT_EPOCHS, OPTION_FIELDS, RESUMABLE_OPTIONS, RunConfig, flag, option_specs
 from gancli.errors import UsageError
 from gancli.registry import Registry
 
@@ -186,6 +186,7 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
         num_classes = info.num_classes if conditional else 0
     clusters = cfg.model.clusters
     if base is None:
+        clusters = given.get("clusters", DEFAULT_CLUSTERS)
         size = info.sizes[cfg.data.split]
         if cfg.data.limit:
             size = min(size, cfg.data.limit)

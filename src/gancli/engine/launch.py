@@ -159,9 +159,6 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     slow = precision_warning(cfg.train.precision, device)
     if slow and dist.is_main and reporter is not None:
         reporter.warn(slow)
-    if self_conditioned(cfg):  # build_trainer clusters the images
-        note(f"self-conditioning: clustering {len(data.images):,} images into {cfg.model.clusters} k-means "
-             "clusters (--clusters 0 = off)")
     evaluator = None
     if cfg.train.eval_every_steps:
 
@@ -195,6 +192,9 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             return run, ckpt
 
         run, ckpt = dist.from_main(prepare)  # the other ranks get the run's path and the checkpoint's contents
+        if self_conditioned(cfg):  # build_trainer clusters the images
+            note(f"self-conditioning: clustering {len(data.images):,} images into {cfg.model.clusters} k-means "
+                 "clusters (--clusters 0 = off)")
         try:
             trainer = build_trainer(cfg, run, device, data, reporter, evaluator=evaluator, dist=dist)
             if ckpt is not None:
