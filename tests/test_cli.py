@@ -354,6 +354,8 @@ def test_json_on_every_command(home, mnist_dir, tmp_path):
     assert all(f["sha256"] == hashlib.sha256(Path(f["path"]).read_bytes()).hexdigest() for f in doc["files"])
 
     assert [r["id"] for r in json.loads(gan("runs", "list", "--json").stdout)] == ["run-1"]
+    assert json.loads(gan("runs", "show", "run-1", "--json").stdout)["path"].endswith("run-1")
+    assert _json_only(gan("runs", "unlock", "run-1", "--json"))["run"] == "run-1"
     doc = _json_only(gan("runs", "rm", "run-1", "--yes", "--json"))
     assert doc["removed"] == "run-1" and doc["files"] >= 3 and doc["bytes"] > 0
     assert not (home / "runs" / "run-1").exists()

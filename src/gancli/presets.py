@@ -46,26 +46,26 @@ _add("dcgan-classic", Preset(
 _add("mnist-mlp", Preset(
     "classic MLP GAN on MNIST, non-saturating BCE, 10 epochs",
     {"dataset": "mnist", "arch": "mlp", "loss": "bce", "batch_size": 64, "epochs": 10.0},
-    cost="9370 steps; ~2400 img/s on 2 CPU cores (about 4 min)",
+    cost="9370 steps; measured 4m22s on a 2-core Intel Xeon (AVX-512), torch 2.14.1, tests running beside it",
     source="Goodfellow et al. 2014 (arXiv 1406.2661)",
 ))
 _add("mnist-wgan-gp", Preset(
     "DCGAN layout without BatchNorm in the critic, WGAN-GP (lambda 10, 5 critic steps, Adam(1e-4, 0, 0.9))",
     {"dataset": "mnist", "arch": "dcgan", "loss": "wgan-gp", "batch_size": 64, "epochs": 10.0},
-    cost="1874 G steps (9370 critic steps); 3 epochs measured 6m52s at 445 img/s (1 CPU thread, "
-         "another job running), so ~23 min for 10",
+    cost="1874 G steps (9370 critic steps); 3 epochs measured 4m55s on a 2-core Intel Xeon (AVX-512), "
+         "torch 2.14.1, so ~16 min for 10",
     source="Gulrajani et al. 2017 (arXiv 1704.00028), MNIST setting",
 ))
 _add("mnist-hinge-sn", Preset(
     "DCGAN with spectral norm on D and the hinge loss, Adam(2e-4, 0.5, 0.999)",
     {"dataset": "mnist", "arch": "dcgan", "loss": "hinge", "spectral_norm": True, "epochs": 5.0},
-    cost="4685 steps; 3 epochs measured 6m41s at 489 img/s (1 CPU thread, another job running), so ~11 min",
+    cost="4685 steps; measured 8m19s on a 2-core Intel Xeon (AVX-512), torch 2.14.1",
     source="Miyato et al. 2018 (arXiv 1802.05957)",
 ))
 _add("mnist-cdcgan", Preset(
     "conditional DCGAN on MNIST: class embedding concatenated to z, projection D, BCE, 3 epochs",
     {"dataset": "mnist", "arch": "dcgan", "loss": "bce", "conditional": True, "batch_size": 64, "epochs": 3.0},
-    cost="2811 steps; measured ~530 img/s (1 CPU thread, another job running), about 6 min",
+    cost="2811 steps; measured ~530 img/s on a 2-core Intel Xeon (1 CPU thread, another job running), about 6 min",
     source="Mirza & Osindero 2014 (arXiv 1411.1784); Miyato & Koyama 2018 (arXiv 1802.05637)",
 ))
 _add("cifar10-sngan", Preset(

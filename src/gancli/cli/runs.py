@@ -173,14 +173,19 @@ def rm(
 def unlock(
     ctx: typer.Context,
     run: str = typer.Argument(..., metavar="RUN", autocompletion=complete_run, help="run-N, N, latest or a run directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout: whether a lock file was removed."),
 ) -> None:
     """Remove a run's leftover lock file; refused while a live process trains the run.
 
     A lock is released by the kernel when its process dies, so gan train takes a stale
     lock over by itself; this only tidies the file away.
     """
+    console.json_mode(as_json)
     r = state(ctx).store().resolve(run)
-    if r.unlock():
+    removed = r.unlock()
+    if removed:
         console.info(f"removed the lock file of {r.id}; no process was holding it")
     else:
         console.info(f"{r.id} has no lock file")
+    if as_json:
+        console.emit_json({"run": r.id, "path": str(r.path), "lock_removed": bool(removed)})
