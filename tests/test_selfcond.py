@@ -149,3 +149,16 @@ def test_cli_trains_samples_and_exports_a_self_conditioned_run(home, mnist_dir, 
     assert r.exit_code == 0, r.output and (tmp_path / "g.png").exists()
     r = CliRunner().invoke(app, ["sample", "latest", "-n", "4", "--class-grid", "-o", str(tmp_path / "c.png")])
     assert r.exit_code != 0  # unconditional to the user: no classes to ask for
+
+
+@pytest.mark.parametrize("fmt,suffix", [("onnx", ".onnx"), ("torchscript", ".pt"), ("safetensors", "")])
+def test_self_conditioned_generator_exports_and_verifies(tmp_path, fmt, suffix):
+    """Exports take z alone and reproduce G(z), the cluster choice included."""
+    pytest.importorskip("onnxruntime") if fmt == "onnx" else None
+    from gancli.export.core import export_generator
+
+    G = _selfcond("dcgan", 4)
+    G.set_cluster_frequencies(torch.tensor([5, 1, 3, 1]))
+    res = export_generator(G.eval(), fmt, tmp_path / f"g{suffix}", source={"source_run": None, "source_checkpoint": None})
+    assert res.max_abs_diff is not None and res.max_abs_diff <= 1e-4
+    assert res.metadata["inputs"] == ["z"] and res.metadata["num_classes"] == 0
