@@ -62,13 +62,9 @@ def emit_json(doc: Any) -> None:
 
 def file_record(path: Path) -> dict[str, Any]:
     """``{"path", "bytes", "sha256"}`` of a written file, for ``--json`` outputs."""
-    import hashlib
+    from gancli.fsutil import file_sha256
 
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return {"path": str(path), "bytes": path.stat().st_size, "sha256": h.hexdigest()}
+    return {"path": str(path), "bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def info(message: str) -> None:

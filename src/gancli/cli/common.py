@@ -199,7 +199,7 @@ def _home_of(ctx: typer.Context) -> Path:
     import os
 
     home = ctx.find_root().params.get("home") or os.environ.get("GANCLI_HOME")
-    return Path(home).expanduser() if home else default_home()
+    return State(home=Path(home) if home else None).home_path
 
 
 def complete_names(names: Callable[[], list[str]]) -> Callable[[str], list[str]]:
