@@ -76,7 +76,7 @@ def result_of(run_dir: Path) -> dict:
     ckpts = sorted((run_dir / "checkpoints").glob("step-*.safetensors"), key=lambda p: int(p.stem.split("-")[1]))
     with safe_open(str(ckpts[-1]), framework="pt") as f:
         digests = json.loads(f.metadata()["sha256"])
-    drop = {"img_per_sec", "time", "seconds"}
+    drop = {"img_per_sec", "time", "seconds", "lr_g", "lr_d"}  # lr_*: logged since the fixture
     records = []
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():
         rec = json.loads(line)

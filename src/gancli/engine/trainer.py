@@ -293,6 +293,7 @@ class Trainer:
                     record = {
                         "kind": "train", "step": self.step, "epoch": self.epoch,
                         **{k: round(v, 6) for k, v in values.items()},
+                        "lr_g": self.parts.opt_g.param_groups[0]["lr"], "lr_d": self.parts.opt_d.param_groups[0]["lr"],
                         "img_per_sec": round(images_per_step * (self.step - mark_step) / max(now - mark_time, 1e-9), 1),
                         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     }
