@@ -7,10 +7,11 @@ the sha256 of the four raw MNIST files, the seed, epochs, torch version and
 this script's path in its metadata (:mod:`gancli.metrics.lenet`).
 
 Inputs are fed exactly as gancli feeds its discriminators: ``(N, 1, 28, 28)``
-float32 ``uint8 / 127.5 - 1`` in [-1, 1]. Training: Adam (arXiv 1412.6980) with
-a one-cycle learning-rate schedule (arXiv 1708.07120), batch 128, random
-translations of up to ``--shift`` pixels; deterministic for a given seed and
-thread count.
+float32 ``uint8 / 127.5 - 1`` in [-1, 1]. Training: :func:`gancli.metrics.classifier.train_lenet`
+(Adam, arXiv 1412.6980, with a one-cycle learning-rate schedule, arXiv 1708.07120,
+batch 128, random translations of up to ``--shift`` pixels), the same code the
+Classification Accuracy Score trains its classifiers with; deterministic for a
+given seed and thread count.
 
 Usage::
 
@@ -29,13 +30,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from gancli.config import DataConfig
 from gancli.data import load_split
 from gancli.errors import GancliError
 from gancli.fsutil import file_sha256
-from gancli.metrics.lenet import WEIGHTS_PATH, LeNet, lenet_outputs, save_lenet
+from gancli.metrics.classifier import Recipe, steps_for, train_lenet
+from gancli.metrics.lenet import WEIGHTS_PATH, lenet_outputs, save_lenet
 
 REPO = Path(__file__).resolve().parents[1]
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -50,24 +51,6 @@ def load(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST ``split`` as (N, 1, 28, 28) float32 in [-1, 1] and (N,) int64 labels."""
     data = load_split(DataConfig(dataset="mnist", split=split, download=False), root)
     return data.images.to(torch.float32).div_(127.5).sub_(1.0), data.labels.long()
-
-
-def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
-    """Translate each image of x (N, 1, H, W) by its own random (dy, dx) in [-max_shift, max_shift]
-    pixels, filling with background -1."""
-    if max_shift == 0:
-        return x
-    n, _, h, w = x.shape
-    s = max_shift
-    padded = F.pad(x, (s, s, s, s), value=-1.0)
-    offsets = torch.randint(0, 2 * s + 1, (n, 2), generator=gen)
-    out = torch.empty_like(x)
-    for dy in range(2 * s + 1):
-        for dx in range(2 * s + 1):
-            idx = ((offsets[:, 0] == dy) & (offsets[:, 1] == dx)).nonzero().squeeze(1)
-            if len(idx):
-                out[idx] = padded[idx, :, dy:dy + h, dx:dx + w]
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,9 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
-    gen = torch.Generator().manual_seed(args.seed)
 
     root = args.data_dir.expanduser()
     try:
@@ -99,32 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     raw = root / "MNIST" / "raw"
     data_sha256 = {name: file_sha256(raw / name) for name in RAW_FILES}
 
-    model = LeNet()
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    steps_per_epoch = len(x_train) // args.batch_size  # the last partial batch is dropped
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps_per_epoch)
+    steps = steps_for(len(x_train), args.epochs, args.batch_size)
+    recipe = Recipe(batch_size=args.batch_size, lr=args.lr, shift=args.shift)
     start = time.perf_counter()
-    for epoch in range(args.epochs):
-        model.train()
-        perm = torch.randperm(len(x_train), generator=gen)
-        total, correct, loss_sum = 0, 0, 0.0
-        for i in range(steps_per_epoch):
-            idx = perm[i * args.batch_size:(i + 1) * args.batch_size]
-            x, y = random_shift(x_train[idx], args.shift, gen), y_train[idx]
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            loss_sum += loss.item() * len(y)
-        print(f"epoch {epoch + 1}/{args.epochs}: train loss {loss_sum / total:.4f}, train acc {correct / total:.4f}, "
+
+    def on_epoch(epoch: int, loss: float, acc: float) -> None:
+        print(f"epoch {epoch}/{args.epochs}: train loss {loss:.4f}, train acc {acc:.4f}, "
               f"{time.perf_counter() - start:.0f} s", flush=True)
+
+    model = train_lenet(x_train, y_train, steps, seed=args.seed, recipe=recipe, on_epoch=on_epoch)
     train_seconds = time.perf_counter() - start
 
-    model.eval()
     _, logits = lenet_outputs(model, x_test)
     test_correct = int((logits.argmax(1) == y_test).sum())
     accuracy = test_correct / len(y_test)

@@ -67,6 +67,16 @@ def file_record(path: Path) -> dict[str, Any]:
     return {"path": str(path), "bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
+def progress_bar(transient: bool = True):
+    """A Rich progress bar on stderr for work other than training (phases with a bar each);
+    drawn only on a terminal and without ``--quiet``. Use as a context manager."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), console=err, transient=transient,
+                    disable=settings.quiet or not err.is_terminal)
+
+
 def info(message: str) -> None:
     """A line for humans on stdout; silent with --quiet."""
     if not settings.quiet and not settings.errors_only:
