@@ -132,22 +132,32 @@ def read_images(paths: Sequence[Path], labels: Sequence[int], channels: int, siz
 
 class ImageFolder(DatasetSource):
     """The folder ``cfg.dataset`` (``root``, the data directory, is not used): split "train" only,
-    RGB 64x64 unless ``--channels`` / ``--image-size``."""
+    RGB 64x64 unless ``--channels`` / ``--image-size``, or the image shape in the folder's
+    ``manifest.json`` when ``gan sample --dataset-out`` wrote it (:mod:`gancli.synthetic`)."""
 
     @staticmethod
     def folder(cfg: DataConfig) -> Path:
         return Path(cfg.dataset).expanduser().absolute()
 
     @classmethod
+    def shape(cls, cfg: DataConfig) -> tuple[int, int]:
+        """``(channels, resolution)``: the flags, else a gancli dataset manifest's, else RGB 64."""
+        from gancli.synthetic import read_manifest
+
+        manifest = read_manifest(cls.folder(cfg)) if not (cfg.channels and cfg.image_size) else None
+        c, _, h = (manifest or {}).get("image_shape") or (0, 0, 0)
+        c = c if c in (1, 3) else 0
+        h = h if isinstance(h, int) and h > 0 else 0
+        return cfg.channels or c or DEFAULT_CHANNELS, cfg.image_size or h or DEFAULT_RESOLUTION
+
+    @classmethod
     def info(cls, cfg: DataConfig) -> DatasetInfo:
         paths, _, classes = scan(cls.folder(cfg))
-        return DatasetInfo(cfg.channels or DEFAULT_CHANNELS, cfg.image_size or DEFAULT_RESOLUTION,
-                           len(classes), {"train": len(paths)})
+        return DatasetInfo(*cls.shape(cfg), len(classes), {"train": len(paths)})
 
     @classmethod
     def load(cls, root: Path, cfg: DataConfig) -> ImageData:
         paths, labels, classes = scan(cls.folder(cfg))
         images, labels_t, skipped = read_images(
-            paths, labels, cfg.channels or DEFAULT_CHANNELS, cfg.image_size or DEFAULT_RESOLUTION,
-            skip_bad=cfg.skip_bad_images, limit=cfg.limit)
+            paths, labels, *cls.shape(cfg), skip_bad=cfg.skip_bad_images, limit=cfg.limit)
         return ImageData(images, labels_t, classes, skipped)
