@@ -150,6 +150,11 @@ class TrainConfig:
                                       "0 = off.", flag="--monitor-every", group=RUN, resumable=True)
     stop_on_collapse: bool = option(False, "Stop (naming the last good checkpoint) when the monitor sees mode collapse.",
                                     group=RUN, resumable=True)
+    # False = metrics.jsonl only (also what a config.json written before the option existed loads as)
+    tensorboard: bool = option(False, "Also write TensorBoard event files to <run>/tensorboard/ (losses, learning "
+                               "rates, eval and monitor scores, the fixed-z grids, hparams); needs "
+                               "pip install 'gancli[tensorboard]'.", group=RUN,
+                               resumable=True)
     augment: str = option("", "DiffAugment on D's inputs (arXiv 2006.10738): none, diffaug, "
                           "diffaug:color,translation,cutout.", group=OPTIM, default_text="none")
     precision: str = option("fp32", "Autocast dtype of G and D (fp16 with loss scaling).", group=SPEED,

@@ -65,7 +65,8 @@ def validate(cfg: RunConfig) -> None:
     """Check names against the registries and numbers against their ranges.
 
     Raises:
-        UsageError: one line naming the bad value and what is allowed.
+        UsageError: one line naming the bad value and what is allowed, or ``--tensorboard``
+            without the tensorboard package.
     """
     from gancli.augment_spec import parse_augment
     from gancli.data import get_source
@@ -122,6 +123,10 @@ def validate(cfg: RunConfig) -> None:
         raise UsageError(
             f"--limit {cfg.data.limit} is smaller than --batch-size {cfg.train.batch_size}"
         )
+    if cfg.train.tensorboard:
+        from gancli.engine.tensorboard import require_tensorboard
+
+        require_tensorboard()
 
 
 def build_config(options: dict[str, Any], base: RunConfig | None = None, preset: str | None = None) -> RunConfig:

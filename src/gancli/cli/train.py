@@ -87,8 +87,9 @@ def _recipe_defaults(spec: OptionSpec) -> str:
 
 
 def option_help(spec: OptionSpec) -> str:
-    """The help of a config option: its text, the valid names, and its real default."""
-    text = spec.help
+    """The help of a config option: its text (plain text: ``[`` is escaped for Rich, so
+    ``gancli[tensorboard]`` reads as written), the valid names, and its real default."""
+    text = spec.help.replace("[", "\\[")
     if spec.registry is not None:
         names = ", ".join(registry(spec.registry).names())
         text += f" Valid: {names}" + (", or a folder of images." if spec.registry == "dataset" else ".")

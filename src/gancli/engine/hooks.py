@@ -1,11 +1,17 @@
 """What happens around the training loop's steps: progress reports, metrics.jsonl,
-fixed-z sample grids, checkpoints, evaluation and the best checkpoint.
+fixed-z sample grids, checkpoints, evaluation and the best checkpoint (and TensorBoard
+event files: :mod:`gancli.engine.tensorboard`).
 
 The loop (:class:`~gancli.engine.trainer.Trainer`) calls every hook after each step
 (:meth:`Hook.after_step`), for each log record (:meth:`Hook.on_log`), after a
 checkpoint is restored (:meth:`Hook.on_restore`) and once at the end
-(:meth:`Hook.at_end`). Hooks use no global RNG, so a run trains the same with or
-without them.
+(:meth:`Hook.at_end`). Hooks that write something other hooks may want to pass it on:
+evaluation and monitor records through :meth:`~gancli.engine.trainer.Trainer.append_record`
+(:meth:`Hook.on_record`), the fixed-z grid through
+:meth:`~gancli.engine.trainer.Trainer.samples_written` (:meth:`Hook.on_samples`). Hooks
+use no global RNG, so a run trains the same with or without them.
+
+Torch-free at import (so :mod:`gancli.engine.tensorboard` is too).
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gancli.engine.parts import GRID_COLUMNS
-
 if TYPE_CHECKING:
+    import torch
+
     from gancli.checkpoint import Checkpoint
     from gancli.engine.trainer import Trainer
 
@@ -76,6 +82,15 @@ class Hook:
     def on_restore(self, t: Trainer, ckpt: Checkpoint) -> None:
         """After ``ckpt``'s step was restored (a collective with several processes)."""
 
+    def on_record(self, t: Trainer, record: dict[str, Any]) -> None:
+        """Rank 0 only: ``record`` of another kind than ``"train"`` (``"eval"``, ``"monitor"``,
+        ``"stop"``) was just appended to metrics.jsonl."""
+
+    def on_samples(self, t: Trainer, images: torch.Tensor, path: Path) -> None:
+        """Rank 0 only: the fixed-z grid of step ``t.step`` was just written to ``path``;
+        ``images`` ``(N, C, H, W)`` float32 in [-1, 1] on the CPU, the grid's cells in order
+        (:data:`~gancli.engine.parts.GRID_COLUMNS` per row)."""
+
     def at_end(self, t: Trainer, interrupted: bool) -> None:
         """Once, after the last step (or the step a signal stopped the run at)."""
 
@@ -106,6 +121,7 @@ class Samples(Hook):
 
     @staticmethod
     def write(t: Trainer) -> Path:
+        from gancli.engine.parts import GRID_COLUMNS
         from gancli.sampling import generate, save_grid
 
         path = t.run.samples_dir / f"step-{t.step}.png"
@@ -113,6 +129,7 @@ class Samples(Hook):
             images = generate(t.parts.sampling_generator, t.parts.fixed_z, t.parts.fixed_y)
             save_grid(images, path, nrow=GRID_COLUMNS)
             t.reporter.detail(f"wrote samples {path}")
+            t.samples_written(images, path)
         return path
 
 
@@ -182,7 +199,7 @@ class Evaluation(Hook):
             record = {"kind": "eval", "step": t.step, "epoch": t.epoch, name: round(value, 6),
                       "results": ev.results, "seconds": round(ev.seconds, 2),
                       "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-            t.run.append_metrics(record)
+            t.append_record(record)
             return record, name, value, ev.protocol["num_generated"]
 
         record, name, value, num_generated = t.dist.from_main(score)
@@ -255,9 +272,9 @@ class Monitor(Hook):
             scores = self.scorer.score(generate(G, self.z.to(t.device), y))
             found = symptoms(scores)
             kinds = [s.split(" (")[0] for s in found]
-            t.run.append_metrics({"kind": "monitor", "step": t.step, "epoch": t.epoch, **scores, "symptoms": kinds,
-                                  "seconds": round(time.perf_counter() - t0, 4),
-                                  "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+            t.append_record({"kind": "monitor", "step": t.step, "epoch": t.epoch, **scores, "symptoms": kinds,
+                             "seconds": round(time.perf_counter() - t0, 4),
+                             "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
             text = f"diversity {scores['diversity']:.2f} dup {scores['duplicates']:.1%}"
             if "classes_covered" in scores:
                 text += f" classes {scores['classes_covered']}/{len(scores['histogram'])} KL {scores['kl_to_uniform']:.2f}"
@@ -314,8 +331,9 @@ def monitor_hook(cfg, data, device) -> Monitor | None:
 
 def default_hooks(cfg, evaluator: Any = None, evaluating: bool = False, monitor: Monitor | None = None) -> list[Hook]:
     """The hooks of ``gan train``: metrics.jsonl, samples, checkpoints, the collapse
-    monitor when given and, when ``evaluating`` (rank 0 has an evaluator and
-    ``eval_every_steps`` > 0), evaluation."""
+    monitor when given, when ``evaluating`` (rank 0 has an evaluator and
+    ``eval_every_steps`` > 0) evaluation, and with ``tensorboard`` the event files (last,
+    so that at the end it sees the final evaluation and the best value)."""
     t = cfg.train
     hooks: list[Hook] = [MetricsFile(), Samples(t.sample_every_steps)]
     if monitor is not None:  # before the checkpoint: a collapsed step is not saved as the last good one
@@ -323,4 +341,8 @@ def default_hooks(cfg, evaluator: Any = None, evaluating: bool = False, monitor:
     hooks.append(Checkpoints(t.checkpoint_every_steps))
     if evaluating and t.eval_every_steps:
         hooks.append(Evaluation(evaluator, t.eval_every_steps))
+    if t.tensorboard:
+        from gancli.engine.tensorboard import TensorBoard
+
+        hooks.append(TensorBoard())
     return hooks

@@ -146,6 +146,22 @@ class Trainer:
         """Continue from ``ckpt`` (see :func:`gancli.engine.state.restore`)."""
         state.restore(self, ckpt)
 
+    # -- what hooks tell each other --------------------------------------------------------
+    def append_record(self, record: dict[str, Any]) -> None:
+        """Rank 0 only: append ``record`` (``"kind"`` other than ``"train"``: eval, monitor,
+        stop) to metrics.jsonl, then hand it to every hook's
+        :meth:`~gancli.engine.hooks.Hook.on_record`."""
+        self.run.append_metrics(record)
+        for hook in self.hooks:
+            hook.on_record(self, record)
+
+    def samples_written(self, images: torch.Tensor, path: Path) -> None:
+        """Rank 0 only: tell every hook (:meth:`~gancli.engine.hooks.Hook.on_samples`) that the
+        fixed-z grid of this step, ``images`` ``(N, C, H, W)`` float32 in [-1, 1] on the CPU,
+        was written to ``path``."""
+        for hook in self.hooks:
+            hook.on_samples(self, images, path)
+
     # -- one step ------------------------------------------------------------------------
     def _latents(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """This process's slice of the global batch's latents ``z (b, nz)`` (and D's fake
@@ -374,8 +390,8 @@ class Trainer:
         """Append ``{"kind": "stop", "reason": ...}`` to metrics.jsonl (rank 0), so ``gan runs
         list`` can tell a run that stopped on its own (``diverged``, ``collapse``) apart."""
         if self.dist.is_main:
-            self.run.append_metrics({"kind": "stop", "step": self.step, "reason": reason, "message": message,
-                                     "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+            self.append_record({"kind": "stop", "step": self.step, "reason": reason, "message": message,
+                                "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
 
     def _check_finite(self, record: dict[str, float]) -> None:
         """Divergence at a log: a logged loss that is NaN/Inf or above :data:`ABSURD_LOSS`
