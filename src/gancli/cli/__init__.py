@@ -13,6 +13,7 @@ import typer
 from gancli import __version__, console
 from gancli.cli import evaluate as evaluate_cmd
 from gancli.cli import export as export_cmd
+from gancli.cli import report as report_cmd
 from gancli.cli import runs as runs_cmd
 from gancli.cli import sample as sample_cmd
 from gancli.cli import train as train_cmd
@@ -62,6 +63,7 @@ app.command("train", no_args_is_help=False, cls=Command)(train_cmd.train)
 app.command("sample", cls=Command)(sample_cmd.sample)
 app.command("evaluate", cls=Command)(evaluate_cmd.evaluate)
 app.command("export", cls=Command)(export_cmd.export)
+app.command("report", cls=Command)(report_cmd.report)
 app.add_typer(runs_cmd.app, name="runs")
 
 

@@ -189,3 +189,77 @@ def unlock(
         console.info(f"{r.id} has no lock file")
     if as_json:
         console.emit_json({"run": r.id, "path": str(r.path), "lock_removed": bool(removed)})
+
+
+@app.command("compare", cls=Command)
+@handles_errors
+def compare(
+    ctx: typer.Context,
+    runs: list[str] = typer.Argument(..., metavar="RUN RUN...", autocompletion=complete_run,
+                                     help="Two or more runs: run-N, N, latest or a run directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+) -> None:
+    """Config differences and headline metrics of several runs, side by side.
+
+    Only the config keys that differ are shown (dotted names, e.g. loss.name); then
+    steps, wall time, speed and the newest evaluation of each run. For curves and
+    sample grids: gan report RUN RUN... -o compare.html
+    """
+    console.json_mode(as_json)
+    if len(runs) < 2:
+        raise UsageError(f"gan runs compare needs at least two runs, got {len(runs)}; e.g. gan runs compare run-1 run-2")
+    store = state(ctx).store()
+    resolved = [store.resolve(ref) for ref in runs]
+    if len({r.path.resolve() for r in resolved}) < len(resolved):
+        raise UsageError(f"a run is named twice ({', '.join(runs)}); give each run once")
+
+    from gancli.report.data import config_differences, label_runs, load_run
+
+    data = [load_run(r) for r in resolved]
+    label_runs(data)
+    diff = config_differences([d.config for d in data])
+    heads = [d.headline() for d in data]
+    metrics: dict[str, None] = {}
+    for h in heads:
+        metrics.update(dict.fromkeys(h["eval"]))
+    if as_json:
+        console.emit_json({
+            "runs": [{"label": d.label, **h} for d, h in zip(data, heads)],
+            "config_differences": [{"key": k, "values": v} for k, v in diff.items()],
+        })
+        return
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="runs compared: config differences, then results", title_justify="left", header_style="bold",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("key", style="bold", no_wrap=True)
+    for d in data:
+        table.add_column(d.label, justify="right")
+    for key, values in diff.items():
+        table.add_row(key, *(_cell(v) for v in values))
+    if not diff:
+        table.add_row("[dim]config[/]", *(["[dim]identical[/]"] * len(data)))
+    table.add_section()
+    table.add_row("step", *(f"{h['step']:,}/{h['steps']:,}" if h["steps"] is not None else f"{h['step']:,}" for h in heads))
+    table.add_row("wall time", *(console.fmt_duration(h["wall_seconds"]) if h["wall_seconds"] is not None else "-"
+                                 for h in heads))
+    table.add_row("steps/s", *(f"{h['steps_per_second']:.2f}" if h["steps_per_second"] is not None else "-" for h in heads))
+    table.add_row("eval step", *(f"{h['eval_step']:,}" if h["eval_step"] is not None else "-" for h in heads))
+    for m in metrics:
+        table.add_row(m, *(_cell(h["eval"].get(m, "-")) for h in heads))
+    stopped = [h["stopped"] for h in heads]
+    if any(stopped):
+        table.add_row("stopped", *(str(s or "-") for s in stopped))
+    console.out.print(table)
+
+
+def _cell(value) -> str:
+    """A config or metric value for a table cell (escaped for Rich markup)."""
+    from rich.markup import escape
+
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, str):
+        return escape(value) if value else '""'
+    return escape(json.dumps(value))
