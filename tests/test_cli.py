@@ -233,6 +233,9 @@ def test_presets_listed_and_flags_win():
     assert r.exit_code == 0
     for name in ("mnist-dcgan", "mnist-mlp", "mnist-wgan-gp", "mnist-hinge-sn", "mnist-cdcgan", "cifar10-sngan"):
         assert name in r.output
+    doc = json.loads(gan("train", "--list-presets", "--json").stdout)
+    assert doc["mnist-wgan-gp"]["options"]["loss"] == "wgan-gp" and "--loss wgan-gp" in doc["mnist-wgan-gp"]["flags"]
+    assert set(doc) >= {"mnist-dcgan", "dcgan-classic", "cifar10-sngan"} and doc["mnist-dcgan"]["cost"]
     cfg = json.loads(gan("train", "--preset", "mnist-wgan-gp", "--dry-run").output)
     assert cfg["loss"]["name"] == "wgan-gp" and cfg["loss"]["gp_lambda"] == 10.0
     assert cfg["optim"]["d_steps"] == 5 and cfg["optim"]["beta1"] == 0.0 and cfg["model"]["d_norm"] == "none"

@@ -214,7 +214,12 @@ def train(ctx: typer.Context, **options: Any) -> None:
     as_json = options.pop("as_json")
     console.json_mode(as_json)
     if options.pop("list_presets"):
-        _print_presets()
+        if as_json:
+            console.emit_json({entry.name: {"summary": entry.obj.summary, "options": entry.obj.options,
+                                            "flags": preset_flags(entry.obj.options), "cost": entry.obj.cost,
+                                            "source": entry.obj.source} for entry in registry("preset")})
+        else:
+            _print_presets()
         return
     rank, world, _ = env_ranks()
     if rank > 0:  # ranks > 0 of a torchrun job print errors only
