@@ -368,6 +368,30 @@ def test_smoothing_and_directions():
         smooth([1.0], 1.0)
     assert lower_is_better("fd_lenet") and lower_is_better("kid") and lower_is_better("kl_to_uniform")
     assert not lower_is_better("is_lenet") and not lower_is_better("precision") and not lower_is_better("classes_covered")
+    assert not lower_is_better("cas") and not lower_is_better("cas_ratio") and not lower_is_better("cas_mix_gain")
+
+
+def test_an_eval_metric_at_one_step_is_a_table_row_not_a_plot():
+    from gancli.report.data import RunData
+    from gancli.report.plots import plan
+
+    def run_with(evals):
+        records = [{"kind": "train", "step": s, "loss_d": 1.0} for s in (2, 4)]
+        records += [{"kind": "eval", "step": s, "results": [{"metric": m, "value": 1.0}]} for s, m in evals]
+        return RunData.__new__(RunData), collect_series(records)
+
+    def ids(*evals_per_run):
+        runs = []
+        for evals in evals_per_run:
+            r, series = run_with(evals)
+            r.series = series
+            r.latest_histogram = lambda: None
+            runs.append(r)
+        return [spec.id for spec in plan(runs)]
+
+    assert ids([(4, "fd_lenet"), (4, "cas")]) == ["plot-train-loss_d"]  # one `gan evaluate`: the table has it
+    assert ids([(2, "fd_lenet"), (4, "fd_lenet"), (4, "cas")]) == ["plot-train-loss_d", "plot-eval-fd_lenet"]
+    assert ids([(4, "fd_lenet")], [(2, "fd_lenet"), (4, "fd_lenet")]) == ["plot-train-loss_d", "plot-eval-fd_lenet"]
 
 
 def test_config_differences_dotted_and_missing_keys():

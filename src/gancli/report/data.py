@@ -39,7 +39,7 @@ _NOT_SERIES = {
 _RESULT_EXTRAS = ("kl_to_uniform",)
 _SAMPLE_RE = re.compile(r"step-(\d+)\.png")
 #: Metrics where a higher value is better (the rest, distances and KL, lower is better).
-_HIGHER_IS_BETTER = re.compile(r"^(is|is_\w+|precision\w*|recall\w*|classes_covered|diversity|class_accuracy)$")
+_HIGHER_IS_BETTER = re.compile(r"^(is|is_\w+|precision\w*|recall\w*|classes_covered|diversity|class_accuracy|cas\w*)$")
 
 
 def is_number(value: Any) -> bool:
@@ -50,8 +50,8 @@ def is_number(value: Any) -> bool:
 def lower_is_better(metric: str) -> bool:
     """Whether a smaller value of ``metric`` (an eval or monitor key) is the better one:
     True for distances (``fd_lenet``, ``fid``, ``kid``), ``kl_to_uniform`` and
-    ``duplicates``; False for ``is*``, ``precision*``, ``recall*``, ``classes_covered``
-    and ``diversity``."""
+    ``duplicates``; False for ``is*``, ``precision*``, ``recall*``, ``classes_covered``,
+    ``diversity``, ``class_accuracy`` and the Classification Accuracy Score ``cas*``."""
     return not _HIGHER_IS_BETTER.match(metric)
 
 

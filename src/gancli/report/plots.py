@@ -106,11 +106,15 @@ class Plot:
 
 def plan(runs: list[RunData]) -> list[PlotSpec]:
     """The figures for ``runs``: one per series name any run has (a pair such as
-    d_real / d_fake or lr_g / lr_d shares one), in section order training, evaluation,
-    monitor, then the class histogram when a run has one."""
+    d_real / d_fake or lr_g / lr_d shares one; eval metrics only when some run has them at
+    two or more steps), in section order training, evaluation, monitor, then the class
+    histogram when a run has one."""
     names: dict[str, None] = {}
+    for r in runs:  # an eval metric measured at one step only is a row of the evaluation table, not a plot
+        names.update(dict.fromkeys(n for n, s in r.series.items() if len(s) and not n.startswith("eval.")))
     for r in runs:
-        names.update(dict.fromkeys(n for n, s in r.series.items() if len(s)))
+        names.update(dict.fromkeys(n for n, s in r.series.items() if n.startswith("eval.")
+                                   and any(len(x.series.get(n, ())) >= 2 for x in runs)))
     specs = []
     for name in names:
         if name in _PAIRED:
