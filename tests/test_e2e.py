@@ -47,6 +47,7 @@ def _train_and_sample(home, tmp_path, *args):
     return home / "runs" / "run-1"
 
 
+@pytest.mark.slow  # 85 s: CI runs it with `pytest -m slow`
 def test_dcgan_few_hundred_steps_on_real_mnist(home, mnist_dir, tmp_path):
     run_dir = _train_and_sample(home, tmp_path, "--arch", "dcgan", "--limit", "4096", "--steps", "900",
                                 "--log-every", "100")
