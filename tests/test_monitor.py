@@ -83,13 +83,37 @@ def test_training_warns_and_logs_monitor_records(mnist_dir, home):
     assert {"diversity", "duplicates", "classes_covered", "kl_to_uniform", "histogram", "symptoms"} <= set(mon[0])
 
 
-def test_stop_on_collapse_names_the_last_good_checkpoint(mnist_dir, home):
-    r = runner.invoke(app, ["-q", "train", "--arch", "dcgan", "--ngf", "8", "--ndf", "8", "--nz", "8", "--limit", "128",
-                            "-b", "16", "--steps", "12", "--monitor-every", "4", "--checkpoint-every", "2",
-                            "--sample-every", "0", "--device", "cpu", "--stop-on-collapse"])
-    assert r.exit_code == 1
-    assert "stopped at step 8 on mode collapse" in r.output and "last good checkpoint: step-6.safetensors" in r.output
-    assert "Traceback" not in r.output
+STOP_ARGS = ["-q", "train", "--arch", "dcgan", "--ngf", "8", "--ndf", "8", "--nz", "8", "--limit", "128", "-b", "16",
+             "--steps", "12", "--monitor-every", "4", "--checkpoint-every", "2", "--sample-every", "0", "--device", "cpu",
+             "--stop-on-collapse"]
+
+
+def test_stop_on_collapse_names_no_good_checkpoint_when_every_check_saw_symptoms(mnist_dir, home):
+    """A DCGAN a few steps old is its constant initialisation at every check (steps 4 and 8):
+    no checkpoint is good, and the message says so rather than naming the newest one."""
+    r = runner.invoke(app, STOP_ARGS)
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "stopped at step 8 on mode collapse" in r.output
+    assert "no checkpoint is known good: every check saw symptoms, the first (step 4) included; newest checkpoint: " \
+           "step-6.safetensors" in r.output
+
+
+def test_stop_on_collapse_names_the_checkpoint_of_the_last_clean_check(mnist_dir, home, monkeypatch):
+    """Checks at steps 4 and 8 clean (scores stubbed), 12 collapsed: the last good checkpoint is the
+    newest one at or before step 8, not the newest one written (step 10)."""
+    import gancli.metrics.monitor as monitor_mod
+
+    real_symptoms, calls = monitor_mod.symptoms, []
+
+    def stubbed(scores):
+        calls.append(1)
+        return [] if len(calls) <= 2 else real_symptoms(scores)
+
+    monkeypatch.setattr(monitor_mod, "symptoms", stubbed)
+    r = runner.invoke(app, [*STOP_ARGS[:STOP_ARGS.index("--steps") + 1], "16", *STOP_ARGS[STOP_ARGS.index("--steps") + 2:]])
+    assert r.exit_code == 1, r.output
+    assert "stopped at step 12 on mode collapse" in r.output
+    assert "last good checkpoint: step-8.safetensors (the last check without symptoms was at step 8)" in r.output
 
 
 def test_monitor_draws_no_global_random_numbers(tiny_data, tmp_path):

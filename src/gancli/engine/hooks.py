@@ -225,7 +225,8 @@ class Monitor(Hook):
     shows the scores in the progress display and warns (one line) when a symptom appears
     (again after it cleared). The first check (steps below ``2 * every_steps``) only records:
     an immature generator is not a collapsed one. With ``stop`` a symptom stops the run with an error naming
-    the last checkpoint written before it. With several processes rank 0 scores and the
+    the last good checkpoint: the newest one at or before the last check that saw no symptom (none when
+    every check, the first included, saw one). With several processes rank 0 scores and the
     others learn the verdict.
 
     Args:
@@ -245,6 +246,8 @@ class Monitor(Hook):
         self.z = latents(BATCH, nz, seed_z)
         self.y = random_labels(BATCH, num_classes, seed_z) if num_classes else None
         self.active: set[str] = set()  # symptom kinds seen at the last check
+        self.clean_step: int | None = None  # step of the newest check that saw no symptom
+        self.first_step: int | None = None  # step of this run's first check
 
     def after_step(self, t: Trainer) -> float:
         if self.every and t.step % self.every == 0:
@@ -254,11 +257,14 @@ class Monitor(Hook):
     def on_restore(self, t: Trainer, ckpt: Checkpoint) -> None:
         """The symptoms of the last check up to the checkpoint's step, so a resumed run warns as the run would have."""
 
-        def last() -> list[str]:
+        def last() -> tuple[list[str], int | None, int | None]:
             rows = [r for r in t.run.read_metrics() if r.get("kind") == "monitor" and r.get("step", 0) <= ckpt.step]
-            return list(rows[-1].get("symptoms", [])) if rows else []
+            clean = [r["step"] for r in rows if not r.get("symptoms")]
+            return (list(rows[-1].get("symptoms", [])) if rows else [], clean[-1] if clean else None,
+                    rows[0]["step"] if rows else None)
 
-        self.active = set(t.dist.from_main(last))
+        active, self.clean_step, self.first_step = t.dist.from_main(last)
+        self.active = set(active)
 
     def check(self, t: Trainer) -> list[str]:
         from gancli.errors import GancliError
@@ -288,16 +294,31 @@ class Monitor(Hook):
         # the classifier's histogram of blurry digits is uneven without any collapse.
         warming_up = t.step < 2 * self.every
         kinds = t.dist.from_main(score)
+        if self.first_step is None:
+            self.first_step = t.step
+        if not kinds:
+            self.clean_step = t.step
         if warming_up:
             return kinds
         self.active = set(kinds)
         if kinds and self.stop:
-            last = t.last_checkpoint.name if t.last_checkpoint is not None else "none"
             message = (f"stopped at step {t.step} on mode collapse ({', '.join(kinds)}; --stop-on-collapse); "
-                       f"last good checkpoint: {last}")
+                       + self.last_good(t))
             t.record_stop("collapse", message)
             raise GancliError(message)
         return kinds
+
+    def last_good(self, t: Trainer) -> str:
+        """The part of the stop message that names the checkpoint to go back to."""
+        newest = t.last_checkpoint.name if t.last_checkpoint is not None else "none"
+        if self.clean_step is None:
+            return (f"no checkpoint is known good: every check saw symptoms, the first (step {self.first_step}) "
+                    f"included; newest checkpoint: {newest}")
+        good = [path for step, path in t.run.checkpoints() if step <= self.clean_step]
+        if not good:
+            return (f"last good checkpoint: none kept (the last check without symptoms was at step "
+                    f"{self.clean_step}); newest checkpoint: {newest}")
+        return f"last good checkpoint: {good[-1].name} (the last check without symptoms was at step {self.clean_step})"
 
 
 def monitor_hook(cfg, data, device) -> Monitor | None:
