@@ -18,12 +18,17 @@ def mnist_root() -> Path | None:
     return None
 
 
-@pytest.fixture
-def mnist_dir() -> Path:
+def require_mnist() -> Path:
+    """:func:`mnist_root`, or skip the test (or module fixture) saying where MNIST is looked for."""
     root = mnist_root()
     if root is None:
         pytest.skip("real MNIST not found: set GANCLI_DATA_DIR to a folder with MNIST/raw/")
     return root
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    return require_mnist()
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import mnist_root
+from conftest import mnist_root, require_mnist
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -52,8 +52,7 @@ def report(tmp_path_factory) -> Path:
     """The report of a tiny run with samples, checkpoints and monitor records."""
     browser = _browser()  # skip before training when there is no browser
     assert browser
-    if mnist_root() is None:
-        pytest.skip("real MNIST not found: set GANCLI_DATA_DIR to a folder with MNIST/raw/")
+    require_mnist()
     home = tmp_path_factory.mktemp("browserhome")
     base = ["--home", str(home), "--data-dir", str(mnist_root())]
     r = CliRunner().invoke(app, [*base, "train", "--arch", "mlp", "--limit", "256", "--batch-size", "32", "--nz", "16",

@@ -22,14 +22,12 @@ def gan(*args):
 
 @pytest.fixture(scope="module")
 def mnist():
-    from conftest import mnist_root
+    from conftest import require_mnist
 
     from gancli.config import DataConfig
     from gancli.data import load_split
 
-    root = mnist_root()
-    if root is None:
-        pytest.skip("real MNIST not found: set GANCLI_DATA_DIR to a folder with MNIST/raw/")
+    root = require_mnist()
     out = {}
     for split in ("train", "test"):
         d = load_split(DataConfig(split=split, download=False), root)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 import torch
-from conftest import mnist_root
+from conftest import mnist_root, require_mnist
 from typer.testing import CliRunner
 
 from gancli.cli import app
@@ -35,8 +35,7 @@ def _cli(*args, home):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny mlp run on real MNIST (shared by the CLI tests; its home keeps the stats cache)."""
-    if mnist_root() is None:
-        pytest.skip("real MNIST not found: set GANCLI_DATA_DIR to a folder with MNIST/raw/")
+    require_mnist()
     home = tmp_path_factory.mktemp("evalhome")
     r = CliRunner().invoke(app, ["--home", str(home), "--data-dir", str(mnist_root()), "train", "--arch", "mlp",
                                  "--limit", "1024", "--steps", "40", "--device", "cpu", "--log-every", "20"],
@@ -151,9 +150,7 @@ def test_inception_without_weights_is_one_clear_line(trained, monkeypatch, tmp_p
 
 
 def _mnist(split):
-    root = mnist_root()
-    if root is None:
-        pytest.skip("real MNIST not found")
+    root = require_mnist()
     return load_split(DataConfig(split=split), root)
 
 

@@ -291,11 +291,9 @@ TINY = ["--limit", "256", "--batch-size", "32", "--nz", "16", "--ngf", "8", "--n
 @pytest.fixture(scope="module")
 def runs_home(tmp_path_factory):
     """run-1: self-conditioned (default unconditional) DCGAN; run-2: conditional DCGAN."""
-    from conftest import mnist_root
+    from conftest import require_mnist
 
-    root = mnist_root()
-    if root is None:
-        pytest.skip("real MNIST not found: set GANCLI_DATA_DIR to a folder with MNIST/raw/")
+    root = require_mnist()
     home = tmp_path_factory.mktemp("walkhome")
     for extra in ([], ["--conditional"]):
         r = gan("--home", home, "--data-dir", root, "train", "--arch", "dcgan", *extra, *TINY)

@@ -14,7 +14,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, mnist_root
+from conftest import REPO, require_mnist
 
 from gancli.errors import GancliError
 from gancli.metrics.coverage import class_coverage
@@ -38,9 +38,7 @@ def model() -> LeNet:
 @pytest.fixture(scope="module")
 def mnist():
     """LeNet features / logits of MNIST test (10k) and of the first 10k of MNIST train."""
-    root = mnist_root()
-    if root is None:
-        pytest.skip("real MNIST not found: set GANCLI_DATA_DIR to a folder with MNIST/raw/")
+    root = require_mnist()
     from gancli.config import DataConfig
     from gancli.data import load_split
 

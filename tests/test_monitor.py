@@ -25,12 +25,9 @@ def mnist(mnist_root_dir):
 
 @pytest.fixture(scope="module")
 def mnist_root_dir():
-    from conftest import mnist_root
+    from conftest import require_mnist
 
-    root = mnist_root()
-    if root is None:
-        pytest.skip("real MNIST not found")
-    return root
+    return require_mnist()
 
 
 @pytest.fixture(scope="module")

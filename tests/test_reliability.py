@@ -100,15 +100,13 @@ def test_kill_minus_9_many_times(home, mnist_dir):
 # -- damaged files ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained_home(tmp_path_factory):
-    from conftest import mnist_root
+    from conftest import require_mnist
 
     from gancli.data import load_split
     from gancli.engine.launch import train
     from gancli.resolve import build_config
 
-    root = mnist_root()
-    if root is None:
-        pytest.skip("real MNIST not found: set GANCLI_DATA_DIR to a folder with MNIST/raw/")
+    root = require_mnist()
     home = tmp_path_factory.mktemp("trained")
     cfg = build_config(dict(arch="mlp", limit=256, batch_size=32, steps=4, device="cpu", checkpoint_every=2,
                             keep=0, sample_every=0, log_every=2))

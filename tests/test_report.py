@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import mnist_root
+from conftest import mnist_root, require_mnist
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -36,8 +36,7 @@ def _gan(home: Path, *args, **kwargs):
 def store(tmp_path_factory) -> Path:
     """A home with three runs: run-1 plain, run-2 with --eval-every and the monitor,
     run-3 conditional."""
-    if mnist_root() is None:
-        pytest.skip("real MNIST not found: set GANCLI_DATA_DIR to a folder with MNIST/raw/")
+    require_mnist()
     home = tmp_path_factory.mktemp("reporthome")
     data = ["--data-dir", str(mnist_root())]
     runs = [
