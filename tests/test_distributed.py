@@ -291,7 +291,7 @@ def test_cli_nproc_2(tmp_path):
     assert r.stderr == ""
     lines = r.stdout.splitlines()
     # the folder of 64 images is self-conditioned on 3 clusters (said once: rank 0 speaks)
-    assert lines[0] == "self-conditioning: clustering 64 images into 3 k-means clusters (--clusters 0 = off)"
+    assert lines[0] == "self-conditioning: clustering 64 images into 3 k-means clusters in pixel space (--clusters 0 = off)"
     assert lines[1].startswith("run-1: dcgan on ") and lines[1].endswith("2 processes (batch 8 each)")
     assert [ln.split(" |")[0] for ln in lines if ln.startswith("step ")] == ["step 2/4 epoch 0.50", "step 4/4 epoch 1.00"]
     assert sum(ln.startswith("done: 4 steps") for ln in lines) == 1

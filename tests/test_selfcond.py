@@ -40,6 +40,38 @@ def test_kmeans_finds_separated_groups_numbered_by_size():
     assert torch.equal(labels, kmeans_labels(images[perm], 3, seed=5))  # seeded
 
 
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("umap"), reason="umap-learn not installed (gancli[umap])")
+def test_umap_features_find_separated_groups_seeded():
+    images, groups = _blobs()
+    perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(1))
+    labels = kmeans_labels(images[perm], 3, seed=5, features="umap")
+    assert torch.equal(labels, groups[perm])
+    assert torch.equal(labels, kmeans_labels(images[perm], 3, seed=5, features="umap"))  # seeded: the same embedding
+    with pytest.raises(ValueError, match="valid choices: pixels, umap"):
+        kmeans_labels(images, 3, seed=5, features="pca")
+
+
+def test_cluster_features_option_resolves_and_needs_umap_learn(monkeypatch):
+    import importlib.util
+
+    assert build_config({"dataset": "mnist"}).model.cluster_features == "umap"  # 60,000 images
+    assert build_config({"dataset": "mnist", "limit": 9999}).model.cluster_features == "pixels"
+    assert build_config({"dataset": "mnist", "limit": 256, "cluster_features": "umap"}).model.cluster_features == "umap"
+    assert build_config({"dataset": "mnist", "clusters": 0}).model.cluster_features == "pixels"  # unused
+    assert build_config({"dataset": "mnist", "conditional": True}).model.cluster_features == "pixels"
+    with pytest.raises(UsageError, match="unknown cluster-features 'pca'; valid choices: pixels, umap"):
+        build_config({"dataset": "mnist", "cluster_features": "pca"})
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "umap" else real_find_spec(name, *a))
+    with pytest.raises(UsageError, match="needs the umap-learn package .a gancli dependency.: pip install umap-learn"):
+        build_config({"dataset": "mnist", "cluster_features": "umap"})
+    assert build_config({"dataset": "mnist"}).model.cluster_features == "pixels"  # not installed: the default falls back
+    assert build_config({"dataset": "mnist", "cluster_features": "umap", "clusters": 0}).model.clusters == 0  # unused: fine
+    d = RunConfig().to_dict()
+    del d["model"]["cluster_features"]
+    assert RunConfig.from_dict(d).model.cluster_features == "pixels"  # configs from before the option
+
+
 def test_kmeans_rejects_bad_k():
     images, _ = _blobs()
     for k in (1, 121):

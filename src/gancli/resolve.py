@@ -25,6 +25,16 @@ MIN_IMAGES_PER_CLUSTER = 20
 MAX_SEED = 2**63 - 1
 
 
+def default_cluster_features(num_images: int) -> str:
+    """``--cluster-features`` of a new run on ``num_images`` images: ``umap`` from
+    :data:`~gancli.config.UMAP_MIN_IMAGES` on (when umap-learn is installed), else ``pixels``."""
+    import importlib.util
+
+    from gancli.config import UMAP_MIN_IMAGES
+
+    return "umap" if num_images >= UMAP_MIN_IMAGES and importlib.util.find_spec("umap") is not None else "pixels"
+
+
 def effective_clusters(requested: int, num_images: int) -> int:
     """The ``--clusters`` a dataset of ``num_images`` supports: ``min(requested, num_images // 20)``,
     and 0 (off) below 2 clusters."""
@@ -123,6 +133,13 @@ def validate(cfg: RunConfig) -> None:
         raise UsageError(
             f"--limit {cfg.data.limit} is smaller than --batch-size {cfg.train.batch_size}"
         )
+    if cfg.model.cluster_features == "umap" and cfg.model.clusters and not cfg.model.num_classes:
+        import importlib.util
+
+        from gancli.config import UMAP_MISSING
+
+        if importlib.util.find_spec("umap") is None:  # looked up, not imported
+            raise UsageError(UMAP_MISSING)
     if cfg.train.tensorboard:
         from gancli.engine.tensorboard import require_tensorboard
 
@@ -201,6 +218,9 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
             raise UsageError(f"--clusters {given['clusters']} and --conditional exclude each other (a conditional "
                              "run is conditioned on the dataset's classes); give one")
         clusters = 0 if num_classes else effective_clusters(clusters, size)
+        if "cluster_features" not in given:  # unused without clusters: left at pixels
+            features = default_cluster_features(size) if clusters else "pixels"
+            cfg = cfg.replace(model=dataclasses.replace(cfg.model, cluster_features=features))
     cfg = cfg.replace(model=dataclasses.replace(cfg.model, img_channels=info.channels, img_resolution=info.resolution,
                                                 num_classes=num_classes, clusters=clusters))
     validate(cfg)

@@ -6,10 +6,21 @@ memberships of the real data instead of class labels, and G draws its cluster
 with the clusters' empirical frequencies, so every part of the data keeps its
 share of the samples (fewer dropped modes) while G keeps an unconditional
 interface. gancli clusters once, before training, in a fixed feature space that
-needs no downloaded weights: the pixels in [0, 1], average-pooled to 16x16 for
-images larger than 32 pixels. The clustering is scikit-learn's ``KMeans``
-(k-means++ initialisation, Arthur & Vassilvitskii 2007; Lloyd iterations), seeded,
-so a resumed run recomputes the same clusters on the same machine.
+needs no downloaded weights (``--cluster-features``):
+
+* ``pixels``: the pixels in [0, 1], average-pooled to 16x16 for images larger than
+  32 pixels;
+* ``umap`` (new runs on 10,000 images or more): a 10-dimensional UMAP embedding
+  (McInnes et al. 2018, arXiv 1802.03426; umap-learn, ``n_neighbors`` 15, ``min_dist``
+  0, 100 epochs) of the first 50 principal components of those pixels, seeded, so it
+  runs on one thread: about 40 s for MNIST's 60,000 images on a 2-core CPU, plus
+  numba's one-time compilation. On MNIST its clusters are far purer: 20 clusters hold
+  96.5% of their images in their majority digit, against 73% for pixels, and their
+  majority digits cover the ten classes evenly (KL to uniform 0.003 against 0.02-0.05).
+
+The clustering is scikit-learn's ``KMeans`` (k-means++ initialisation, Arthur &
+Vassilvitskii 2007; Lloyd iterations), seeded, so a resumed run recomputes the same
+clusters on the same machine.
 """
 
 from __future__ import annotations
@@ -34,20 +45,71 @@ def cluster_features(images: torch.Tensor, chunk: int = 8192) -> np.ndarray:
     return np.concatenate(out)
 
 
-def kmeans_labels(images: torch.Tensor, k: int, seed: int) -> torch.Tensor:
+#: Dimensions of the UMAP embedding, and its neighbourhood size (points).
+UMAP_COMPONENTS = 10
+UMAP_NEIGHBORS = 15
+UMAP_EPOCHS = 100  # optimisation epochs (umap-learn's own default is 200 above 10,000 points)
+UMAP_PCA = 50  # principal components the embedding starts from
+
+
+def umap_available() -> bool:
+    """Whether umap-learn is installed (looked up, not imported)."""
+    import importlib.util
+
+    return importlib.util.find_spec("umap") is not None
+
+
+def umap_embedding(features: np.ndarray, seed: int) -> np.ndarray:
+    """``(N, F)`` features -> ``(N, d)`` float32 UMAP embedding, ``d = min(10, N - 2)``
+    (McInnes et al. 2018, arXiv 1802.03426) of their first 50 principal components,
+    seeded (deterministic, one thread).
+
+    Raises:
+        GancliError: umap-learn is not installed (:data:`UMAP_MISSING`).
+    """
+    import warnings
+
+    from gancli.config import UMAP_MISSING
+    from gancli.errors import GancliError
+
+    if not umap_available():
+        raise GancliError(UMAP_MISSING)
+    import umap
+    from sklearn.decomposition import PCA
+
+    n, f = features.shape
+    if f > UMAP_PCA and n > UMAP_PCA:  # nearest neighbours in 50 dimensions: faster, as pure
+        features = PCA(UMAP_PCA, random_state=seed % 2**32).fit_transform(features)
+    reducer = umap.UMAP(n_neighbors=min(UMAP_NEIGHBORS, n - 1), n_components=max(2, min(UMAP_COMPONENTS, n - 2)),
+                        min_dist=0.0, n_epochs=UMAP_EPOCHS, random_state=seed % 2**32,
+                        init="spectral" if n > UMAP_COMPONENTS + 2 else "random")
+    with warnings.catch_warnings():  # "n_jobs overridden to 1 by setting random_state": the price of determinism
+        warnings.simplefilter("ignore", UserWarning)
+        return reducer.fit_transform(features).astype(np.float32)
+
+
+def kmeans_labels(images: torch.Tensor, k: int, seed: int, features: str = "pixels") -> torch.Tensor:
     """Cluster ``images`` ``(N, C, H, W)`` uint8 into ``k`` clusters (see the module docstring).
+
+    Args:
+        features: ``pixels`` or ``umap`` (``--cluster-features``).
 
     Returns:
         ``(N,)`` int64 cluster indices in [0, k); clusters are numbered by decreasing size.
 
     Raises:
-        ValueError: ``k < 2`` or more clusters than images.
+        ValueError: ``k < 2``, more clusters than images, or unknown ``features``.
+        GancliError: ``umap`` without umap-learn installed.
     """
     from sklearn.cluster import KMeans
 
     if not 2 <= k <= len(images):
         raise ValueError(f"need 2 <= k <= {len(images)} clusters, got {k}")
+    if features not in ("pixels", "umap"):
+        raise ValueError(f"unknown cluster features {features!r}; valid choices: pixels, umap")
     feats = cluster_features(images)
+    if features == "umap":
+        feats = umap_embedding(feats, seed)
     km = KMeans(n_clusters=k, init="k-means++", n_init=1, max_iter=100, random_state=seed % 2**32)
     labels = torch.from_numpy(km.fit_predict(feats).astype(np.int64))
     counts = torch.bincount(labels, minlength=k)

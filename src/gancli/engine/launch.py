@@ -193,8 +193,9 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
 
         run, ckpt = dist.from_main(prepare)  # the other ranks get the run's path and the checkpoint's contents
         if self_conditioned(cfg):  # build_trainer clusters the images
+            where = "a UMAP embedding of their pixels" if cfg.model.cluster_features == "umap" else "pixel space"
             note(f"self-conditioning: clustering {len(data.images):,} images into {cfg.model.clusters} k-means "
-                 "clusters (--clusters 0 = off)")
+                 f"clusters in {where} (--clusters 0 = off)")
         try:
             trainer = build_trainer(cfg, run, device, data, reporter, evaluator=evaluator, dist=dist)
             if ckpt is not None:

@@ -37,7 +37,7 @@ def cluster_data(cfg: RunConfig, data: ImageData) -> ImageData:
     from gancli.data.clusters import kmeans_labels
 
     k = cfg.model.clusters
-    labels = kmeans_labels(data.images, k, derive_seed(cfg.train.seed, "clusters"))
+    labels = kmeans_labels(data.images, k, derive_seed(cfg.train.seed, "clusters"), cfg.model.cluster_features)
     return dataclasses.replace(data, labels=labels, classes=[f"cluster {i}" for i in range(k)])
 
 
