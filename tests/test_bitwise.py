@@ -26,7 +26,10 @@ def test_fixture_covers_every_case():
     assert set(_pinned()) == set(cases())
 
 
-@pytest.mark.parametrize("name", sorted(cases()))
+# The two --eval-every cases build the 60,000-image reference statistics (~30-40 s each): CI runs
+# them with `pytest -m slow`.
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if "eval-every" in n else n
+                                  for n in sorted(cases())])
 def test_same_checkpoint_and_metrics_bit_for_bit(name, tmp_path):
     want = _pinned()[name]
     args = cases()[name]

@@ -81,6 +81,7 @@ def test_real_images_as_generator_score_close_to_the_baseline(mnist, tmp_path):
     assert r.cache_hit is False
 
 
+@pytest.mark.slow  # a classifier trained twice: CI runs it with -m slow
 def test_label_blind_generator_scores_near_chance_and_wrong_labels_near_zero(mnist, tmp_path):
     test = (mnist["test"][0][:2000], mnist["test"][1][:2000])
     blind = classification_accuracy_score(real_images_generator(*mnist["train"], seed=1, wrong="random"),
@@ -108,6 +109,7 @@ def test_reproducible_and_baseline_cached(mnist, tmp_path):
     assert json.loads(cached[0].read_text())["accuracy"] == first.values["cas_real"]
 
 
+@pytest.mark.slow  # a classifier trained twice: CI runs it with -m slow
 def test_mix_trains_on_real_plus_generated_against_real_alone_for_as_many_steps(mnist):
     r = classification_accuracy_score(real_images_generator(*mnist["train"], seed=1), mnist["train"], mnist["test"],
                                       epochs=4, seed=0, mix=0.75, real_limit=256)
