@@ -277,7 +277,7 @@ def test_exploding_losses_stop_the_run(home, mnist_dir, policy):
     from gancli.checkpoint import load_checkpoint
     from gancli.runs import RunStore
 
-    r = CliRunner().invoke(app, ["-q", "train", "--arch", "mlp", "-b", "16", "--steps", "40", "--lr", "1e6",
+    r = CliRunner().invoke(app, ["-q", "train", "--arch", "mlp", "-b", "16", "--limit", "2048", "--steps", "40", "--lr", "1e6",
                                  "--log-every", "5", "--checkpoint-every", "5", "--sample-every", "0",
                                  "--device", "cpu", "--nan-policy", policy])
     assert r.exit_code == 1, r.output
