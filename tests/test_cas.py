@@ -9,7 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from gancli.cli import app
-from gancli.metrics.cas import balanced_labels, class_counts, classification_accuracy_score, real_subset
+from gancli.metrics.cas import balanced_labels, classification_accuracy_score, label_counts, real_subset
 
 runner = CliRunner()
 TINY = ["--limit", "256", "--batch-size", "32", "--nz", "16", "--ngf", "8", "--ndf", "8", "--device", "cpu"]
@@ -54,10 +54,10 @@ def real_images_generator(x: torch.Tensor, y: torch.Tensor, seed: int, wrong: st
 
 def test_balanced_labels_and_subset_counts():
     labels = balanced_labels(25)
-    assert class_counts(labels) == [3] * 5 + [2] * 5
+    assert label_counts(labels) == [3] * 5 + [2] * 5
     pool = torch.arange(1000) % 10
     idx = real_subset(pool, [3, 0, 5, 1, 1, 1, 1, 1, 1, 1], seed=4)
-    assert class_counts(pool[idx]) == [3, 0, 5, 1, 1, 1, 1, 1, 1, 1]
+    assert label_counts(pool[idx]) == [3, 0, 5, 1, 1, 1, 1, 1, 1, 1]
     assert len(set(idx.tolist())) == len(idx)
     assert torch.equal(idx, real_subset(pool, [3, 0, 5, 1, 1, 1, 1, 1, 1, 1], seed=4))
     assert not torch.equal(idx, real_subset(pool, [3, 0, 5, 1, 1, 1, 1, 1, 1, 1], seed=5))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import json
 import os
@@ -55,10 +56,25 @@ def atomic_path(path: str | os.PathLike, keep_suffix: bool = False) -> Iterator[
     _fsync_dir(path.parent)
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this host (one we may not signal counts as running)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
     """Yield an empty temp folder next to ``path``; on success its files are fsynced
     and the folder is renamed to ``path``, so a reader sees no folder or a complete one.
+    Temp folders of earlier writers of ``path`` whose process is gone (killed mid-write)
+    are removed first.
 
     An existing empty folder at ``path`` is replaced. Anything else there is replaced
     only with ``replace=True`` (moved aside, swapped, then deleted); otherwise
@@ -66,6 +82,10 @@ def atomic_dir(path: str | os.PathLike, replace: bool = False) -> Iterator[Path]
     is left untouched.
     """
     path = Path(path)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)) and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()

@@ -31,7 +31,7 @@ except ImportError:  # Windows: no flock; the lock file's pid decides
     fcntl = None  # type: ignore[assignment]
 
 from gancli.errors import GancliError, UsageError
-from gancli.fsutil import append_line, atomic_write_json, atomic_write_text
+from gancli.fsutil import append_line, atomic_write_json, atomic_write_text, pid_alive
 
 RUN_FORMAT = "gancli-run"
 RUN_FORMAT_VERSION = 1
@@ -333,16 +333,7 @@ def _is_stale(owner: dict[str, Any]) -> bool:
     return owner.get("host") == socket.gethostname() and not _pid_alive(pid)
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
+_pid_alive = pid_alive  # the lock and temp-file checks below use it
 
 
 #: Longest RUN argument looked up on disk.

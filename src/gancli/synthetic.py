@@ -71,21 +71,6 @@ def class_counts(n: int, num_classes: int, only_class: int | None = None,
     return counts
 
 
-def remove_stale_temp(out_dir: Path) -> list[Path]:
-    """Remove temp folders of exports to ``out_dir`` whose process is gone; returns them."""
-    from gancli.runs import _pid_alive
-
-    removed = []
-    for tmp in out_dir.parent.glob(f".{out_dir.name}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
-            removed.append(tmp)
-    return removed
-
-
 def _to_uint8(images: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) in [-1, 1] -> (N, H, W, C) uint8."""
     import torch
@@ -146,7 +131,6 @@ def write_dataset(
     width = len(str(max(counts) - 1 if counts is not None else total - 1))
     mode = {1: "L", 3: "RGB"}[generator.img_channels]
     z_all = latents(total, generator.nz, seed)
-    remove_stale_temp(out_dir)
     with atomic_dir(out_dir) as tmp:
         for name, count in zip(names, counts if counts is not None else [total]):
             if count:

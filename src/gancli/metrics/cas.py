@@ -74,7 +74,7 @@ def balanced_labels(n: int, num_classes: int = NUM_CLASSES) -> torch.Tensor:
     return torch.arange(n, dtype=torch.int64) % num_classes
 
 
-def class_counts(labels: torch.Tensor, num_classes: int = NUM_CLASSES) -> list[int]:
+def label_counts(labels: torch.Tensor, num_classes: int = NUM_CLASSES) -> list[int]:
     """Images per class of ``labels`` (n,), as a list of ``num_classes`` ints."""
     return torch.bincount(labels.long(), minlength=num_classes).tolist()
 
@@ -207,7 +207,7 @@ def classification_accuracy_score(
         if n_real < 1:
             raise ValueError(f"real_limit must be >= 1, got {n_real}")
         labels_gen = balanced_labels(round(n_real * mix / (1 - mix)))
-    counts_real = class_counts(balanced_labels(n_real))
+    counts_real = label_counts(balanced_labels(n_real))
     idx = real_subset(y_real, counts_real, seed)
     xr, yr = x_real[idx].to(torch.float32), y_real[idx].long()
 
@@ -253,7 +253,7 @@ def classification_accuracy_score(
     if mix is None:
         values = {"cas": acc_gen, "cas_real": acc_real, "cas_ratio": acc_gen / acc_real if acc_real else float("nan")}
         train_gen = {"train": {"generated": len(labels_gen), "real": 0, "steps": steps,
-                               "per_class": class_counts(labels_gen)}, "correct": correct_gen}
+                               "per_class": label_counts(labels_gen)}, "correct": correct_gen}
         protocols = {"cas": train_gen, "cas_real": real_only,
                      "cas_ratio": {"of": "cas / cas_real", "train": train_gen["train"]}}
     else:
