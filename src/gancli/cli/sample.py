@@ -114,6 +114,10 @@ def sample(
     walk = _check_modes(interpolate, class_walk, timeline, class_grid, individual, class_, dataset_out)
     if class_weights is not None and dataset_out is None:
         raise UsageError("--class-weights goes with --dataset-out")
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed must be in [0, 2^63 - 2], got {seed}")
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
     if dataset_out is not None:
         return _dataset_out(ctx, run, dataset_out, num, seed, checkpoint, device, batch_size, class_, class_weights,
                             ema, output, nrow, as_json)
@@ -129,12 +133,8 @@ def sample(
     num = num if num is not None else DEFAULT_PATHS if walk else DEFAULT_NUM
     if num < 1:
         raise UsageError(f"-n must be >= 1, got {num}")
-    if not 0 <= seed <= MAX_SEED:
-        raise UsageError(f"--seed must be in [0, 2^63 - 2], got {seed}")
     if nrow is not None and nrow < 1:
         raise UsageError(f"--nrow must be >= 1, got {nrow}")
-    if batch_size < 1:
-        raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
     source = resolve_generator_source(ctx, run, checkpoint, fallback_label="samples")
     ckpt_path, label = source.path, source.label
     gif = output is not None and output.suffix.lower() == ".gif" and walk
@@ -329,10 +329,6 @@ def _dataset_out(ctx: typer.Context, run: str, out_dir: Path, num: int | None, s
     num = DEFAULT_NUM if num is None else num
     if num < 1:
         raise UsageError(f"-n must be >= 1, got {num}")
-    if not 0 <= seed <= MAX_SEED:
-        raise UsageError(f"--seed must be in [0, 2^63 - 2], got {seed}")
-    if batch_size < 1:
-        raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--dataset-out {out_dir} is a file; give a new or empty folder")
     if out_dir.is_dir() and any(out_dir.iterdir()):
