@@ -82,3 +82,35 @@ def test_conditional_dcgan_projection_reads_the_whole_feature_map():
     y = torch.tensor([1, 2, 3])
     assert torch.allclose(h.sum((2, 3)), h2.sum((2, 3)))
     assert not torch.allclose(D.projection(h.flatten(1), y), D.projection(h2.flatten(1), y))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_dcgan_generator_lift_equals_the_transposed_convolution(channels_last):
+    """G's first layer runs as a matrix product; it must compute what its ConvTranspose2d computes,
+    in either memory format, and keep the weight's format."""
+    torch.manual_seed(0)
+    G = build_generator(ModelConfig(arch="dcgan", nz=16, ngf=8, img_channels=1, img_resolution=28, num_classes=3))
+    if channels_last:
+        G = G.to(memory_format=torch.channels_last)
+    z = torch.randn(5, 16 + G.embed.embedding_dim)
+    lifted = G._lift(z)
+    reference = G.net[0](z[:, :, None, None])
+    assert lifted.shape == reference.shape == (5, G.net[0].out_channels, 7, 7)
+    torch.testing.assert_close(lifted, reference, rtol=1e-5, atol=1e-5)
+    assert lifted.is_contiguous(memory_format=torch.channels_last) == channels_last
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_projection_reads_feature_maps_in_nchw_order(channels_last):
+    from gancli.models.layers import Projection
+
+    torch.manual_seed(0)
+    proj = Projection(4, 3 * 2 * 2)
+    h = torch.randn(6, 3, 2, 2, requires_grad=True)
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    expected = (proj.embed(y) * h.detach().flatten(1)).sum(1)  # the layout of earlier checkpoints
+    x = h.to(memory_format=torch.channels_last) if channels_last else h
+    out = proj(x, y)
+    torch.testing.assert_close(out, expected)
+    out.sum().backward()
+    torch.testing.assert_close(h.grad, proj.embed(y).detach().view(6, 3, 2, 2))

@@ -83,7 +83,19 @@ class DCGANGenerator(Generator):
         self.check_inputs(z, y)
         if self.embed is not None:
             z = torch.cat([z, self.embed(y)], dim=1)
-        return self.net(z[:, :, None, None])
+        return self.net[1:](self._lift(z))
+
+    def _lift(self, z: torch.Tensor) -> torch.Tensor:
+        """The first transposed convolution on the 1x1 latent map, as the matrix product it is:
+        ``(N, nz') @ (nz', C*base*base)``. The convolution kernel re-laid out its weight and ran a
+        general deconvolution at every call (measured 2-3x slower on CPU); same weights, same result up
+        to float rounding. The output keeps the weight's memory format (channels_last or not)."""
+        w = self.net[0].weight  # (nz', C, base, base)
+        n, (_, c, kh, kw) = z.shape[0], w.shape
+        if w.dim() == 4 and not w.is_contiguous() and w.is_contiguous(memory_format=torch.channels_last):
+            h = z @ w.permute(0, 2, 3, 1).reshape(w.shape[0], -1)  # a view: (nz', base, base, C)
+            return h.view(n, kh, kw, c).permute(0, 3, 1, 2)  # NCHW shape, channels_last strides
+        return (z @ w.reshape(w.shape[0], -1)).view(n, c, kh, kw)
 
 
 class DCGANDiscriminator(Discriminator):
@@ -129,5 +141,5 @@ class DCGANDiscriminator(Discriminator):
         h = self.body(x)
         out = self.head(h).flatten()
         if self.projection is not None:
-            out = out + self.projection(h.flatten(1), y)
+            out = out + self.projection(h, y)
         return out

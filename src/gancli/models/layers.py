@@ -149,8 +149,9 @@ def check_labels(num_classes: int, n: int, y: torch.Tensor | None) -> None:
 
 class Projection(nn.Module):
     """Class projection term of a projection discriminator (Miyato & Koyama 2018,
-    arXiv 1802.05637): ``<embed(y), h>`` for features ``h (N, F)``, labels ``y (N,)``.
-    Returns ``(N,)``."""
+    arXiv 1802.05637): ``<embed(y), h>`` for features ``h (N, F)``, or a feature map
+    ``h (N, C, H, W)`` with ``F = C*H*W`` (read in NCHW order whatever ``h``'s memory
+    format), labels ``y (N,)``. Returns ``(N,)``."""
 
     def __init__(self, num_classes: int, features: int):
         super().__init__()
@@ -158,7 +159,15 @@ class Projection(nn.Module):
         nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
     def forward(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return (self.embed(y) * h).sum(1)
+        e = self.embed(y)
+        if h.dim() == 4:
+            # Match h's memory format instead of flattening a channels_last h: that copy sent an NCHW
+            # gradient into D's channels_last backward (measured 17% slower steps for the DCGAN).
+            e = e.view(h.shape)
+            if not h.is_contiguous() and h.is_contiguous(memory_format=torch.channels_last):
+                e = e.contiguous(memory_format=torch.channels_last)
+            return (e * h).sum((1, 2, 3))
+        return (e * h).sum(1)
 
 
 class Dropout(nn.Dropout):
