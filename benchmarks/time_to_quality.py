@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     targets = [float(x) for x in args.targets.split(",")]
     t0 = time.perf_counter()
+    load_start = os.getloadavg()
     home = Path(args.home or tempfile.mkdtemp(prefix="gancli-ttq-"))
     warm_seconds = warm_reference_stats(args, home)
     results = [measure(r.strip(), args, targets, home) for r in args.recipes.split(",")]
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": {"platform": platform.platform(), "cpu": _cpu_name(), "cpus": os.cpu_count(),
                     "python": platform.python_version(), "torch": torch.__version__, "gancli": __version__,
                     "device": args.device, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                    "torch_threads": torch.get_num_threads(), "load_avg_start": os.getloadavg()},
+                    "torch_threads": torch.get_num_threads(), "load_avg_start": load_start},
         "protocol": "FD-LeNet (gancli LeNet-MNIST, 128-d features), EMA G, "
                     f"{args.eval_samples} generated vs 60000 MNIST train; evaluation time excluded",
         "targets_fd_lenet": targets,

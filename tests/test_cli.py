@@ -238,9 +238,13 @@ def test_presets_listed_and_flags_win():
     assert set(doc) >= {"mnist-dcgan", "dcgan-classic", "cifar10-sngan"} and doc["mnist-dcgan"]["cost"]
     cfg = json.loads(gan("train", "--preset", "mnist-wgan-gp", "--dry-run").output)
     assert cfg["loss"]["name"] == "wgan-gp" and cfg["loss"]["gp_lambda"] == 10.0
-    assert cfg["optim"]["d_steps"] == 5 and cfg["optim"]["beta1"] == 0.0 and cfg["model"]["d_norm"] == "none"
-    cfg = json.loads(gan("train", "--preset", "mnist-wgan-gp", "--d-steps", "2", "--steps", "7", "--dry-run").output)
-    assert cfg["optim"]["d_steps"] == 2 and cfg["train"]["steps"] == 7 and cfg["train"]["epochs"] is None
+    # the preset's own options over the wgan-gp recipe defaults (5 critic steps, lr 1e-4, no normalisation)
+    assert cfg["optim"]["d_steps"] == 1 and cfg["optim"]["lr_d"] == 2e-4 and cfg["model"]["d_norm"] == "layer"
+    assert cfg["optim"]["beta1"] == 0.0 and cfg["optim"]["beta2"] == 0.9 and cfg["train"]["steps"] == 3000
+    cfg = json.loads(gan("train", "--preset", "mnist-wgan-gp", "--d-steps", "2", "--epochs", "1", "--dry-run").output)
+    assert cfg["optim"]["d_steps"] == 2 and cfg["train"]["epochs"] == 1.0 and cfg["train"]["steps"] == 469
+    cfg = json.loads(gan("train", "--loss", "wgan-gp", "--dry-run").output)  # the recipe defaults alone
+    assert cfg["optim"]["d_steps"] == 5 and cfg["optim"]["lr_d"] == 1e-4 and cfg["model"]["d_norm"] == "none"
     r = gan("train", "--preset", "nope", "--dry-run")
     assert r.exit_code == 2 and "unknown preset 'nope'; valid choices: mnist-dcgan" in _one_error_line(r)
 

@@ -114,3 +114,18 @@ def test_projection_reads_feature_maps_in_nchw_order(channels_last):
     torch.testing.assert_close(out, expected)
     out.sum().backward()
     torch.testing.assert_close(h.grad, proj.embed(y).detach().view(6, 3, 2, 2))
+
+
+def test_dcgan_layer_norm_critic_treats_each_sample_alone():
+    """--d-norm layer: GroupNorm(1, C) after the hidden convolutions; a sample's logit does not
+    depend on the rest of the batch (what a gradient penalty needs), unlike BatchNorm's."""
+    torch.manual_seed(0)
+    x = torch.rand(8, 1, 28, 28) * 2 - 1
+    outs = {}
+    for norm in ("layer", "batch"):
+        D = build_discriminator(ModelConfig(arch="dcgan", ndf=8, img_channels=1, img_resolution=28, d_norm=norm))
+        kinds = {type(m).__name__ for m in D.modules()}
+        assert ("GroupNorm" in kinds) == (norm == "layer") and ("BatchNorm2d" in kinds) == (norm == "batch")
+        outs[norm] = (D(x)[:4], D(x[:4]))
+    torch.testing.assert_close(outs["layer"][0], outs["layer"][1])
+    assert not torch.allclose(outs["batch"][0], outs["batch"][1])

@@ -38,7 +38,7 @@ DEFAULT_EPOCHS = 1.0
 #: Help panels of ``gan train --help``, in display order.
 DATA, MODEL, OPTIM, RUN, SPEED = "Data", "Model", "Optimization", "Run", "Speed and scale"
 
-D_NORMS = ("batch", "none")
+D_NORMS = ("batch", "layer", "none")
 #: Feature spaces the k-means clusters of a self-conditioned run are found in (gancli.data.clusters).
 CLUSTER_FEATURES = ("pixels", "umap")
 #: The one line a run with --cluster-features umap fails with when umap-learn is missing.
@@ -93,7 +93,8 @@ class ModelConfig:
     img_resolution: int = 28  # H = W of generated images, pixels; taken from the dataset
     num_classes: int = 0  # classes of a conditional GAN (from the dataset); 0 = unconditional
     spectral_norm: bool = option(False, "Spectral normalisation on D's weights (arXiv 1802.05957).", group=MODEL)
-    d_norm: str = option("batch", "Normalisation in the dcgan D's hidden layers (none for gradient penalties).",
+    d_norm: str = option("batch", "Normalisation in the dcgan D's hidden layers: batch, layer (per sample, "
+                         "fits gradient penalties) or none.",
                          group=MODEL, choices=D_NORMS)
     # 0 here (a model built in Python, or a config written before the option existed, is a plain
     # GAN); a new run of `gan train` gets DEFAULT_CLUSTERS from the resolver

@@ -92,7 +92,7 @@ class DCGANGenerator(Generator):
         to float rounding. The output keeps the weight's memory format (channels_last or not)."""
         w = self.net[0].weight  # (nz', C, base, base)
         n, (_, c, kh, kw) = z.shape[0], w.shape
-        if w.dim() == 4 and not w.is_contiguous() and w.is_contiguous(memory_format=torch.channels_last):
+        if not w.is_contiguous() and w.is_contiguous(memory_format=torch.channels_last):
             h = z @ w.permute(0, 2, 3, 1).reshape(w.shape[0], -1)  # a view: (nz', base, base, C)
             return h.view(n, kh, kw, c).permute(0, 3, 1, 2)  # NCHW shape, channels_last strides
         return (z @ w.reshape(w.shape[0], -1)).view(n, c, kh, kw)
@@ -110,17 +110,23 @@ class DCGANDiscriminator(Discriminator):
             BatchNorm (as in SNGAN's DCGAN-style D). False = off.
         batch_norm: BatchNorm after the hidden convolutions (DCGAN); False for
             gradient penalties, which need per-sample gradients (arXiv 1704.00028).
+        layer_norm: layer normalisation (``GroupNorm`` with one group: each sample's
+            ``C x H x W`` map, learned per-channel scale and shift; Ba et al. 2016, arXiv
+            1607.06450) after the hidden convolutions instead, the critic normalisation
+            Gulrajani et al. recommend with a gradient penalty. Ignored with spectral norm.
     """
 
     def __init__(self, img_channels: int = 1, img_resolution: int = 28, ndf: int = 64, num_classes: int = 0,
-                 spectral_norm: bool = False, batch_norm: bool = True):
+                 spectral_norm: bool = False, batch_norm: bool = True, layer_norm: bool = False):
         super().__init__(img_channels, img_resolution, num_classes)
         base, k = _plan(img_resolution)
         ch = ndf
         layers: list[nn.Module] = [nn.Conv2d(img_channels, ch, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
         for _ in range(k - 1):
             layers.append(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False))
-            if batch_norm and not spectral_norm:
+            if layer_norm and not spectral_norm:
+                layers.append(nn.GroupNorm(1, ch * 2))
+            elif batch_norm and not spectral_norm:
                 layers.append(nn.BatchNorm2d(ch * 2))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             ch *= 2
@@ -134,7 +140,7 @@ class DCGANDiscriminator(Discriminator):
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> DCGANDiscriminator:
         return cls(cfg.img_channels, cfg.img_resolution, cfg.ndf, cfg.num_classes, cfg.spectral_norm,
-                   batch_norm=cfg.d_norm == "batch")
+                   batch_norm=cfg.d_norm == "batch", layer_norm=cfg.d_norm == "layer")
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         self.check_inputs(x, y)
