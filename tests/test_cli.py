@@ -383,7 +383,7 @@ def test_completion_of_values_run_ids_and_steps(home, tmp_path):
     assert _complete(home, "gan train --loss h") == ["hinge"]
     assert _complete(home, "gan train --preset mnist-c") == ["mnist-cdcgan"]
     assert _complete(home, "gan train --dataset c") == ["cifar10", "celeba"]
-    assert _complete(home, "gan train --d-norm ") == ["batch", "none"]
+    assert _complete(home, "gan train --d-norm ") == ["batch", "layer", "none"]
     assert _complete(home, "gan export latest --format t") == ["torchscript"]
     assert _complete(home, "gan sample ") == ["latest"]  # no runs yet
     for i in (1, 2):  # two runs with checkpoints at steps 10 and 20 (files only: completion reads names)
