@@ -79,7 +79,6 @@ def umap_embedding(features: np.ndarray, seed: int) -> np.ndarray:
         raise GancliError(UMAP_MISSING)
     import umap
     from sklearn.decomposition import PCA
-
     from sklearn.neighbors import NearestNeighbors
 
     n, f = features.shape

@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gancli.config import ModelConfig
+from gancli.config import D_NORMS, ModelConfig
 from gancli.models.layers import Discriminator, Generator, Projection, dcgan_init_, resolution_plan, spectral_norm_
 from gancli.models.mlp import CLASS_EMBED_DIM
 
@@ -108,25 +108,30 @@ class DCGANDiscriminator(Discriminator):
         num_classes: classes for a projection D; 0 = unconditional.
         spectral_norm: spectral normalisation on every weight; it replaces
             BatchNorm (as in SNGAN's DCGAN-style D). False = off.
-        batch_norm: BatchNorm after the hidden convolutions (DCGAN); False for
-            gradient penalties, which need per-sample gradients (arXiv 1704.00028).
-        layer_norm: layer normalisation (``GroupNorm`` with one group: each sample's
-            ``C x H x W`` map, learned per-channel scale and shift; Ba et al. 2016, arXiv
-            1607.06450) after the hidden convolutions instead, the critic normalisation
-            Gulrajani et al. recommend with a gradient penalty. Ignored with spectral norm.
+        norm: after the hidden convolutions, ``batch`` (BatchNorm, the DCGAN's), ``layer``
+            (layer normalisation: ``GroupNorm`` with one group, i.e. each sample's
+            ``C x H x W`` map, with a learned per-channel scale and shift; Ba et al. 2016,
+            arXiv 1607.06450; the critic normalisation Gulrajani et al. recommend with a
+            gradient penalty, which needs per-sample gradients, arXiv 1704.00028) or
+            ``none``. Ignored with spectral norm.
+
+    Raises:
+        ValueError: unknown ``norm``.
     """
 
     def __init__(self, img_channels: int = 1, img_resolution: int = 28, ndf: int = 64, num_classes: int = 0,
-                 spectral_norm: bool = False, batch_norm: bool = True, layer_norm: bool = False):
+                 spectral_norm: bool = False, norm: str = "batch"):
+        if norm not in D_NORMS:
+            raise ValueError(f"unknown D normalisation {norm!r}; valid choices: {', '.join(D_NORMS)}")
         super().__init__(img_channels, img_resolution, num_classes)
         base, k = _plan(img_resolution)
         ch = ndf
         layers: list[nn.Module] = [nn.Conv2d(img_channels, ch, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
         for _ in range(k - 1):
             layers.append(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False))
-            if layer_norm and not spectral_norm:
+            if norm == "layer" and not spectral_norm:
                 layers.append(nn.GroupNorm(1, ch * 2))
-            elif batch_norm and not spectral_norm:
+            elif norm == "batch" and not spectral_norm:
                 layers.append(nn.BatchNorm2d(ch * 2))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             ch *= 2
@@ -140,7 +145,7 @@ class DCGANDiscriminator(Discriminator):
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> DCGANDiscriminator:
         return cls(cfg.img_channels, cfg.img_resolution, cfg.ndf, cfg.num_classes, cfg.spectral_norm,
-                   batch_norm=cfg.d_norm == "batch", layer_norm=cfg.d_norm == "layer")
+                   norm=cfg.d_norm)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         self.check_inputs(x, y)
