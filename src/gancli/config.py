@@ -43,6 +43,14 @@ D_NORMS = ("batch", "layer", "none")
 CLUSTER_FEATURES = ("pixels", "umap")
 #: The one line a run with --cluster-features umap fails with when umap-learn is missing.
 UMAP_MISSING = "--cluster-features umap needs the umap-learn package (a gancli dependency): pip install umap-learn"
+
+
+def umap_available() -> bool:
+    """Whether umap-learn is installed (looked up, not imported: importing it takes seconds)."""
+    import importlib.util
+
+    return importlib.util.find_spec("umap") is not None
+
 NAN_POLICIES = ("stop", "skip")
 
 
@@ -106,7 +114,7 @@ class ModelConfig:
     # UMAP_MIN_IMAGES or more images "umap"
     cluster_features: str = option("pixels", "Where --clusters are found: k-means on the pixels (pooled to 16x16 above "
                                    "32 px), or on a 10-d UMAP embedding of them (arXiv 1802.03426; far purer "
-                                   "clusters, about a CPU-minute more on 60k images).", group=MODEL,
+                                   "clusters, about 35 s more on 60k images on 2 CPU cores).", group=MODEL,
                                    choices=CLUSTER_FEATURES,
                                    default_text=f"umap; pixels below {UMAP_MIN_IMAGES:,} images")
 

@@ -28,11 +28,9 @@ MAX_SEED = 2**63 - 1
 def default_cluster_features(num_images: int) -> str:
     """``--cluster-features`` of a new run on ``num_images`` images: ``umap`` from
     :data:`~gancli.config.UMAP_MIN_IMAGES` on (when umap-learn is installed), else ``pixels``."""
-    import importlib.util
+    from gancli.config import UMAP_MIN_IMAGES, umap_available
 
-    from gancli.config import UMAP_MIN_IMAGES
-
-    return "umap" if num_images >= UMAP_MIN_IMAGES and importlib.util.find_spec("umap") is not None else "pixels"
+    return "umap" if num_images >= UMAP_MIN_IMAGES and umap_available() else "pixels"
 
 
 def effective_clusters(requested: int, num_images: int) -> int:
@@ -134,11 +132,9 @@ def validate(cfg: RunConfig) -> None:
             f"--limit {cfg.data.limit} is smaller than --batch-size {cfg.train.batch_size}"
         )
     if cfg.model.cluster_features == "umap" and cfg.model.clusters and not cfg.model.num_classes:
-        import importlib.util
+        from gancli.config import UMAP_MISSING, umap_available
 
-        from gancli.config import UMAP_MISSING
-
-        if importlib.util.find_spec("umap") is None:  # looked up, not imported
+        if not umap_available():
             raise UsageError(UMAP_MISSING)
     if cfg.train.tensorboard:
         from gancli.engine.tensorboard import require_tensorboard

@@ -252,7 +252,7 @@ class Run:
                 continue
             for p in d.glob(".*.tmp-*"):
                 m = re.fullmatch(r"\..+\.tmp-(\d+)", p.name)
-                if m and not _pid_alive(int(m.group(1))):
+                if m and not pid_alive(int(m.group(1))):
                     with contextlib.suppress(FileNotFoundError):
                         p.unlink()
                     removed.append(p)
@@ -330,10 +330,7 @@ def _is_stale(owner: dict[str, Any]) -> bool:
     pid = owner.get("pid")
     if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31:
         return True
-    return owner.get("host") == socket.gethostname() and not _pid_alive(pid)
-
-
-_pid_alive = pid_alive  # the lock and temp-file checks below use it
+    return owner.get("host") == socket.gethostname() and not pid_alive(pid)
 
 
 #: Longest RUN argument looked up on disk.

@@ -229,7 +229,7 @@ CAS_SAMPLES = 10_000
 
 #: How to read each metric: direction and reference points (docs/metrics.md), by metric name.
 READING = {
-    "fd_lenet": "lower is better; real MNIST ~0.5, README job ~4.6, dcgan-classic ~72, noise ~620",
+    "fd_lenet": "lower is better; real MNIST ~0.5, README job ~5.9, dcgan-classic ~72, noise ~620",
     "is_lenet": "higher is better, at most 10; real MNIST 9.77",
     "kid_lenet": "lower is better; 0 = same distribution",
     "precision_lenet": "higher is better, in [0, 1]: share of samples that look real",

@@ -55,13 +55,6 @@ UMAP_EPOCHS = 30  # optimisation epochs (umap-learn's default is 200 above 10,00
 UMAP_PCA = 50  # principal components the embedding starts from
 
 
-def umap_available() -> bool:
-    """Whether umap-learn is installed (looked up, not imported)."""
-    import importlib.util
-
-    return importlib.util.find_spec("umap") is not None
-
-
 def umap_embedding(features: np.ndarray, seed: int) -> np.ndarray:
     """``(N, F)`` features -> ``(N, d)`` float32 UMAP embedding, ``d = min(10, N - 2)``
     (McInnes et al. 2018, arXiv 1802.03426) of their first 50 principal components,
@@ -72,7 +65,7 @@ def umap_embedding(features: np.ndarray, seed: int) -> np.ndarray:
     """
     import warnings
 
-    from gancli.config import UMAP_MISSING
+    from gancli.config import UMAP_MISSING, umap_available
     from gancli.errors import GancliError
 
     if not umap_available():
@@ -114,10 +107,12 @@ def kmeans_labels(images: torch.Tensor, k: int, seed: int, features: str = "pixe
     """
     from sklearn.cluster import KMeans
 
+    from gancli.config import CLUSTER_FEATURES
+
     if not 2 <= k <= len(images):
         raise ValueError(f"need 2 <= k <= {len(images)} clusters, got {k}")
-    if features not in ("pixels", "umap"):
-        raise ValueError(f"unknown cluster features {features!r}; valid choices: pixels, umap")
+    if features not in CLUSTER_FEATURES:
+        raise ValueError(f"unknown cluster features {features!r}; valid choices: {', '.join(CLUSTER_FEATURES)}")
     feats = cluster_features(images)
     if features == "umap":
         feats = umap_embedding(feats, seed)

@@ -27,7 +27,15 @@ import torch
 from torch import nn
 
 from gancli.config import D_NORMS, ModelConfig
-from gancli.models.layers import Discriminator, Generator, Projection, dcgan_init_, resolution_plan, spectral_norm_
+from gancli.models.layers import (
+    Discriminator,
+    Generator,
+    Projection,
+    dcgan_init_,
+    is_channels_last,
+    resolution_plan,
+    spectral_norm_,
+)
 from gancli.models.mlp import CLASS_EMBED_DIM
 
 
@@ -92,7 +100,7 @@ class DCGANGenerator(Generator):
         to float rounding. The output keeps the weight's memory format (channels_last or not)."""
         w = self.net[0].weight  # (nz', C, base, base)
         n, (_, c, kh, kw) = z.shape[0], w.shape
-        if not w.is_contiguous() and w.is_contiguous(memory_format=torch.channels_last):
+        if is_channels_last(w):
             h = z @ w.permute(0, 2, 3, 1).reshape(w.shape[0], -1)  # a view: (nz', base, base, C)
             return h.view(n, kh, kw, c).permute(0, 3, 1, 2)  # NCHW shape, channels_last strides
         return (z @ w.reshape(w.shape[0], -1)).view(n, c, kh, kw)
@@ -129,10 +137,8 @@ class DCGANDiscriminator(Discriminator):
         layers: list[nn.Module] = [nn.Conv2d(img_channels, ch, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
         for _ in range(k - 1):
             layers.append(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False))
-            if norm == "layer" and not spectral_norm:
-                layers.append(nn.GroupNorm(1, ch * 2))
-            elif norm == "batch" and not spectral_norm:
-                layers.append(nn.BatchNorm2d(ch * 2))
+            if norm != "none" and not spectral_norm:
+                layers.append(nn.GroupNorm(1, ch * 2) if norm == "layer" else nn.BatchNorm2d(ch * 2))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             ch *= 2
         self.body = nn.Sequential(*layers)

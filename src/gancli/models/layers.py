@@ -147,6 +147,11 @@ def check_labels(num_classes: int, n: int, y: torch.Tensor | None) -> None:
         raise ValueError("this model is unconditional: pass no labels")
 
 
+def is_channels_last(t: torch.Tensor) -> bool:
+    """Whether a 4-D tensor is laid out channels_last (and not also plain contiguous, as 1x1 maps are)."""
+    return not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
+
+
 class Projection(nn.Module):
     """Class projection term of a projection discriminator (Miyato & Koyama 2018,
     arXiv 1802.05637): ``<embed(y), h>`` for features ``h (N, F)``, or a feature map
@@ -164,7 +169,7 @@ class Projection(nn.Module):
             # Match h's memory format instead of flattening a channels_last h: that copy sent an NCHW
             # gradient into D's channels_last backward (measured 17% slower steps for the DCGAN).
             e = e.view(h.shape)
-            if not h.is_contiguous() and h.is_contiguous(memory_format=torch.channels_last):
+            if is_channels_last(h):
                 e = e.contiguous(memory_format=torch.channels_last)
             return (e * h).sum((1, 2, 3))
         return (e * h).sum(1)
