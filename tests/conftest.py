@@ -62,3 +62,27 @@ def tiny_data():
     images = torch.randint(0, 256, (128, 1, 28, 28), generator=g, dtype=torch.uint8)
     labels = torch.randint(0, 10, (128,), generator=g)
     return ImageData(images, labels, [str(i) for i in range(10)])
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say loudly, at the very end, whether the bitwise fixture (tests/test_bitwise.py) was checked on
+    this CPU kind: a skipped fixture means "behaviour unchanged" was not verified on this machine."""
+    from bitwise_cases import cpu_signature
+
+    def bitwise(reports):  # the per-case tests
+        return [r for r in reports if "test_bitwise.py::test_same_checkpoint" in getattr(r, "nodeid", "")]
+
+    skipped = [r for r in bitwise(terminalreporter.stats.get("skipped", []))
+               if "no bitwise fixture" in str(getattr(r, "longrepr", ""))]
+    ran = [r for r in bitwise(terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []))
+           if r.when == "call"]
+    if not skipped and not ran:
+        return
+    sig = cpu_signature()
+    terminalreporter.section("bitwise fixture", sep="=", bold=True, red=bool(skipped), green=not skipped)
+    if skipped:
+        terminalreporter.write_line(
+            f"NOT CHECKED: {len(skipped)} bitwise case(s) skipped, no fixture for CPU kind {sig}; record one with "
+            "python scripts/record_bitwise.py on the code before a change", red=True, bold=True)
+    else:
+        terminalreporter.write_line(f"checked {len(ran)} case(s) against the fixture of CPU kind {sig}", green=True)

@@ -94,3 +94,16 @@ def test_resume_allows_only_length_and_device():
         build_config({"lr_g": 1e-3}, base=base)
     by_epochs = build_config({"epochs": 2.0}, base=base)
     assert by_epochs.train.steps == 2 * (60000 // 64)
+
+
+def test_mlp_recipe_brings_r1_beneath_explicit_options_presets_and_loss_recipes():
+    """Issue #28: ``--arch mlp`` trains with lazy R1 (gamma 1, every 16th D update) unless told otherwise."""
+    mlp = build_config({"arch": "mlp"}).loss
+    assert (mlp.r1_gamma, mlp.r1_every) == (1.0, 16)
+    assert build_config({"arch": "dcgan"}).loss.r1_gamma == 0.0
+    assert build_config({"arch": "mlp", "r1_gamma": 0.0}).loss.r1_gamma == 0.0
+    assert build_config({"arch": "mlp", "r1_every": 4}).loss.r1_every == 4
+    assert build_config({"arch": "mlp", "loss": "wgan-gp"}).loss.r1_gamma == 0.0  # its gradient penalty instead
+    assert build_config({}, preset="mnist-mlp").loss.r1_gamma == 1.0
+    resumed = build_config({"steps": 20}, base=build_config({"arch": "mlp", "r1_gamma": 0.0, "steps": 10}))
+    assert resumed.loss.r1_gamma == 0.0  # a resumed run keeps its own config, recipe or not

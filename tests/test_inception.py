@@ -265,10 +265,14 @@ def test_features_shapes_and_dtypes(feats):
     assert torch.isfinite(feats["pool"]).all() and feats["pool"].std(0).max() > 0  # images differ in features
 
 
-def test_grayscale_is_repeated_to_rgb(extractor, images, feats):
+def test_grayscale_is_repeated_to_rgb(extractor, images):
+    # Exact: both calls run the same forward on the same (2, 3, 28, 28) input. Comparing with rows
+    # of a larger batch would not be: CPU convolution kernels may round differently per batch size
+    # (seen on AVX2 CPUs; test_batch_size_independence covers that with a tolerance).
+    gray = extractor.features(images[:2])
     rgb = extractor.features(images[:2].repeat(1, 3, 1, 1))
     for k in ("pool", "logits"):
-        torch.testing.assert_close(rgb[k], feats[k][:2], rtol=0, atol=0)
+        torch.testing.assert_close(rgb[k], gray[k], rtol=0, atol=0)
 
 
 def test_any_size_is_resized_to_299(extractor, images, feats):

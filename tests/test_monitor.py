@@ -157,3 +157,72 @@ def test_resume_keeps_monitor_records_and_state_bitwise(mnist_dir, tmp_path):
     b = load_checkpoint(tmp_path / "b" / "runs" / "run-1" / "checkpoints" / "step-8.safetensors")
     for k in a.tensors:
         assert torch.equal(a.tensors[k], b.tensors[k]), k
+
+
+# -- the verdict on a checkpoint, from the monitor's records --------------------------------
+def _check(step, *symptoms_, baseline=False):
+    return {"kind": "monitor", "step": step, "symptoms": list(symptoms_), **({"baseline": True} if baseline else {})}
+
+
+def test_verdict_of_a_step_comes_from_the_newest_check_at_or_before_it():
+    from gancli.metrics.monitor import last_good_checkpoint, verdict
+
+    records = [_check(500, "low diversity", baseline=True), {"kind": "train", "step": 500, "loss_d": 1.0},
+               _check(1000), _check(1500), _check(2000, "classes missing"), _check(2500, "low diversity", "classes missing")]
+    assert verdict(records, 400) is None  # no check yet
+    assert verdict(records, 999) is None  # only the baseline: an immature G is not a collapsed one
+    healthy = verdict(records, 1700)
+    assert healthy.step == 1500 and not healthy.collapsed and healthy.clean_step == 1500
+    v = verdict(records, 2600)
+    assert v.collapsed and v.step == 2500 and v.symptoms == ("low diversity", "classes missing")
+    assert v.since == 2000 and v.clean_step == 1500
+    assert last_good_checkpoint([1000, 2000, 2600], v.clean_step) == 1000
+    assert last_good_checkpoint([2000, 2600], v.clean_step) is None
+    assert last_good_checkpoint([1000], None) is None
+
+
+def test_verdict_counts_a_clean_baseline_but_not_a_collapsed_one():
+    from gancli.metrics.monitor import verdict
+
+    assert verdict([_check(4, baseline=True), _check(8, "low diversity")], 8).clean_step == 4
+    v = verdict([_check(4, "low diversity", baseline=True), _check(8, "low diversity")], 8)
+    assert v.collapsed and v.clean_step is None and v.since == 8
+
+
+def test_run_that_ends_collapsed_says_so_keeps_its_last_good_checkpoint_and_sampling_warns(mnist_dir, home,
+                                                                                            monkeypatch, tmp_path):
+    """Checks at steps 4 (baseline) and 8 clean (stubbed), 12 and the final one at 14 collapsed (a tiny
+    DCGAN's EMA G is still its constant initialisation): the end of training says so and names
+    step-8, which --keep 2 does not prune; gan sample / export of the newest checkpoint warn and
+    name --checkpoint 8; sampling step 8 does not warn."""
+    import gancli.metrics.monitor as monitor_mod
+
+    real_symptoms, calls = monitor_mod.symptoms, []
+
+    def stubbed(scores):
+        calls.append(1)
+        return [] if len(calls) <= 2 else real_symptoms(scores)
+
+    monkeypatch.setattr(monitor_mod, "symptoms", stubbed)
+    r = runner.invoke(app, ["train", "--arch", "dcgan", "--ngf", "8", "--ndf", "8", "--nz", "8", "--limit", "128",
+                            "-b", "16", "--steps", "14", "--monitor-every", "4", "--checkpoint-every", "2", "--keep", "2",
+                            "--sample-every", "0", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert "run-1 ended with mode collapse: the monitor's last check (step 14) saw " in r.output
+    assert ("last good checkpoint: step-8.safetensors (the last check without symptoms was at step 8); "
+            "sample it with --checkpoint 8") in r.output
+    run_dir = home / "runs" / "run-1"
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("step-*")) == [
+        "step-12.safetensors", "step-14.safetensors", "step-8.safetensors"]
+    mon = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if '"monitor"' in x]
+    assert [(m["step"], bool(m.get("baseline"))) for m in mon] == [(4, True), (8, False), (12, False), (14, False)]
+
+    monkeypatch.setattr(monitor_mod, "symptoms", real_symptoms)
+    r = runner.invoke(app, ["sample", "latest", "-n", "4", "-o", str(tmp_path / "a.png")])
+    assert r.exit_code == 0, r.output
+    assert "run-1 step-14.safetensors: the collapse monitor saw mode collapse (" in r.output
+    assert "at step 14, since step 12; the last checkpoint without symptoms is step 8: pass --checkpoint 8" in r.output
+    r = runner.invoke(app, ["export", "latest", "--format", "safetensors", "-o", str(tmp_path / "g")])
+    assert r.exit_code == 0 and "pass --checkpoint 8" in r.output, r.output
+    r = runner.invoke(app, ["sample", "latest", "--checkpoint", "8", "-n", "4", "-o", str(tmp_path / "b.png")])
+    assert r.exit_code == 0 and "warning" not in r.output and "collapse monitor" not in r.output, r.output

@@ -59,6 +59,9 @@ def test_help_names_the_loss_recipe_defaults():
     line = next(ln for ln in r.output.splitlines() if re.match(r"\W*--d-steps\s", ln))
     assert "[default: 1; wgan-gp: 5]" in line
     assert _dry_run("--loss", "wgan-gp")["optim"]["d_steps"] == 5
+    line = next(ln for ln in r.output.splitlines() if re.match(r"\W*--r1-gamma\s", ln))
+    assert "[default: 0; wgan-gp: 0; --arch mlp: 1]" in line  # an architecture's recipe too
+    assert _dry_run("--arch", "mlp")["loss"]["r1_gamma"] == 1.0
 
 
 def test_help_has_no_type_metavars():

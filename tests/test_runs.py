@@ -324,3 +324,11 @@ def test_runs_list_status_conditional_and_80_columns(home, mnist_dir, monkeypatc
     assert [r[1] for r in rows[2:]] == ["stopped", "diverged", "collapsed", "damaged"]
     assert rows[2][5] == "2/4"
     shutil.rmtree(home / "runs")
+
+
+def test_prune_keeps_protected_steps(tmp_path):
+    run = RunStore(tmp_path).create()
+    for step in (2, 4, 6, 8):
+        (run.checkpoints_dir / f"step-{step}.safetensors").write_bytes(b"x")
+    assert [p.name for p in run.prune_checkpoints(1, protect={4})] == ["step-2.safetensors", "step-6.safetensors"]
+    assert [s for s, _ in run.checkpoints()] == [4, 8]

@@ -147,7 +147,7 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
 
     Precedence, highest first: explicit options, the ``preset``'s options, the
     loss recipe's defaults (e.g. ``wgan-gp``: ``d_steps=5``, Adam(1e-4, 0, 0.9)),
-    the dataclass defaults. The image shape comes from the dataset,
+    the architecture's recipe defaults (``mlp``: R1), the dataclass defaults. The image shape comes from the dataset,
     ``conditional=True`` takes the number of classes from it, and ``epochs`` is
     converted to steps with the dataset size (``limit`` applied), the batch
     size and ``d_steps`` (each D update consumes one batch).
@@ -183,7 +183,8 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
             if "epochs" in options and options["epochs"] is not None:
                 given.pop("steps", None)
         loss = given.get("loss", RunConfig().loss.name)
-        given = {**registry("loss").entry(loss).defaults, **given}
+        arch = given.get("arch", RunConfig().model.arch)
+        given = {**registry("arch").entry(arch).defaults, **registry("loss").entry(loss).defaults, **given}
         cfg = RunConfig()
     conditional = given.pop("conditional", None)
     cfg = _apply(cfg, given)

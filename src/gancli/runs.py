@@ -21,7 +21,7 @@ import re
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,11 +163,12 @@ class Run:
             + ", ".join(str(s) for s, _ in ckpts)
         )
 
-    def prune_checkpoints(self, keep: int) -> list[Path]:
-        """Delete all but the newest ``keep`` step checkpoints (0 = keep all)."""
+    def prune_checkpoints(self, keep: int, protect: Collection[int] = ()) -> list[Path]:
+        """Delete all but the newest ``keep`` step checkpoints (0 = keep all) and those of the
+        steps in ``protect`` (e.g. the last one the collapse monitor saw healthy)."""
         if keep <= 0:
             return []
-        doomed = [p for _, p in self.checkpoints()[:-keep]]
+        doomed = [p for step, p in self.checkpoints()[:-keep] if step not in protect]
         for p in doomed:
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()

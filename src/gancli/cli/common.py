@@ -13,7 +13,7 @@ import typer
 
 from gancli import console
 from gancli.errors import GancliError, UsageError
-from gancli.runs import RunStore, default_home
+from gancli.runs import Run, RunStore, default_home
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -124,6 +124,8 @@ def resolve_generator_source(ctx: typer.Context, ref: str, checkpoint: str, fall
             raise UsageError("--checkpoint applies to runs, not to a checkpoint file")
         in_run = path.parent.name == "checkpoints"
         run_id = path.parent.parent.name if in_run else None
+        if in_run:
+            warn_if_collapsed(Run(path.parent.parent), path)
         return GeneratorSource(path, run_id or fallback_label, run_id)
     if not re.fullmatch(r"latest|(run-)?\d+", ref) and is_bundle(path):
         if checkpoint != "latest":
@@ -131,7 +133,27 @@ def resolve_generator_source(ctx: typer.Context, ref: str, checkpoint: str, fall
         run_id = read_bundle_config(path).get("meta", {}).get("source_run")
         return GeneratorSource(path, path.resolve().name, run_id if isinstance(run_id, str) else None)
     r = state(ctx).store().resolve(ref)
-    return GeneratorSource(r.checkpoint_path(checkpoint), r.id, r.id, r if checkpoint == "latest" else None)
+    path = r.checkpoint_path(checkpoint)
+    warn_if_collapsed(r, path)
+    return GeneratorSource(path, r.id, r.id, r if checkpoint == "latest" else None)
+
+
+def warn_if_collapsed(run: Run, path: Path) -> None:
+    """Warn when the collapse monitor saw symptoms at the last check covering the step checkpoint
+    ``path`` of ``run``, naming the last checkpoint without symptoms (``--checkpoint`` picks it)."""
+    from gancli.metrics.monitor import last_good_checkpoint, verdict
+
+    m = re.fullmatch(r"step-(\d+)\.safetensors", path.name)
+    if m is None:  # best.safetensors: chosen by its evaluation
+        return
+    v = verdict(run.read_metrics(), int(m.group(1)))
+    if v is None or not v.collapsed:
+        return
+    good = last_good_checkpoint((step for step, _ in run.checkpoints()), v.clean_step)
+    where = (f"the last checkpoint without symptoms is step {good}: pass --checkpoint {good}" if good is not None
+             else "no kept checkpoint of the run was seen without symptoms")
+    console.warn(f"{run.id} {path.name}: the collapse monitor saw mode collapse ({', '.join(v.symptoms)}) at step "
+                 f"{v.step}" + (f", since step {v.since}" if v.since < v.step else "") + f"; {where}")
 
 
 def _plain_metavars(params) -> None:

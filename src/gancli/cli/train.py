@@ -80,9 +80,10 @@ def format_default(value: Any) -> str:
 
 
 def _recipe_defaults(spec: OptionSpec) -> str:
-    """``; wgan-gp: 5`` for an option a loss recipe sets."""
-    loss = registry("loss")
-    parts = [f"{e.name}: {format_default(e.defaults[spec.name])}" for e in loss if spec.name in e.defaults]
+    """``; wgan-gp: 5`` for an option a loss recipe sets, ``; --arch mlp: 1`` for one an architecture's sets."""
+    parts = [f"{e.name}: {format_default(e.defaults[spec.name])}" for e in registry("loss") if spec.name in e.defaults]
+    parts += [f"--arch {e.name}: {format_default(e.defaults[spec.name])}" for e in registry("arch")
+              if spec.name in e.defaults]
     return "; " + "; ".join(parts) if parts else ""
 
 

@@ -94,6 +94,10 @@ class Hook:
     def at_end(self, t: Trainer, interrupted: bool) -> None:
         """Once, after the last step (or the step a signal stopped the run at)."""
 
+    def protected_steps(self, t: Trainer) -> set[int]:
+        """Steps whose checkpoints ``--keep`` pruning must not delete."""
+        return set()
+
 
 class MetricsFile(Hook):
     """Appends every log record to ``metrics.jsonl`` (rank 0)."""
@@ -223,11 +227,13 @@ class Monitor(Hook):
     scores a fixed batch of samples of the sampling generator (fixed latents, no global
     RNG, G's mode restored), appends a ``"kind": "monitor"`` record to metrics.jsonl,
     shows the scores in the progress display and warns (one line) when a symptom appears
-    (again after it cleared). The first check (steps below ``2 * every_steps``) only records:
-    an immature generator is not a collapsed one. With ``stop`` a symptom stops the run with an error naming
-    the last good checkpoint: the newest one at or before the last check that saw no symptom (none when
-    every check, the first included, saw one). With several processes rank 0 scores and the
-    others learn the verdict.
+    (again after it cleared). The first check (steps below ``2 * every_steps``) only records
+    (``"baseline": true``): an immature generator is not a collapsed one. With ``stop`` a symptom
+    stops the run with an error naming the last good checkpoint: the newest one at or before the
+    last check that saw no symptom (none when every check, the first included, saw one). Without
+    it the final weights get a check of their own, a run that ends with symptoms says so (naming
+    that checkpoint), and ``--keep`` pruning never deletes that checkpoint. With several
+    processes rank 0 scores and the others learn the verdict.
 
     Args:
         real: ``(N, C, H, W)`` uint8 real images (the reference batch; N >= 2).
@@ -246,6 +252,7 @@ class Monitor(Hook):
         self.z = latents(BATCH, nz, seed_z)
         self.y = random_labels(BATCH, num_classes, seed_z) if num_classes else None
         self.active: set[str] = set()  # symptom kinds seen at the last check
+        self.last_kinds: list[str] = []  # the same, in the order symptoms() names them
         self.clean_step: int | None = None  # step of the newest check that saw no symptom
         self.first_step: int | None = None  # step of this run's first check
 
@@ -253,6 +260,24 @@ class Monitor(Hook):
         if self.every and t.step % self.every == 0:
             self.check(t)
         return 0.0
+
+    def at_end(self, t: Trainer, interrupted: bool) -> None:
+        """A last check of the final weights (when the last step is off the ``every_steps`` grid), then,
+        when it saw symptoms, a warning that the run ended collapsed, naming the last good checkpoint."""
+        if interrupted or not self.every:
+            return
+        if t.step % self.every:
+            self.check(t)
+        if self.last_kinds and t.step >= 2 * self.every:
+            t.reporter.warn(f"{t.run.id} ended with mode collapse: the monitor's last check (step {t.step}) saw "
+                            f"{', '.join(self.last_kinds)}; {self.last_good(t, final=True)}")
+
+    def protected_steps(self, t: Trainer) -> set[int]:
+        """The checkpoint of the last check without symptoms is never pruned."""
+        from gancli.metrics.monitor import last_good_checkpoint
+
+        good = last_good_checkpoint((step for step, _ in t.run.checkpoints()), self.clean_step)
+        return {good} if good is not None else set()
 
     def on_restore(self, t: Trainer, ckpt: Checkpoint) -> None:
         """The symptoms of the last check up to the checkpoint's step, so a resumed run warns as the run would have."""
@@ -264,7 +289,7 @@ class Monitor(Hook):
                     rows[0]["step"] if rows else None)
 
         active, self.clean_step, self.first_step = t.dist.from_main(last)
-        self.active = set(active)
+        self.active, self.last_kinds = set(active), list(active)
 
     def check(self, t: Trainer) -> list[str]:
         from gancli.errors import GancliError
@@ -279,6 +304,7 @@ class Monitor(Hook):
             found = symptoms(scores)
             kinds = [s.split(" (")[0] for s in found]
             t.append_record({"kind": "monitor", "step": t.step, "epoch": t.epoch, **scores, "symptoms": kinds,
+                             **({"baseline": True} if warming_up else {}),
                              "seconds": round(time.perf_counter() - t0, 4),
                              "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
             text = f"diversity {scores['diversity']:.2f} dup {scores['duplicates']:.1%}"
@@ -300,7 +326,7 @@ class Monitor(Hook):
             self.clean_step = t.step
         if warming_up:
             return kinds
-        self.active = set(kinds)
+        self.active, self.last_kinds = set(kinds), kinds
         if kinds and self.stop:
             message = (f"stopped at step {t.step} on mode collapse ({', '.join(kinds)}; --stop-on-collapse); "
                        + self.last_good(t))
@@ -308,17 +334,20 @@ class Monitor(Hook):
             raise GancliError(message)
         return kinds
 
-    def last_good(self, t: Trainer) -> str:
-        """The part of the stop message that names the checkpoint to go back to."""
+    def last_good(self, t: Trainer, final: bool = False) -> str:
+        """The part of the stop (``final``: end-of-run) message that names the checkpoint to go back to."""
+        from gancli.metrics.monitor import last_good_checkpoint
+
         newest = t.last_checkpoint.name if t.last_checkpoint is not None else "none"
         if self.clean_step is None:
             return (f"no checkpoint is known good: every check saw symptoms, the first (step {self.first_step}) "
-                    f"included; newest checkpoint: {newest}")
-        good = [path for step, path in t.run.checkpoints() if step <= self.clean_step]
-        if not good:
+                    f"included" + ("" if final else f"; newest checkpoint: {newest}"))
+        good = last_good_checkpoint((step for step, _ in t.run.checkpoints()), self.clean_step)
+        if good is None:
             return (f"last good checkpoint: none kept (the last check without symptoms was at step "
-                    f"{self.clean_step}); newest checkpoint: {newest}")
-        return f"last good checkpoint: {good[-1].name} (the last check without symptoms was at step {self.clean_step})"
+                    f"{self.clean_step})" + ("" if final else f"; newest checkpoint: {newest}"))
+        return (f"last good checkpoint: step-{good}.safetensors (the last check without symptoms was at step "
+                f"{self.clean_step})" + (f"; sample it with --checkpoint {good}" if final else ""))
 
 
 def monitor_hook(cfg, data, device) -> Monitor | None:

@@ -110,7 +110,8 @@ def save(t: Trainer) -> Path:
     parts = modules(t)
     if t.dist.is_main:
         save_checkpoint(path, t.cfg, state, parts)
-        t.run.prune_checkpoints(t.cfg.train.keep_checkpoints)
+        protect = set().union(*(hook.protected_steps(t) for hook in t.hooks))  # e.g. the monitor's last good one
+        t.run.prune_checkpoints(t.cfg.train.keep_checkpoints, protect)
         t.reporter.detail(f"saved checkpoint {path}")
     t.last_checkpoint = path
     return path

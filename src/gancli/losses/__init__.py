@@ -42,8 +42,10 @@ def _lsgan() -> AdversarialLoss:
 @LOSSES.register(
     "wgan-gp",
     "Wasserstein critic + gradient penalty (Gulrajani et al. 2017, arXiv 1704.00028)",
+    # r1_gamma 0: the gradient penalty (norm 1 between real and fake) is the critic's regularizer; a zero-centred
+    # R1 on real data (an architecture's recipe, e.g. mlp's) would pull against it
     defaults={"gp_lambda": 10.0, "d_steps": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9,
-              "d_norm": "none"},
+              "d_norm": "none", "r1_gamma": 0.0},
 )
 def _wgan_gp() -> AdversarialLoss:
     from gancli.losses.adversarial import Wasserstein

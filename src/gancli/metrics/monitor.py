@@ -23,6 +23,8 @@ imported by the functions that need it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 #: Side of the pooled feature map, pixels.
@@ -104,3 +106,48 @@ def symptoms(scores: dict[str, Any]) -> list[str]:
 
 #: What the warning suggests.
 ADVICE = "try --loss hinge --spectral-norm, a lower --lr-g/--lr-d, or --augment diffaug"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a run's monitor records say about its weights at one step (see :func:`verdict`)."""
+
+    step: int  # the check the verdict comes from: the newest at or before the step asked about
+    symptoms: tuple[str, ...]  # that check's symptom kinds ("low diversity", ...); empty = healthy
+    since: int  # the first check of the unbroken series of checks with symptoms that ends there
+    clean_step: int | None  # the newest check without symptoms (``step`` itself when healthy); None = none
+
+    @property
+    def collapsed(self) -> bool:
+        return bool(self.symptoms)
+
+
+def verdict(records: Iterable[dict[str, Any]], step: int) -> Verdict | None:
+    """The monitor's verdict on the weights of ``step``, from a run's metrics records.
+
+    Only ``"kind": "monitor"`` records count. A baseline check (the first one, marked
+    ``"baseline": true``) gives no verdict of its own (an immature generator is not a
+    collapsed one), but a clean baseline is a clean check.
+
+    Returns:
+        None when no check at or before ``step`` counts (monitor off, or the run is too short).
+    """
+    checks = sorted((r for r in records if r.get("kind") == "monitor" and isinstance(r.get("step"), int)
+                     and r["step"] <= step), key=lambda r: r["step"])
+    counted = [r for r in checks if not r.get("baseline")]
+    if not counted:
+        return None
+    last = counted[-1]
+    found = tuple(str(s) for s in last.get("symptoms") or ())
+    clean = next((r["step"] for r in reversed(checks) if not r.get("symptoms")), None)  # a clean baseline counts
+    since = min((r["step"] for r in counted if clean is None or r["step"] > clean), default=last["step"])
+    return Verdict(step=last["step"], symptoms=found, since=since, clean_step=clean)
+
+
+def last_good_checkpoint(checkpoint_steps: Iterable[int], clean_step: int | None) -> int | None:
+    """The step of the newest checkpoint at or before ``clean_step`` (the last check without
+    symptoms); None when there is no such check or no such checkpoint."""
+    if clean_step is None:
+        return None
+    good = [s for s in checkpoint_steps if s <= clean_step]
+    return max(good) if good else None
