@@ -263,12 +263,13 @@ class Monitor(Hook):
 
     def at_end(self, t: Trainer, interrupted: bool) -> None:
         """A last check of the final weights (when the last step is off the ``every_steps`` grid), then,
-        when it saw symptoms, a warning that the run ended collapsed, naming the last good checkpoint."""
-        if interrupted or not self.every:
+        when it saw symptoms, a warning that the run ended collapsed, naming the last good checkpoint.
+        Nothing in a run too short to get past the baseline (below ``2 * every_steps``)."""
+        if interrupted or not self.every or t.step < 2 * self.every:
             return
         if t.step % self.every:
             self.check(t)
-        if self.last_kinds and t.step >= 2 * self.every:
+        if self.last_kinds:
             t.reporter.warn(f"{t.run.id} ended with mode collapse: the monitor's last check (step {t.step}) saw "
                             f"{', '.join(self.last_kinds)}; {self.last_good(t, final=True)}")
 
