@@ -6,6 +6,8 @@ engine. Nothing here imports torch at import time, so ``gan --help`` is fast.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import typer
@@ -68,5 +70,25 @@ app.add_typer(runs_cmd.app, name="runs")
 
 
 def main() -> None:
-    """Console-script entry point (``gan``)."""
-    app(prog_name="gan")
+    """Console-script entry point (``gan``).
+
+    A rank under torchrun (``WORLD_SIZE`` > 1) leaves through ``os._exit`` once
+    the command has returned, its output flushed and its files closed: the C++
+    teardown of the process group's threads at interpreter exit can abort
+    ("terminate called without an active exception", seen once in CI at the end of
+    a finished 2-process CPU run), which would turn a finished run into a failed one.
+    """
+    if os.environ.get("WORLD_SIZE", "1").strip() in ("", "0", "1"):
+        app(prog_name="gan")
+        return
+    code = 0
+    try:
+        app(prog_name="gan")
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if not isinstance(e.code, int) and e.code is not None:
+            print(e.code, file=sys.stderr)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)

@@ -217,8 +217,17 @@ def setup(device_spec: str) -> tuple[Dist, torch.device]:
 
 
 def teardown(dist: Dist) -> None:
-    """Leave the process group :func:`setup` joined (a no-op for one process)."""
+    """Leave the process group :func:`setup` joined (a no-op for one process).
+
+    The ranks first meet at a barrier, so no rank closes its connections while
+    another still talks to it; a barrier that fails (a rank already gone after an
+    error) is ignored: leaving is all that is left to do.
+    """
     if dist.enabled and torch_dist.is_initialized():
+        try:
+            torch_dist.barrier(group=dist.cpu_group)
+        except Exception:  # noqa: BLE001 -- another rank failed; its error is reported by that rank
+            pass
         torch_dist.destroy_process_group()
 
 
