@@ -10,9 +10,10 @@ import torch
 from typer.testing import CliRunner
 
 from gancli.cli import app
-from gancli.config import DEFAULT_CLUSTERS, ModelConfig, RunConfig
+from gancli.conditioning import DEFAULT_CLUSTERS
+from gancli.config import ModelConfig, RunConfig
 from gancli.data import ImageData
-from gancli.data.clusters import kmeans_labels
+from gancli.conditioning.clusters import kmeans_labels
 from gancli.errors import UsageError
 from gancli.models import build_discriminator, build_generator
 from gancli.models.selfcond import SelfConditionedGenerator

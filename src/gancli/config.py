@@ -11,7 +11,8 @@ Typer options, the ``[default: ...]`` strings and the flat option table
 come from a registry (architectures, losses, datasets, optimizers...) are named by the
 registry's kind; the resolver checks them.
 
-This module is a leaf: it imports nothing of gancli but :mod:`gancli.errors`, and no torch.
+This module is a leaf: it imports nothing of gancli but :mod:`gancli.errors` and three constants of
+:mod:`gancli.conditioning` (itself a leaf), and no torch.
 """
 
 from __future__ import annotations
@@ -21,17 +22,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from gancli.conditioning import CLUSTER_FEATURES, DEFAULT_CLUSTERS, UMAP_MIN_IMAGES
 from gancli.errors import GancliError
 
 #: Version of the config schema. Bump when a field changes meaning or is removed.
 CONFIG_VERSION = 1
-#: ``--clusters`` of a new unconditional ``gan train`` run (self-conditioned GAN, see
-#: gancli.data.clusters); the dataclass default is 0.
-DEFAULT_CLUSTERS = 20
-#: New runs on at least this many images find their clusters in a UMAP embedding
-#: (``--cluster-features umap``); smaller ones, and configs written before the option, in pixels.
-UMAP_MIN_IMAGES = 10_000
-
 #: Training length when neither --steps nor --epochs is given.
 DEFAULT_EPOCHS = 1.0
 
@@ -39,18 +34,6 @@ DEFAULT_EPOCHS = 1.0
 DATA, MODEL, OPTIM, RUN, SPEED = "Data", "Model", "Optimization", "Run", "Speed and scale"
 
 D_NORMS = ("batch", "layer", "none")
-#: Feature spaces the k-means clusters of a self-conditioned run are found in (gancli.data.clusters).
-CLUSTER_FEATURES = ("pixels", "umap")
-#: The one line a run with --cluster-features umap fails with when umap-learn is missing.
-UMAP_MISSING = "--cluster-features umap needs the umap-learn package (a gancli dependency): pip install umap-learn"
-
-
-def umap_available() -> bool:
-    """Whether umap-learn is installed (looked up, not imported: importing it takes seconds)."""
-    import importlib.util
-
-    return importlib.util.find_spec("umap") is not None
-
 NAN_POLICIES = ("stop", "skip")
 
 

@@ -14,30 +14,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from gancli.config import DEFAULT_CLUSTERS, DEFAULT_EPOCHS, OPTION_FIELDS, RESUMABLE_OPTIONS, RunConfig, flag, option_specs
+from gancli.config import DEFAULT_EPOCHS, OPTION_FIELDS, RESUMABLE_OPTIONS, RunConfig, flag, option_specs
 from gancli.errors import UsageError
 from gancli.registry import Registry
 
-#: A self-conditioned run keeps at least this many images per cluster on average.
-MIN_IMAGES_PER_CLUSTER = 20
-
 #: Largest ``--seed``: seeds go to torch generators, which take 64-bit signed values.
 MAX_SEED = 2**63 - 1
-
-
-def default_cluster_features(num_images: int) -> str:
-    """``--cluster-features`` of a new run on ``num_images`` images: ``umap`` from
-    :data:`~gancli.config.UMAP_MIN_IMAGES` on (when umap-learn is installed), else ``pixels``."""
-    from gancli.config import UMAP_MIN_IMAGES, umap_available
-
-    return "umap" if num_images >= UMAP_MIN_IMAGES and umap_available() else "pixels"
-
-
-def effective_clusters(requested: int, num_images: int) -> int:
-    """The ``--clusters`` a dataset of ``num_images`` supports: ``min(requested, num_images // 20)``,
-    and 0 (off) below 2 clusters."""
-    k = min(requested, num_images // MIN_IMAGES_PER_CLUSTER)
-    return k if k >= 2 else 0
 
 
 def registry(kind: str) -> Registry:
@@ -132,7 +114,7 @@ def validate(cfg: RunConfig) -> None:
             f"--limit {cfg.data.limit} is smaller than --batch-size {cfg.train.batch_size}"
         )
     if cfg.model.cluster_features == "umap" and cfg.model.clusters and not cfg.model.num_classes:
-        from gancli.config import UMAP_MISSING, umap_available
+        from gancli.conditioning import UMAP_MISSING, umap_available
 
         if not umap_available():
             raise UsageError(UMAP_MISSING)
@@ -198,28 +180,18 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
         folder = str(Path(cfg.data.dataset).expanduser().resolve())
         cfg = cfg.replace(data=dataclasses.replace(cfg.data, dataset=folder))
     info = describe(cfg.data)
-    num_classes = cfg.model.num_classes
-    if conditional is not None and base is None:
-        if conditional and not info.num_classes:
-            raise UsageError(f"--conditional needs a labelled dataset; {cfg.data.dataset!r} has no labels")
-        num_classes = info.num_classes if conditional else 0
-    clusters = cfg.model.clusters
-    if base is None:
-        clusters = given.get("clusters", DEFAULT_CLUSTERS)
+    if base is None:  # a new run's conditioning: classes, clusters or none (gancli.conditioning)
+        from gancli.conditioning import resolve_new
+
         size = info.sizes[cfg.data.split]
         if cfg.data.limit:
             size = min(size, cfg.data.limit)
-        if clusters < 0:
-            raise UsageError(f"--clusters must be >= 0, got {clusters}")
-        if num_classes and given.get("clusters"):
-            raise UsageError(f"--clusters {given['clusters']} and --conditional exclude each other (a conditional "
-                             "run is conditioned on the dataset's classes); give one")
-        clusters = 0 if num_classes else effective_clusters(clusters, size)
-        if "cluster_features" not in given:  # unused without clusters: left at pixels
-            features = default_cluster_features(size) if clusters else "pixels"
-            cfg = cfg.replace(model=dataclasses.replace(cfg.model, cluster_features=features))
+        fields = resolve_new(conditional if conditional is not None else bool(cfg.model.num_classes),
+                             info.num_classes, size, given, cfg.data.dataset)
+    else:
+        fields = {}
     cfg = cfg.replace(model=dataclasses.replace(cfg.model, img_channels=info.channels, img_resolution=info.resolution,
-                                                num_classes=num_classes, clusters=clusters))
+                                                **fields))
     validate(cfg)
     epochs = cfg.train.epochs
     if base is None and "steps" not in given and epochs is None:

@@ -10,6 +10,7 @@ import typer
 
 from gancli import console
 from gancli.cli.common import Command, Group, complete_run, handles_errors, state
+from gancli.conditioning import Conditioning
 from gancli.errors import GancliError, UsageError
 from gancli.runs import Run
 
@@ -48,8 +49,7 @@ def _summary(run: Run) -> dict:
         "dataset": cfg.data.dataset,
         "arch": cfg.model.arch,
         "loss": cfg.loss.name,
-        "conditional": bool(cfg.model.num_classes),
-        "clusters": cfg.model.clusters if not cfg.model.num_classes else 0,
+        **Conditioning.of(cfg.model).listing(),
         "step": step,
         "steps": cfg.train.steps,
         "created": created if isinstance(created, str) else "",

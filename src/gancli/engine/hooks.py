@@ -377,7 +377,10 @@ def monitor_hook(cfg, data, device) -> Monitor | None:
         def classifier(images):
             return lenet_outputs(lenet, images)[1]
 
-    return Monitor(t.monitor_every_steps, real, classifier, t.seed, m.nz, m.num_classes, t.stop_on_collapse)
+    from gancli.conditioning import Conditioning
+
+    return Monitor(t.monitor_every_steps, real, classifier, t.seed, m.nz, Conditioning.of(m).generator_classes,
+                   t.stop_on_collapse)
 
 
 def default_hooks(cfg, evaluator: Any = None, evaluating: bool = False, monitor: Monitor | None = None) -> list[Hook]:

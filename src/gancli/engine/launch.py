@@ -20,12 +20,12 @@ import torch
 
 from gancli import __version__
 from gancli.checkpoint import Checkpoint, load_checkpoint
+from gancli.conditioning import Conditioning
 from gancli.config import RunConfig
 from gancli.data import load_split
 from gancli.engine.device import resolve_device
 from gancli.engine.distributed import SINGLE, Dist
 from gancli.engine.hooks import Reporter
-from gancli.engine.parts import self_conditioned
 from gancli.engine.precision import check_precision, precision_warning
 from gancli.engine.trainer import Trainer, TrainResult, build_trainer
 from gancli.errors import GancliError, UsageError
@@ -113,7 +113,8 @@ def start_line(cfg: RunConfig, run: Run, trainer: Trainer, resumed: bool) -> str
     """What ``gan train`` says when the run is ready: what trains on what, how long, where."""
     how = " (auto)" if cfg.train.device == "auto" else ""
     what = f"resuming {run.id} at step {trainer.step}" if resumed else f"{run.id}:"
-    cond = f", conditional ({cfg.model.num_classes} classes)" if cfg.model.num_classes else ""
+    c = Conditioning.of(cfg.model)
+    cond = f", {c.describe()}" if c.kind == "classes" else ""
     length = f"{cfg.train.steps} steps" + (f" ({cfg.train.epochs:g} epochs)" if cfg.train.epochs else "")
     dist = trainer.dist
     return (
@@ -192,12 +193,17 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             return run, ckpt
 
         run, ckpt = dist.from_main(prepare)  # the other ranks get the run's path and the checkpoint's contents
-        if self_conditioned(cfg):  # build_trainer clusters the images
-            where = "a UMAP embedding of their pixels" if cfg.model.cluster_features == "umap" else "pixel space"
-            note(f"self-conditioning: clustering {len(data.images):,} images into {cfg.model.clusters} k-means "
-                 f"clusters in {where} (--clusters 0 = off)")
         try:
-            trainer = build_trainer(cfg, run, device, data, reporter, evaluator=evaluator, dist=dist)
+            clusters = None
+            cond = Conditioning.of(cfg.model)
+            if cond.self_conditioned:  # found once for a new run, stored with it; rank 0 reads it for all
+                from gancli.conditioning.store import run_clusters
+                from gancli.sampling import derive_seed
+
+                clusters = dist.from_main(lambda: run_clusters(
+                    run.path, data.images, cond.num_labels, cond.cluster_features, derive_seed(cfg.train.seed, "clusters"),
+                    resumed=resume is not None, home=store.home, note=note))
+            trainer = build_trainer(cfg, run, device, data, reporter, evaluator=evaluator, dist=dist, clusters=clusters)
             if ckpt is not None:
                 trainer.restore(ckpt)
         except BaseException:

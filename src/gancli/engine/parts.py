@@ -12,6 +12,8 @@ from typing import Any
 import torch
 
 from gancli.augment import DiffAugment, parse_augment
+from gancli.conditioning import Conditioning
+from gancli.conditioning.store import ClusterAssignment
 from gancli.config import RunConfig
 from gancli.data import ImageData
 from gancli.data.batcher import DeviceBatcher
@@ -26,24 +28,28 @@ from gancli.sampling import derive_seed, grid_labels, latents
 GRID_COLUMNS = 8
 
 
-def cluster_data(cfg: RunConfig, data: ImageData) -> ImageData:
-    """``data`` with its labels replaced by the run's k-means clusters
-    (:func:`gancli.data.clusters.kmeans_labels`, seeded from ``--seed``), for a
-    self-conditioned run; ``data`` itself otherwise."""
+def labelled_data(cfg: RunConfig, data: ImageData, clusters: ClusterAssignment | None = None) -> ImageData:
+    """``data`` with the labels D is trained on: a self-conditioned run's cluster of each
+    image (``clusters``, found now when None: :func:`~gancli.conditioning.store.find_clusters`,
+    seeded from ``--seed``); ``data`` itself otherwise.
+
+    Raises:
+        ValueError: ``clusters`` for other images or another number of clusters.
+    """
     import dataclasses
 
-    if not self_conditioned(cfg):
+    cond = Conditioning.of(cfg.model)
+    if not cond.self_conditioned:
         return data
-    from gancli.data.clusters import kmeans_labels
+    if clusters is None:
+        from gancli.conditioning.store import find_clusters
 
-    k = cfg.model.clusters
-    labels = kmeans_labels(data.images, k, derive_seed(cfg.train.seed, "clusters"), cfg.model.cluster_features)
-    return dataclasses.replace(data, labels=labels, classes=[f"cluster {i}" for i in range(k)])
-
-
-def self_conditioned(cfg: RunConfig) -> bool:
-    """Whether the run is a self-conditioned GAN: G and D conditioned on k-means clusters."""
-    return bool(cfg.model.clusters) and not cfg.model.num_classes
+        clusters = find_clusters(data.images, cond.num_labels, cond.cluster_features,
+                                 derive_seed(cfg.train.seed, "clusters"))
+    if clusters.labels.shape != (len(data.images),) or clusters.counts.shape != (cond.num_labels,):
+        raise ValueError(f"cluster assignment of {clusters.labels.numel()} images into {clusters.counts.numel()} "
+                         f"clusters does not fit {len(data.images)} images and {cond.num_labels} clusters")
+    return dataclasses.replace(data, labels=clusters.labels, classes=[f"cluster {i}" for i in range(cond.num_labels)])
 
 
 @dataclass
@@ -93,7 +99,8 @@ def _has_conv(module: torch.nn.Module) -> bool:
     return any(p.dim() == 4 for p in module.parameters())
 
 
-def build_parts(cfg: RunConfig, device: torch.device, data: ImageData, dist: Dist | None = None) -> Parts:
+def build_parts(cfg: RunConfig, device: torch.device, data: ImageData, dist: Dist | None = None,
+                clusters: ClusterAssignment | None = None) -> Parts:
     """Everything a run's loop needs, freshly initialised from ``cfg.train.seed``.
 
     The order of the random draws is part of the run's reproducibility: weights are
@@ -103,21 +110,23 @@ def build_parts(cfg: RunConfig, device: torch.device, data: ImageData, dist: Dis
     Args:
         cfg: the resolved config. device: this process's device.
         data: the training split (uint8 images), preloaded on ``device`` by the batcher;
-            a self-conditioned run (``cfg.model.clusters``) replaces its labels by its
-            k-means clusters (:func:`cluster_data`, computed again on resume: same seed,
-            same clusters).
+            a self-conditioned run replaces its labels by its k-means clusters
+            (:func:`labelled_data`).
         dist: this process's rank; default one process.
+        clusters: a self-conditioned run's stored assignment
+            (:func:`~gancli.conditioning.store.run_clusters`); None = find it now.
     """
     from torch.nn.parallel import DistributedDataParallel
 
     dist = dist or SINGLE
     t, o = cfg.train, cfg.optim
     torch.manual_seed(t.seed)  # weight init (the same on every rank), then dropout, augmentation, GP mixing
-    data = cluster_data(cfg, data)  # a self-conditioned run's labels are its k-means clusters
+    cond = Conditioning.of(cfg.model)
+    data = labelled_data(cfg, data, clusters)  # a self-conditioned run's labels are its k-means clusters
     G = build_generator(cfg.model).to(device)
     D = build_discriminator(cfg.model).to(device)
-    if self_conditioned(cfg):
-        G.set_cluster_frequencies(torch.bincount(data.labels, minlength=cfg.model.clusters).to(device))
+    if cond.self_conditioned:
+        G.set_cluster_frequencies(torch.bincount(data.labels, minlength=cond.num_labels).to(device))
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if t.ema_decay > 0 else None
     if dist.enabled and t.sync_bn:  # BatchNorm statistics over the global batch (G_ema keeps BatchNorm)
         G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)
@@ -153,7 +162,7 @@ def build_parts(cfg: RunConfig, device: torch.device, data: ImageData, dist: Dis
     z_gen = torch.Generator(device=device).manual_seed(derive_seed(t.seed, "z"))
     batcher = DeviceBatcher(data.images, data.labels, t.batch_size, derive_seed(t.seed, "data") % 2**31,
                             device, rank=dist.rank, world_size=dist.world_size, memory_format=memory_format)
-    k = cfg.model.num_classes
+    k = cond.generator_classes
     rows = k if k else GRID_COLUMNS
     fixed_z = latents(rows * GRID_COLUMNS, cfg.model.nz, derive_seed(t.seed, "fixed-z"), device)
     fixed_y = grid_labels(k, GRID_COLUMNS, device) if k else None

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from gancli.checkpoint import Checkpoint
+from gancli.conditioning import Conditioning
 from gancli.config import RunConfig
 from gancli.console import fmt_duration
 from gancli.data import ImageData
@@ -38,7 +39,7 @@ from gancli.engine.distributed import SINGLE, Dist
 from gancli.engine.ema import ema_beta, ema_update_
 from gancli.engine.hooks import Hook, NullReporter, Reporter, default_hooks, monitor_hook
 from gancli.engine.optim import lr_factor
-from gancli.engine.parts import Parts, build_parts, self_conditioned
+from gancli.engine.parts import Parts, build_parts
 from gancli.engine.precision import autocast
 from gancli.errors import GancliError
 from gancli.runs import Run
@@ -91,8 +92,8 @@ class Trainer:
         self.dist = dist or SINGLE
         self.step = 0
         self.last_checkpoint: Path | None = None
-        #: G and D conditioned on k-means clusters (``--clusters``), G taking z alone
-        self.self_conditioned = self_conditioned(cfg)
+        #: what G and D are conditioned on (none, classes, or clusters with G taking z alone)
+        self.cond = Conditioning.of(cfg.model)
 
     # -- the parts, by their usual names -------------------------------------------------
     @property
@@ -171,12 +172,12 @@ class Trainer:
         n, b, r = self.cfg.train.batch_size, self.parts.batcher.local_batch_size, self.dist.rank
         z_gen = self.parts.z_gen
         z = torch.randn(n, self.cfg.model.nz, generator=z_gen, device=self.device)
-        k = self.cfg.model.num_classes
+        k = self.cond.generator_classes
         y = torch.randint(0, k, (n,), generator=z_gen, device=self.device) if k else None
         if self.dist.enabled:
             z = z[r * b:(r + 1) * b]
             y = y[r * b:(r + 1) * b] if y is not None else None
-        if self.self_conditioned:  # D's labels: the clusters G draws from z
+        if self.cond.self_conditioned:  # D's labels: the clusters G draws from z
             y = self.parts.G.cluster_of(z)
         return z, y
 
@@ -203,10 +204,10 @@ class Trainer:
         for i in range(n_d):
             d_update = step * n_d + i  # also the index of the real batch
             real, y_real = p.batcher.batch(d_update)
-            if not (cfg.model.num_classes or self.self_conditioned):
+            if not self.cond.labelled:
                 y_real = None
             z, y_fake = self._latents()
-            y_g = None if self.self_conditioned else y_fake  # a self-conditioned G takes z alone
+            y_g = None if self.cond.self_conditioned else y_fake  # a self-conditioned G takes z alone
             last = i == n_d - 1
             with autocast(self.device, p.autocast_dtype):
                 if last:
@@ -405,7 +406,8 @@ class Trainer:
 
 
 def build_trainer(cfg: RunConfig, run: Run, device: torch.device, data: ImageData, reporter: Reporter | None = None,
-                  evaluator: Any = None, dist: Dist | None = None, hooks: list[Hook] | None = None) -> Trainer:
+                  evaluator: Any = None, dist: Dist | None = None, hooks: list[Hook] | None = None,
+                  clusters: Any = None) -> Trainer:
     """A :class:`Trainer` with freshly built parts and ``gan train``'s hooks.
 
     Args:
@@ -413,9 +415,11 @@ def build_trainer(cfg: RunConfig, run: Run, device: torch.device, data: ImageDat
             :class:`~gancli.metrics.evaluate.TrainingEvaluator` on rank 0 (the other ranks
             pass None; rank 0 tells them whether it has one: a collective).
         hooks: replace the default hooks (:func:`~gancli.engine.hooks.default_hooks`).
+        clusters: a self-conditioned run's stored cluster assignment
+            (:func:`~gancli.conditioning.store.run_clusters`).
     """
     dist = dist or SINGLE
-    parts = build_parts(cfg, device, data, dist)
+    parts = build_parts(cfg, device, data, dist, clusters)
     evaluating = dist.from_main(lambda: evaluator is not None)  # rank 0 evaluates for all
     if hooks is None:
         hooks = default_hooks(cfg, evaluator, evaluating, monitor_hook(cfg, data, device))

@@ -59,11 +59,14 @@ def build_generator(cfg: ModelConfig) -> nn.Module:
         UnknownNameError: ``cfg.arch`` is not registered.
         UsageError: the architecture does not support the image shape.
     """
+    from gancli.conditioning import Conditioning
+
     g_cls, _ = ARCHS.get(cfg.arch)()
-    if cfg.clusters and not cfg.num_classes:
+    cond = Conditioning.of(cfg)
+    if cond.self_conditioned:
         from gancli.models.selfcond import SelfConditionedGenerator
 
-        g = SelfConditionedGenerator(g_cls.from_config(_over_clusters(cfg)), cfg.clusters)
+        g = SelfConditionedGenerator(g_cls.from_config(cond.network_config(cfg)), cond.num_labels)
     else:
         g = g_cls.from_config(cfg)
     g.config = cfg  # what rebuilds it (written into exported bundles)
@@ -71,18 +74,13 @@ def build_generator(cfg: ModelConfig) -> nn.Module:
 
 
 def build_discriminator(cfg: ModelConfig) -> nn.Module:
-    """The discriminator described by ``cfg`` (freshly initialised). Errors as :func:`build_generator`."""
+    """The discriminator described by ``cfg`` (freshly initialised), over the labels of its
+    conditioning (:meth:`~gancli.conditioning.Conditioning.network_config`). Errors as
+    :func:`build_generator`."""
+    from gancli.conditioning import Conditioning
+
     _, d_cls = ARCHS.get(cfg.arch)()
-    return d_cls.from_config(_over_clusters(cfg))
-
-
-def _over_clusters(cfg: ModelConfig) -> ModelConfig:
-    """A self-conditioned model (``cfg.clusters``) is built as a conditional one over its clusters."""
-    import dataclasses
-
-    if cfg.clusters and not cfg.num_classes:
-        return dataclasses.replace(cfg, num_classes=cfg.clusters)
-    return cfg
+    return d_cls.from_config(Conditioning.of(cfg).network_config(cfg))
 
 
 def check_supported(cfg: ModelConfig) -> None:

@@ -22,8 +22,9 @@ needs no downloaded weights (``--cluster-features``):
   the ten classes evenly.
 
 The clustering is scikit-learn's ``KMeans`` (k-means++ initialisation, Arthur &
-Vassilvitskii 2007; Lloyd iterations), seeded, so a resumed run recomputes the same
-clusters on the same machine.
+Vassilvitskii 2007; Lloyd iterations), seeded. A run finds its clusters once: the
+assignment is stored with the run before step 1 and read back on resume and by every
+rank, and cached per dataset (:mod:`gancli.conditioning.store`).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def umap_embedding(features: np.ndarray, seed: int) -> np.ndarray:
     """
     import warnings
 
-    from gancli.config import UMAP_MISSING, umap_available
+    from gancli.conditioning import UMAP_MISSING, umap_available
     from gancli.errors import GancliError
 
     if not umap_available():
@@ -107,7 +108,7 @@ def kmeans_labels(images: torch.Tensor, k: int, seed: int, features: str = "pixe
     """
     from sklearn.cluster import KMeans
 
-    from gancli.config import CLUSTER_FEATURES
+    from gancli.conditioning import CLUSTER_FEATURES
 
     if not 2 <= k <= len(images):
         raise ValueError(f"need 2 <= k <= {len(images)} clusters, got {k}")
