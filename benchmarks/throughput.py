@@ -301,7 +301,7 @@ class Gancli:
                  precision: str = "fp32", channels_last: bool = True):
         from gancli.config import DataConfig, ModelConfig, RunConfig, TrainConfig
         from gancli.data import load_split
-        from gancli.engine.trainer import build_trainer
+        from gancli.engine.launch import build_trainer
         from gancli.runs import RunStore
 
         data_cfg = DataConfig(dataset="mnist", limit=limit, download=False, image_size=px)

@@ -205,7 +205,7 @@ def test_resume_on_another_device_type_reseeds_z(tmp_path, tiny_data):
 
     from gancli.checkpoint import load_checkpoint
     from gancli.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from gancli.engine.trainer import build_trainer
+    from gancli.engine.launch import build_trainer
 
     notes = []
 

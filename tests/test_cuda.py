@@ -44,7 +44,8 @@ from typer.testing import CliRunner
 from gancli.checkpoint import load_checkpoint, load_generator
 from gancli.cli import app
 from gancli.engine.launch import check_precision
-from gancli.engine.trainer import Trainer, build_trainer
+from gancli.engine.launch import build_trainer
+from gancli.engine.trainer import Trainer
 from gancli.errors import UsageError
 from gancli.resolve import build_config
 from gancli.runs import RunStore

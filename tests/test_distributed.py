@@ -24,7 +24,8 @@ from gancli.checkpoint import load_checkpoint
 from gancli.data import ImageData
 from gancli.data.batcher import DeviceBatcher
 from gancli.engine import launch
-from gancli.engine.trainer import Trainer, build_trainer
+from gancli.engine.launch import build_trainer
+from gancli.engine.trainer import Trainer
 from gancli.errors import UsageError
 from gancli.models.mlp import MLPDiscriminator
 from gancli.resolve import build_config

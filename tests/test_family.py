@@ -9,7 +9,7 @@ import torch
 
 from gancli.checkpoint import load_checkpoint, load_generator
 from gancli.data import ImageData
-from gancli.engine.trainer import build_trainer
+from gancli.engine.launch import build_trainer
 from gancli.losses import LOSSES
 from gancli.models import ARCHS
 from gancli.resolve import build_config

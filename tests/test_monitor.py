@@ -116,7 +116,7 @@ def test_stop_on_collapse_names_the_checkpoint_of_the_last_clean_check(mnist_dir
 def test_monitor_draws_no_global_random_numbers(tiny_data, tmp_path):
     """Training with the monitor checking every step gives the same weights as without it."""
     from gancli.config import LossConfig, ModelConfig, RunConfig, TrainConfig
-    from gancli.engine.trainer import build_trainer
+    from gancli.engine.launch import build_trainer
     from gancli.runs import RunStore
 
     def cfg(every):

@@ -20,7 +20,8 @@ from gancli.checkpoint import load_checkpoint
 from gancli.cli import app
 from gancli.config import RunConfig
 from gancli.engine.launch import check_precision
-from gancli.engine.trainer import Trainer, build_trainer
+from gancli.engine.launch import build_trainer
+from gancli.engine.trainer import Trainer
 from gancli.errors import UsageError
 from gancli.losses.regularizers import gradient_penalty, r1_penalty
 from gancli.models.layers import Dropout

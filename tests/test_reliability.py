@@ -291,7 +291,7 @@ def test_exploding_losses_stop_the_run(home, mnist_dir, policy):
 
 def test_diverged_optimizer_state_is_never_checkpointed(tmp_path, tiny_data):
     from gancli.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from gancli.engine.trainer import build_trainer
+    from gancli.engine.launch import build_trainer
     from gancli.errors import GancliError
     from gancli.runs import RunStore
 

@@ -143,7 +143,7 @@ def test_configs_from_before_clusters_load_without_them():
 def test_training_uses_the_clusters_and_resumes_bitwise(tmp_path, tiny_data):
     from gancli.checkpoint import load_checkpoint
     from gancli.config import DataConfig, TrainConfig
-    from gancli.engine.trainer import build_trainer
+    from gancli.engine.launch import build_trainer
     from gancli.runs import RunStore
 
     images, _ = _blobs((64, 40, 24))

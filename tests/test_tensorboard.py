@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from gancli.cli import app
 from gancli.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from gancli.engine import tensorboard as tb
-from gancli.engine.trainer import build_trainer
+from gancli.engine.launch import build_trainer
 from gancli.resolve import build_config
 from gancli.runs import RunStore
 

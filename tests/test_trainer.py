@@ -4,7 +4,7 @@ import torch
 from gancli.checkpoint import load_checkpoint
 from gancli.config import DataConfig, LossConfig, ModelConfig, RunConfig, TrainConfig
 from gancli.data.batcher import DeviceBatcher
-from gancli.engine.trainer import build_trainer
+from gancli.engine.launch import build_trainer
 from gancli.errors import GancliError
 from gancli.losses import LOSSES
 from gancli.runs import RunStore
@@ -145,7 +145,7 @@ def test_batcher_order_depends_only_on_seed_and_step(tiny_data):
 
 def test_cost_estimate_after_warm_up(tmp_path, tiny_data):
     """From the first seconds: measured img/s, the current losses and the time left, once."""
-    from gancli.engine.hooks import NullReporter
+    from gancli.engine.protocols import NullReporter
 
     class Notes(NullReporter):
         def __init__(self):

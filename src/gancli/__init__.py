@@ -4,7 +4,7 @@ Importing the package is cheap: torch is only imported by the modules that
 need it (``gancli.engine``, ``gancli.models.*``, ``gancli.checkpoint``...).
 """
 
-__version__ = "0.1.0"
+from gancli._version import __version__
 
 __all__ = ["__version__", "load_generator"]
 

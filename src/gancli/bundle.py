@@ -83,7 +83,7 @@ def write_bundle(generator: nn.Module, folder: str | os.PathLike, meta: dict[str
 
     from safetensors.torch import save_file
 
-    from gancli import __version__
+    from gancli._version import __version__
 
     folder = Path(folder)
     cfg = generator.config

@@ -31,7 +31,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from gancli import __version__
+from gancli._version import __version__
 from gancli.config import RunConfig
 from gancli.errors import GancliError
 from gancli.fsutil import atomic_path

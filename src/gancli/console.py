@@ -14,6 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from gancli.units import fmt_duration  # noqa: F401 -- re-exported for the CLI
+
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -86,13 +88,6 @@ def info(message: str) -> None:
 def debug(message: str) -> None:
     if settings.verbose and not settings.errors_only:
         err.print(f"[dim]{escape(message)}[/]", soft_wrap=True)
-
-
-def fmt_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
 def _scalars(record: dict[str, Any]) -> dict[str, float]:

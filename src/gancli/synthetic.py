@@ -112,7 +112,7 @@ def write_dataset(
     import torch
     from PIL import Image
 
-    from gancli import __version__
+    from gancli._version import __version__
     from gancli.fsutil import atomic_dir
     from gancli.sampling import generate, latents
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import typer
 
-from gancli import __version__, console
+from gancli import console
+from gancli._version import __version__
 from gancli.cli import evaluate as evaluate_cmd
 from gancli.cli import export as export_cmd
 from gancli.cli import report as report_cmd

@@ -1,15 +1,9 @@
-"""What happens around the training loop's steps: progress reports, metrics.jsonl,
-fixed-z sample grids, checkpoints, evaluation and the best checkpoint (and TensorBoard
-event files: :mod:`gancli.engine.tensorboard`).
-
-The loop (:class:`~gancli.engine.trainer.Trainer`) calls every hook after each step
-(:meth:`Hook.after_step`), for each log record (:meth:`Hook.on_log`), after a
-checkpoint is restored (:meth:`Hook.on_restore`) and once at the end
-(:meth:`Hook.at_end`). Hooks that write something other hooks may want to pass it on:
-evaluation and monitor records through :meth:`~gancli.engine.trainer.Trainer.append_record`
-(:meth:`Hook.on_record`), the fixed-z grid through
-:meth:`~gancli.engine.trainer.Trainer.samples_written` (:meth:`Hook.on_samples`). Hooks
-use no global RNG, so a run trains the same with or without them.
+"""The hooks of ``gan train``: metrics.jsonl, fixed-z sample grids, checkpoints, evaluation
+and the best checkpoint, the mode-collapse monitor (TensorBoard event files:
+:mod:`gancli.engine.tensorboard`). They implement :class:`~gancli.engine.protocols.Hook`;
+:func:`default_hooks` assembles them where a run is launched
+(:func:`gancli.engine.launch.build_trainer`). Hooks use no global RNG, so a run trains
+the same with or without them.
 
 Torch-free at import (so :mod:`gancli.engine.tensorboard` is too).
 """
@@ -21,82 +15,15 @@ import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from gancli.engine.protocols import Hook
 
 if TYPE_CHECKING:
     import torch
 
     from gancli.checkpoint import Checkpoint
     from gancli.engine.trainer import Trainer
-
-
-class Reporter(Protocol):
-    """Receives progress from the loop (the CLI renders it with Rich or plain lines)."""
-
-    def start(self, total_steps: int, start_step: int) -> None: ...
-    def advance(self, step: int) -> None: ...
-    def log(self, record: dict[str, Any]) -> None: ...
-    def note(self, text: str) -> None: ...  # worth telling the user
-    def detail(self, text: str) -> None: ...  # shown with --verbose only
-    def monitor(self, text: str) -> None: ...  # the latest mode-collapse monitor scores, one line
-    def warn(self, text: str) -> None: ...  # a problem the user should act on
-    def stop(self) -> None: ...
-
-
-class NullReporter:
-    def start(self, total_steps: int, start_step: int) -> None:
-        pass
-
-    def advance(self, step: int) -> None:
-        pass
-
-    def log(self, record: dict[str, Any]) -> None:
-        pass
-
-    def note(self, text: str) -> None:
-        pass
-
-    def detail(self, text: str) -> None:
-        pass
-
-    def monitor(self, text: str) -> None:
-        pass
-
-    def warn(self, text: str) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-
-class Hook:
-    """Base hook: every method does nothing."""
-
-    def after_step(self, t: Trainer) -> float:
-        """After step ``t.step``; returns seconds to leave out of the images/s figure."""
-        return 0.0
-
-    def on_log(self, t: Trainer, record: dict[str, Any]) -> None:
-        """A ``"kind": "train"`` record of a log interval."""
-
-    def on_restore(self, t: Trainer, ckpt: Checkpoint) -> None:
-        """After ``ckpt``'s step was restored (a collective with several processes)."""
-
-    def on_record(self, t: Trainer, record: dict[str, Any]) -> None:
-        """Rank 0 only: ``record`` of another kind than ``"train"`` (``"eval"``, ``"monitor"``,
-        ``"stop"``) was just appended to metrics.jsonl."""
-
-    def on_samples(self, t: Trainer, images: torch.Tensor, path: Path) -> None:
-        """Rank 0 only: the fixed-z grid of step ``t.step`` was just written to ``path``;
-        ``images`` ``(N, C, H, W)`` float32 in [-1, 1] on the CPU, the grid's cells in order
-        (:data:`~gancli.engine.parts.GRID_COLUMNS` per row)."""
-
-    def at_end(self, t: Trainer, interrupted: bool) -> None:
-        """Once, after the last step (or the step a signal stopped the run at)."""
-
-    def protected_steps(self, t: Trainer) -> set[int]:
-        """Steps whose checkpoints ``--keep`` pruning must not delete."""
-        return set()
 
 
 class MetricsFile(Hook):
@@ -153,7 +80,7 @@ class Checkpoints(Hook):
             t.save()
 
 
-class Evaluation(Hook):
+class PeriodicEvaluation(Hook):
     """``--eval-every``: score the sampling generator with ``evaluator`` every
     ``every_steps`` and at the end, append a ``"kind": "eval"`` record to metrics.jsonl,
     and when the headline metric (lower is better) improves copy this step's checkpoint
@@ -381,22 +308,3 @@ def monitor_hook(cfg, data, device) -> Monitor | None:
 
     return Monitor(t.monitor_every_steps, real, classifier, t.seed, m.nz, Conditioning.of(m).generator_classes,
                    t.stop_on_collapse)
-
-
-def default_hooks(cfg, evaluator: Any = None, evaluating: bool = False, monitor: Monitor | None = None) -> list[Hook]:
-    """The hooks of ``gan train``: metrics.jsonl, samples, checkpoints, the collapse
-    monitor when given, when ``evaluating`` (rank 0 has an evaluator and
-    ``eval_every_steps`` > 0) evaluation, and with ``tensorboard`` the event files (last,
-    so that at the end it sees the final evaluation and the best value)."""
-    t = cfg.train
-    hooks: list[Hook] = [MetricsFile(), Samples(t.sample_every_steps)]
-    if monitor is not None:  # before the checkpoint: a collapsed step is not saved as the last good one
-        hooks.append(monitor)
-    hooks.append(Checkpoints(t.checkpoint_every_steps))
-    if evaluating and t.eval_every_steps:
-        hooks.append(Evaluation(evaluator, t.eval_every_steps))
-    if t.tensorboard:
-        from gancli.engine.tensorboard import TensorBoard
-
-        hooks.append(TensorBoard())
-    return hooks

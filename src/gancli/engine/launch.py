@@ -15,19 +15,22 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from gancli import __version__
+from gancli._version import __version__
 from gancli.checkpoint import Checkpoint, load_checkpoint
 from gancli.conditioning import Conditioning
 from gancli.config import RunConfig
-from gancli.data import load_split
+from gancli.data import ImageData, load_split
 from gancli.engine.device import resolve_device
 from gancli.engine.distributed import SINGLE, Dist
-from gancli.engine.hooks import Reporter
+from gancli.engine.hooks import Checkpoints, MetricsFile, Monitor, PeriodicEvaluation, Samples, monitor_hook
+from gancli.engine.parts import build_parts
+from gancli.engine.protocols import Hook, Reporter
 from gancli.engine.precision import check_precision, precision_warning
-from gancli.engine.trainer import Trainer, TrainResult, build_trainer
+from gancli.engine.trainer import Trainer, TrainResult
 from gancli.errors import GancliError, UsageError
 from gancli.models import check_supported
 from gancli.runs import Run, RunStore
@@ -222,3 +225,43 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
         note(start_line(cfg, run, trainer, resumed=resume is not None))
         result = trainer.fit(should_stop)
     return run, result
+
+
+def default_hooks(cfg, evaluator: Any = None, evaluating: bool = False, monitor: Monitor | None = None) -> list[Hook]:
+    """The hooks of ``gan train``: metrics.jsonl, samples, checkpoints, the collapse
+    monitor when given, when ``evaluating`` (rank 0 has an evaluator and
+    ``eval_every_steps`` > 0) evaluation, and with ``tensorboard`` the event files (last,
+    so that at the end it sees the final evaluation and the best value)."""
+    t = cfg.train
+    hooks: list[Hook] = [MetricsFile(), Samples(t.sample_every_steps)]
+    if monitor is not None:  # before the checkpoint: a collapsed step is not saved as the last good one
+        hooks.append(monitor)
+    hooks.append(Checkpoints(t.checkpoint_every_steps))
+    if evaluating and t.eval_every_steps:
+        hooks.append(PeriodicEvaluation(evaluator, t.eval_every_steps))
+    if t.tensorboard:
+        from gancli.engine.tensorboard import TensorBoard
+
+        hooks.append(TensorBoard())
+    return hooks
+
+
+def build_trainer(cfg: RunConfig, run: Run, device: torch.device, data: ImageData, reporter: Reporter | None = None,
+                  evaluator: Any = None, dist: Dist | None = None, hooks: list[Hook] | None = None,
+                  clusters: Any = None) -> Trainer:
+    """A :class:`Trainer` with freshly built parts and ``gan train``'s hooks.
+
+    Args:
+        evaluator: for ``eval_every_steps``: a
+            :class:`~gancli.metrics.evaluate.TrainingEvaluator` on rank 0 (the other ranks
+            pass None; rank 0 tells them whether it has one: a collective).
+        hooks: replace the default hooks (:func:`default_hooks`).
+        clusters: a self-conditioned run's stored cluster assignment
+            (:func:`~gancli.conditioning.store.run_clusters`).
+    """
+    dist = dist or SINGLE
+    parts = build_parts(cfg, device, data, dist, clusters)
+    evaluating = dist.from_main(lambda: evaluator is not None)  # rank 0 evaluates for all
+    if hooks is None:
+        hooks = default_hooks(cfg, evaluator, evaluating, monitor_hook(cfg, data, device))
+    return Trainer(cfg, run, device, parts, hooks, reporter, dist)

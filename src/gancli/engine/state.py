@@ -15,6 +15,7 @@ import torch
 
 from gancli.checkpoint import Checkpoint, save_checkpoint
 from gancli.engine.optim import load_optimizer_state
+from gancli.engine.protocols import Diverged
 from gancli.errors import GancliError
 from gancli.sampling import derive_seed
 
@@ -84,15 +85,20 @@ def modules(t: Trainer) -> dict[str, Any]:
 
 def check_weights_finite(t: Trainer) -> None:
     """Refuse to checkpoint NaN/Inf weights or optimizer moments (the last good checkpoint
-    stays the newest): an Adam ``exp_avg_sq`` that overflowed to inf freezes the model for good."""
+    stays the newest): an Adam ``exp_avg_sq`` that overflowed to inf freezes the model for good.
+
+    Raises:
+        Diverged: a weight or a moment is not finite (the loop records and reports it; saving
+            never calls back into the loop or its hooks).
+    """
     for name, module in (("generator", t.parts.G), ("discriminator", t.parts.D)):
         if not all(torch.isfinite(p).all() for p in module.parameters()):
-            t.diverged(f"{name} weights are not finite")
+            raise Diverged(f"{name} weights are not finite", t.step)
     for name, opt in (("generator", t.parts.opt_g), ("discriminator", t.parts.opt_d)):
         for st in opt.state.values():
             for key, value in st.items():
                 if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
-                    t.diverged(f"the {name} optimizer's {key} is not finite")
+                    raise Diverged(f"the {name} optimizer's {key} is not finite", t.step)
 
 
 def save(t: Trainer) -> Path:

@@ -33,7 +33,7 @@ import numbers
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gancli.engine.hooks import Hook
+from gancli.engine.protocols import Hook
 
 if TYPE_CHECKING:
     import torch
@@ -183,11 +183,11 @@ class TensorBoard(Hook):
 
     def _hparams(self, t: Trainer) -> None:
         """The flattened config with the run's headline numbers (HParams dashboard)."""
-        from gancli.engine.hooks import Evaluation
+        from gancli.engine.hooks import PeriodicEvaluation
 
         metrics: dict[str, float] = {}
         for hook in t.hooks:
-            if isinstance(hook, Evaluation) and hook.best is not None and hook.evaluator is not None:
+            if isinstance(hook, PeriodicEvaluation) and hook.best is not None and hook.evaluator is not None:
                 metrics[f"hparams/best_{hook.evaluator.headline}"] = hook.best[0]
         for key in ("loss_d", "loss_g"):
             if self.last_train is not None and _is_number(self.last_train.get(key)):

@@ -32,17 +32,16 @@ import torch
 from gancli.checkpoint import Checkpoint
 from gancli.conditioning import Conditioning
 from gancli.config import RunConfig
-from gancli.console import fmt_duration
-from gancli.data import ImageData
 from gancli.engine import state
 from gancli.engine.distributed import SINGLE, Dist
 from gancli.engine.ema import ema_beta, ema_update_
-from gancli.engine.hooks import Hook, NullReporter, Reporter, default_hooks, monitor_hook
+from gancli.engine.protocols import Diverged, Hook, NullReporter, Reporter
 from gancli.engine.optim import lr_factor
-from gancli.engine.parts import Parts, build_parts
+from gancli.engine.parts import Parts
 from gancli.engine.precision import autocast
 from gancli.errors import GancliError
 from gancli.runs import Run
+from gancli.units import fmt_duration
 
 #: The cost estimate at start: the speed between these steps of an invocation (the first 5
 #: warm up allocator and kernels), told once, in invocations of at least 50 steps.
@@ -76,7 +75,7 @@ class Trainer:
         run: where checkpoints, samples and metrics go (rank 0 only writes).
         device: the training device of this process.
         parts: G, D, EMA G, optimizers, objective, augmentation, batcher, latent streams.
-        hooks: called around the steps (see :class:`~gancli.engine.hooks.Hook`).
+        hooks: called around the steps (see :class:`~gancli.engine.protocols.Hook`).
         reporter: progress sink; ``None`` = silent.
         dist: this process's rank among the run's processes; default one process.
     """
@@ -151,13 +150,13 @@ class Trainer:
     def append_record(self, record: dict[str, Any]) -> None:
         """Rank 0 only: append ``record`` (``"kind"`` other than ``"train"``: eval, monitor,
         stop) to metrics.jsonl, then hand it to every hook's
-        :meth:`~gancli.engine.hooks.Hook.on_record`."""
+        :meth:`~gancli.engine.protocols.Hook.on_record`."""
         self.run.append_metrics(record)
         for hook in self.hooks:
             hook.on_record(self, record)
 
     def samples_written(self, images: torch.Tensor, path: Path) -> None:
-        """Rank 0 only: tell every hook (:meth:`~gancli.engine.hooks.Hook.on_samples`) that the
+        """Rank 0 only: tell every hook (:meth:`~gancli.engine.protocols.Hook.on_samples`) that the
         fixed-z grid of this step, ``images`` ``(N, C, H, W)`` float32 in [-1, 1] on the CPU,
         was written to ``path``."""
         for hook in self.hooks:
@@ -326,6 +325,8 @@ class Trainer:
                     break
             for hook in self.hooks:
                 hook.at_end(self, interrupted)
+        except Diverged as e:  # found at a log or before a checkpoint (which was not written)
+            raise self._stop_diverged(e) from None
         except OSError as e:
             what = "disk full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
             last = self.last_checkpoint or "none"
@@ -379,13 +380,13 @@ class Trainer:
                            f"{total - self.step} steps, plus evaluations and checkpoints")
         return self.step, now
 
-    def diverged(self, what: str) -> None:
-        """Raise :class:`GancliError`: training diverged, naming the step and the last good checkpoint."""
+    def _stop_diverged(self, e: Diverged) -> GancliError:
+        """Record the divergence ``e`` in metrics.jsonl; the error to raise, naming the step and
+        the last good checkpoint."""
         last = self.last_checkpoint.name if self.last_checkpoint else "none"
-        message = (f"training diverged at step {self.step} ({what}); last good checkpoint: {last}; "
-                   "try a lower --lr-g/--lr-d or another --loss")
+        message = f"{e}; last good checkpoint: {last}; try a lower --lr-g/--lr-d or another --loss"
         self.record_stop("diverged", message)
-        raise GancliError(message)
+        return GancliError(message)
 
     def record_stop(self, reason: str, message: str) -> None:
         """Append ``{"kind": "stop", "reason": ...}`` to metrics.jsonl (rank 0), so ``gan runs
@@ -400,27 +401,7 @@ class Trainer:
         bad = {k: v for k, v in record.items() if k.startswith("loss") and not (math.isfinite(v) and abs(v) < ABSURD_LOSS)}
         bad.update({k: v for k, v in record.items() if not math.isfinite(v)})
         if bad:
-            self.diverged(", ".join(f"{k}={v:.4g}" for k, v in bad.items()))
+            raise Diverged(", ".join(f"{k}={v:.4g}" for k, v in bad.items()), self.step)
         if "loss_d" not in record and "loss_g" not in record:  # skip policy: no finite loss in the whole interval
-            self.diverged(f"every update of the last {record.get('skipped', 0):.0f} was skipped (--nan-policy skip)")
-
-
-def build_trainer(cfg: RunConfig, run: Run, device: torch.device, data: ImageData, reporter: Reporter | None = None,
-                  evaluator: Any = None, dist: Dist | None = None, hooks: list[Hook] | None = None,
-                  clusters: Any = None) -> Trainer:
-    """A :class:`Trainer` with freshly built parts and ``gan train``'s hooks.
-
-    Args:
-        evaluator: for ``eval_every_steps``: a
-            :class:`~gancli.metrics.evaluate.TrainingEvaluator` on rank 0 (the other ranks
-            pass None; rank 0 tells them whether it has one: a collective).
-        hooks: replace the default hooks (:func:`~gancli.engine.hooks.default_hooks`).
-        clusters: a self-conditioned run's stored cluster assignment
-            (:func:`~gancli.conditioning.store.run_clusters`).
-    """
-    dist = dist or SINGLE
-    parts = build_parts(cfg, device, data, dist, clusters)
-    evaluating = dist.from_main(lambda: evaluator is not None)  # rank 0 evaluates for all
-    if hooks is None:
-        hooks = default_hooks(cfg, evaluator, evaluating, monitor_hook(cfg, data, device))
-    return Trainer(cfg, run, device, parts, hooks, reporter, dist)
+            raise Diverged(f"every update of the last {record.get('skipped', 0):.0f} was skipped (--nan-policy skip)",
+                           self.step)

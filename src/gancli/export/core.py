@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from gancli.errors import GancliError
-from gancli.export import check_options, check_output, require_packages
+from gancli.export.registry import check_options, check_output, require_packages
 from gancli.export.graph import GeneratorGraph, export_metadata
 from gancli.fsutil import atomic_dir, atomic_path
 

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gancli import __version__
+from gancli._version import __version__
 from gancli.sampling import latents
 
 FLOAT_RANGE = (-1, 1)

@@ -279,7 +279,7 @@ def reference_stats(extractor: Extractor, source: ImageSource, opts: EvalOptions
 
 def protocol_record(extractor: Extractor, fake: ImageSource, real: ImageSource, opts: EvalOptions) -> dict[str, Any]:
     """What every result carries: how it was measured."""
-    from gancli import __version__
+    from gancli._version import __version__
 
     return {
         "protocol": opts.protocol,
