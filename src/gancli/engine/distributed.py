@@ -158,6 +158,33 @@ class Dist:
 SINGLE = Dist()
 
 
+def interval_means(dist: Dist, sums: dict[str, torch.Tensor], counts: dict[str, int],
+                   device: torch.device) -> dict[str, float]:
+    """The logged values of a log interval, over all ranks: ``sums[k] / counts[k]`` (the
+    means per update), except ``skipped``, a total. One device sync and one all-reduce.
+
+    Args:
+        sums: 0-d tensors on ``device``, this rank's sums over the interval.
+        counts: how many values each sum holds.
+    """
+    keys = list(sums)
+    if dist.enabled:  # the same keys everywhere (a rank may lack one under --nan-policy skip)
+        keys = list(dict.fromkeys(k for rank_keys in dist.gather(keys) for k in rank_keys))
+    if not keys:
+        return {}
+    zero = torch.zeros((), device=device)
+    table = torch.stack([torch.stack([sums.get(k, zero).float(), torch.tensor(float(counts.get(k, 0)), device=device)])
+                         for k in keys])
+    values = dist.sum_(table).tolist()
+    out = {}
+    for k, (total, n) in zip(keys, values):
+        if k == "skipped":  # every rank counts each skipped update
+            out[k] = total / dist.world_size
+        elif n:
+            out[k] = total / n
+    return out
+
+
 def rank_device(spec: str, local_rank: int) -> torch.device:
     """The device of the process with ``local_rank`` among several: ``auto`` and
     ``cuda`` mean ``cuda:<local_rank>`` (CPU for ``auto`` without CUDA).

@@ -33,7 +33,7 @@ from gancli.checkpoint import Checkpoint
 from gancli.conditioning import Conditioning
 from gancli.config import RunConfig
 from gancli.engine import state
-from gancli.engine.distributed import SINGLE, Dist
+from gancli.engine.distributed import SINGLE, Dist, interval_means
 from gancli.engine.ema import ema_beta, ema_update_
 from gancli.engine.protocols import Diverged, Hook, NullReporter, Reporter
 from gancli.engine.optim import lr_factor
@@ -303,7 +303,7 @@ class Trainer:
                 if self.step - start_step in WARMUP_MARKS and total - start_step >= 2 * WARMUP_MARKS[1]:
                     warm = self._warmup_note(warm, stats, images_per_step, total)
                 if self.step % t.log_every_steps == 0 or self.step == total:
-                    values = self._reduce_stats(sums, counts)
+                    values = interval_means(self.dist, sums, counts, self.device)
                     now = time.perf_counter()
                     self._check_finite(values)
                     record = {
@@ -343,27 +343,6 @@ class Trainer:
         return TrainResult(step=self.step, total_steps=total, interrupted=interrupted, seconds=seconds,
                            images_per_sec=images_per_step * (self.step - start_step) / max(seconds, 1e-9),
                            last_checkpoint=self.last_checkpoint)
-
-    def _reduce_stats(self, sums: dict[str, torch.Tensor], counts: dict[str, int]) -> dict[str, float]:
-        """The logged values of a log interval, over all ranks: means per update,
-        except ``skipped``, a total. One device sync (and one all-reduce)."""
-        keys = list(sums)
-        if self.dist.enabled:  # the same keys everywhere (a rank may lack one under --nan-policy skip)
-            keys = list(dict.fromkeys(k for rank_keys in self.dist.gather(keys) for k in rank_keys))
-        if not keys:
-            return {}
-        zero = torch.zeros((), device=self.device)
-        table = torch.stack([torch.stack([sums.get(k, zero).float(), torch.tensor(float(counts.get(k, 0)),
-                                                                                   device=self.device)])
-                             for k in keys])
-        values = self.dist.sum_(table).tolist()
-        out = {}
-        for k, (total, n) in zip(keys, values):
-            if k == "skipped":  # every rank counts each skipped update
-                out[k] = total / self.dist.world_size
-            elif n:
-                out[k] = total / n
-        return out
 
     def _warmup_note(self, warm: tuple[int, float] | None, stats: dict[str, torch.Tensor], images_per_step: int,
                      total: int) -> tuple[int, float]:
