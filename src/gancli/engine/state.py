@@ -16,7 +16,7 @@ import torch
 from gancli.checkpoint import Checkpoint, save_checkpoint
 from gancli.engine.optim import load_optimizer_state
 from gancli.errors import GancliError
-from gancli.sampling import derive_seed
+from gancli.seeding import derive_seed
 
 if TYPE_CHECKING:
     from gancli.engine.trainer import Trainer

@@ -1,8 +1,13 @@
-"""Drawing images from a generator and writing them as PNG grids or files."""
+"""Drawing images from a generator and writing them as PNG grids or files.
+
+The helpers (:func:`generate`, :func:`save_grid`, ...) serve training's sample grids too;
+:func:`sample_grid`, :func:`sample_class_grid` and :func:`sample_individual` are the
+default, ``--class-grid`` and ``--individual`` modes of ``gan sample``. The latents and
+random classes of a seed come from :mod:`gancli.seeding`.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from pathlib import Path
@@ -10,31 +15,14 @@ from pathlib import Path
 import torch
 
 from gancli.errors import UsageError
-from gancli.fsutil import atomic_path
+from gancli.fsutil import atomic_dir, atomic_path
+
+#: The images of one ``gan sample`` are held in memory as float32: at most this many bytes.
+MAX_SAMPLE_BYTES = 4 * 2**30
+#: Images per class row of a class grid when not given.
+CLASS_GRID_COLUMNS = 8
 
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
-
-
-def derive_seed(seed: int, purpose: str) -> int:
-    """A 63-bit seed for one purpose ("z", "fixed-z", ...) derived from the run seed,
-    so the streams of different purposes are unrelated."""
-    digest = hashlib.sha256(f"{seed}:{purpose}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
-
-
-def latents(n: int, nz: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """``(n, nz)`` float32 ~ N(0, I), drawn on the CPU from ``seed`` so the same seed
-    gives the same latents on every device."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, nz, generator=g).to(device)
-
-
-def random_labels(n: int, num_classes: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """``(n,)`` int64 classes uniform in [0, num_classes), drawn on the CPU from
-    ``seed + 1`` (so they do not repeat the stream of the latents drawn from ``seed``);
-    the classes of ``gan sample --seed S`` for a conditional run."""
-    g = torch.Generator().manual_seed(seed + 1)
-    return torch.randint(0, num_classes, (n,), generator=g).to(device)
 
 
 def grid_labels(num_classes: int, columns: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -101,3 +89,97 @@ def save_individual(images: torch.Tensor, directory: str | os.PathLike, prefix: 
             save_image(img, str(tmp), normalize=True, value_range=(-1, 1), format=fmt)
         paths.append(p)
     return paths
+
+
+# -- the modes of gan sample ------------------------------------------------------------------
+def check_memory(generator, n: int) -> None:
+    """Raise :class:`UsageError` when ``n`` images of ``generator`` (``img_channels``,
+    ``img_resolution``) would take more than :data:`MAX_SAMPLE_BYTES` as float32; the
+    message names the largest ``-n`` that fits."""
+    per_image = generator.img_channels * generator.img_resolution ** 2 * 4
+    need = n * per_image
+    if need > MAX_SAMPLE_BYTES:
+        c, r = generator.img_channels, generator.img_resolution
+        raise UsageError(f"-n {n} would hold {need / 2**30:.0f} GiB of {c}x{r}x{r} images in memory; valid choices: "
+                         f"-n 1..{MAX_SAMPLE_BYTES // per_image:,} (run several commands with different --seed for more)")
+
+
+def check_grid_path(path: str | os.PathLike) -> None:
+    """Raise :class:`UsageError` unless ``path`` has an image suffix (:func:`image_format`)
+    and its folder exists."""
+    path = Path(path)
+    image_format(path)
+    if not path.parent.is_dir():
+        raise UsageError(f"directory {path.parent} does not exist (for -o {path})")
+
+
+def check_new_folder(path: str | os.PathLike) -> None:
+    """Raise :class:`UsageError` unless ``path`` can take :func:`sample_individual`'s files:
+    not a file, its parent exists, and it is missing or empty (nothing is overwritten)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"-o {path} is a file; --individual needs a directory")
+    if not path.parent.is_dir():
+        raise UsageError(f"directory {path.parent} does not exist")
+    if path.is_dir() and any(path.iterdir()):
+        raise UsageError(f"-o {path} already holds files; give a new or empty folder (nothing is overwritten)")
+
+
+def sample_grid(generator, path: str | os.PathLike, n: int, seed: int = 0,
+                labels: int | torch.Tensor | None = None, nrow: int | None = None, batch_size: int = 256) -> torch.Tensor:
+    """``gan sample``: ``generator.sample(n, seed, labels)`` written as one grid image at ``path``.
+
+    Args:
+        generator: a :class:`~gancli.models.layers.Generator`, on its device.
+        labels: conditional generators: None = random classes from ``seed + 1``, an int =
+            that class, or ``(n,)`` classes.
+        nrow: images per grid row; None = a square grid.
+
+    Returns:
+        the images, ``(n, C, H, W)`` float32 in [-1, 1] on the CPU.
+
+    Raises:
+        UsageError: ``n`` images would not fit in :data:`MAX_SAMPLE_BYTES`; a bad suffix.
+    """
+    check_memory(generator, n)
+    images = generator.sample(n, seed=seed, labels=labels, batch_size=batch_size)
+    save_grid(images, path, nrow=nrow)
+    return images
+
+
+def sample_class_grid(generator, path: str | os.PathLike, per_class: int = CLASS_GRID_COLUMNS, seed: int = 0,
+                      batch_size: int = 256) -> torch.Tensor:
+    """``gan sample --class-grid``: one row of ``per_class`` images per class, written as one
+    grid at ``path``; the images of row ``c`` have class ``c`` (:func:`grid_labels`).
+
+    Returns:
+        ``(num_classes * per_class, C, H, W)`` float32 in [-1, 1] on the CPU.
+
+    Raises:
+        ValueError: an unconditional generator.
+        UsageError: as :func:`sample_grid`.
+    """
+    k = generator.num_classes
+    if not k:
+        raise ValueError("a class grid needs a conditional generator")
+    return sample_grid(generator, path, k * per_class, seed, grid_labels(k, per_class), per_class, batch_size)
+
+
+def sample_individual(generator, directory: str | os.PathLike, n: int, seed: int = 0,
+                      labels: int | torch.Tensor | None = None, batch_size: int = 256) -> list[Path]:
+    """``gan sample --individual``: the images of :func:`sample_grid` as one PNG each,
+    ``directory/sample-<i>.png``, all or none (a temp folder renamed at the end).
+
+    Returns:
+        the files in ``directory``, sorted.
+
+    Raises:
+        UsageError: as :func:`sample_grid`.
+        FileExistsError: ``directory`` holds files.
+    """
+    check_memory(generator, n)
+    images = generator.sample(n, seed=seed, labels=labels, batch_size=batch_size)
+    directory = Path(directory)
+    with atomic_dir(directory) as tmp:
+        save_individual(images, tmp)
+    return sorted(p for p in directory.iterdir() if p.is_file())

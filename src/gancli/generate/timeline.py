@@ -14,7 +14,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from gancli.errors import GancliError
-from gancli.gif import MIN_GIF_PX, upscale, write_gif
+from gancli.generate.gif import MIN_GIF_PX, upscale, write_gif
 
 _GRID_RE = re.compile(r"step-(\d+)\.png")
 
@@ -38,7 +38,7 @@ def label_font_px(width: int) -> int:
 
 def labelled_frame(grid: Image.Image, text: str, mode: str = "RGB", min_px: int = MIN_GIF_PX) -> Image.Image:
     """``grid`` in ``mode`` (``L`` or ``RGB``), enlarged to at least ``min_px``
-    (:func:`gancli.gif.upscale`), with a black band above it holding ``text`` in white
+    (:func:`gancli.generate.gif.upscale`), with a black band above it holding ``text`` in white
     (Pillow's default font), so the label never covers an image."""
     grid = upscale(grid.convert(mode), min_px)
     size = label_font_px(grid.width)
