@@ -16,7 +16,7 @@ import typer
 
 from gancli import console
 from gancli.cli import sample_options as opts
-from gancli.cli.common import complete_checkpoint, complete_run, handles_errors, resolve_generator_source
+from gancli.cli.common import complete_checkpoint, complete_run, handles_errors, resolve_generator_source, state
 from gancli.cli.sample_options import DEFAULT_NUM, DEFAULT_PATHS
 from gancli.errors import UsageError
 from gancli.generate.gif import TIMELINE_FRAME_MS, WALK_FRAME_MS
@@ -146,16 +146,12 @@ def sample(
 def _timeline(ctx: typer.Context, run: str, output: Path | None, num: int | None, checkpoint: str, pingpong: bool,
               duration_ms: int | None, slerp: bool | None, as_json: bool) -> None:
     """``gan sample RUN --timeline``: the run's stored grids as one labelled GIF."""
-    from gancli.cli.common import state
-    from gancli.generate.gif import check_frame_ms, check_gif_path
     from gancli.generate.timeline import write_timeline
 
     opts.check_timeline(run, num, checkpoint, pingpong, slerp)
     r = state(ctx).store().resolve(run)
     out = output or Path(f"{r.id}-timeline.gif")
-    check_gif_path(out, "--timeline")
     duration_ms = TIMELINE_FRAME_MS if duration_ms is None else duration_ms
-    check_frame_ms(duration_ms)
     steps = write_timeline(r.samples_dir, out, duration_ms, run_id=r.id)
     console.info(f"wrote {out} ({len(steps)} frames, steps {steps[0]}..{steps[-1]} of {r.id}, {duration_ms} ms each)")
     if as_json:
