@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gancli.augment import AUGMENT_POLICIES, DiffAugment, diff_augment, parse_augment
+from gancli.augment.diffaug import DiffAugment, diff_augment
+from gancli.augment.spec import AUGMENT_POLICIES, parse_augment
 from gancli.errors import UsageError
 
 ALL = ("color", "translation", "cutout")

@@ -49,7 +49,7 @@ from gancli.engine.trainer import Trainer
 from gancli.errors import UsageError
 from gancli.resolve import build_config
 from gancli.runs import RunStore
-from gancli.sampling import latents
+from gancli.seeding import latents
 
 # cuBLAS reads this when it makes its first handle: before any test touches the GPU.
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

@@ -12,7 +12,8 @@ from gancli.checkpoint import load_generator
 from gancli.cli import app
 from gancli.config import DataConfig
 from gancli.data import load_split
-from gancli.sampling import generate, latents
+from gancli.generate.sampling import generate
+from gancli.seeding import latents
 
 
 def _stats(x: torch.Tensor) -> dict:

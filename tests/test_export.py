@@ -25,9 +25,10 @@ from gancli.config import ModelConfig, RunConfig
 from gancli.errors import GancliError
 from gancli.export import export_generator
 from gancli.export.graph import to_uint8
+from gancli.generate.sampling import generate
 from gancli.models import build_generator
 from gancli.runs import RunStore
-from gancli.sampling import generate, latents, random_labels
+from gancli.seeding import latents, random_labels
 
 NZ = 8
 STEP = 3

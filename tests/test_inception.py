@@ -234,7 +234,7 @@ def test_non_dict_payload_is_refused(tmp_path):
 def test_float_to_uint8_matches_gancli_pngs(tmp_path):
     from PIL import Image
 
-    from gancli.sampling import save_individual
+    from gancli.generate.sampling import save_individual
 
     g = torch.Generator().manual_seed(2)
     x = torch.rand(3, 3, 9, 11, generator=g) * 2 - 1

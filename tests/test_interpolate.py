@@ -1,5 +1,5 @@
 """Latent interpolation, class walks and the training timelapse of ``gan sample``
-(gancli.interpolate, gancli.timeline, gancli.gif): maths on plain tensors, tiny
+(gancli.generate.walks, gancli.generate.timeline, gancli.generate.gif): maths on plain tensors, tiny
 generators built in memory, and the CLI on tiny runs through CliRunner."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from gancli.cli import app
-from gancli.gif import MIN_GIF_PX, upscale, write_gif
-from gancli.interpolate import (
+from gancli.generate.gif import MIN_GIF_PX, upscale, write_gif
+from gancli.generate.timeline import label_font_px, stored_grids, timeline_frames
+from gancli.generate.walks import (
     class_walk,
     class_walk_columns,
     frame_nrow,
@@ -26,8 +27,7 @@ from gancli.interpolate import (
     slerp,
     walk_frames,
 )
-from gancli.sampling import latents
-from gancli.timeline import label_font_px, stored_grids, timeline_frames
+from gancli.seeding import latents
 
 runner = CliRunner()
 

@@ -453,7 +453,7 @@ def test_messages_name_what_the_user_gave(home, mnist_dir, tmp_path, monkeypatch
     r = CliRunner().invoke(app, ["sample", "latest", "-n", "3", "-o", str(out), "--individual"])
     assert r.exit_code == 2 and "already holds files" in r.output and (out / "keep.txt").read_text() == "mine"
 
-    import gancli.sampling as sampling
+    import gancli.generate.sampling as sampling
 
     real = sampling.save_individual
 

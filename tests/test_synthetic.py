@@ -1,4 +1,4 @@
-"""``gan sample --dataset-out``: generated images as a labelled image-folder dataset (gancli.synthetic)."""
+"""``gan sample --dataset-out``: generated images as a labelled image-folder dataset (gancli.generate.synthetic)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import torch
 from typer.testing import CliRunner
 
 from gancli.cli import app
+from gancli.data.manifest import read_manifest
 from gancli.fsutil import file_sha256
-from gancli.synthetic import class_counts, read_manifest, write_dataset
+from gancli.generate.synthetic import class_counts, write_dataset
 
 runner = CliRunner()
 TINY = ["--limit", "256", "--batch-size", "32", "--nz", "16", "--ngf", "8", "--ndf", "8", "--device", "cpu"]
@@ -69,7 +70,8 @@ def test_conditional_export_has_class_folders_manifest_and_trains(home, mnist_di
     from PIL import Image
 
     from gancli.checkpoint import load_generator
-    from gancli.sampling import generate, latents
+    from gancli.generate.sampling import generate
+    from gancli.seeding import latents
 
     g = load_generator(ckpt)
     y = torch.repeat_interleave(torch.arange(10), torch.tensor([6, 6, 6] + [5] * 7))

@@ -58,7 +58,7 @@ def validate(cfg: RunConfig) -> None:
         UsageError: one line naming the bad value and what is allowed, or ``--tensorboard``
             without the tensorboard package.
     """
-    from gancli.augment_spec import parse_augment
+    from gancli.augment.spec import parse_augment
     from gancli.data import get_source
 
     get_source(cfg.data.dataset)  # a registered name or a folder; raises with the choices

@@ -266,7 +266,7 @@ def _evaluate_cas(ctx: typer.Context, run: str, checkpoint: str, num: int | None
     from gancli.data import load_split
     from gancli.engine.device import resolve_device
     from gancli.metrics.cas import classification_accuracy_score
-    from gancli.sampling import derive_seed, latents
+    from gancli.seeding import derive_seed, latents
 
     t0 = time.perf_counter()
     num = CAS_SAMPLES if num is None else num

@@ -79,6 +79,16 @@ class Conditioning:
             return cls("clusters", int(model.clusters), model.cluster_features)
         return cls()
 
+    @classmethod
+    def of_generator(cls, generator: Any) -> Conditioning:
+        """The conditioning of a built or loaded generator: from the model config it carries
+        (``generator.config``), else from its interface (``num_classes``)."""
+        model = getattr(generator, "config", None)
+        if model is not None:
+            return cls.of(model)
+        k = int(getattr(generator, "num_classes", 0) or 0)
+        return cls("classes", k) if k else cls()
+
     # -- what the networks see ----------------------------------------------------------
     @property
     def self_conditioned(self) -> bool:

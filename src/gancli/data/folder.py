@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gancli.data.base import DatasetInfo, DatasetSource, ImageData, first_line
+from gancli.data.manifest import read_manifest
 from gancli.errors import GancliError
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ def read_images(paths: Sequence[Path], labels: Sequence[int], channels: int, siz
 class ImageFolder(DatasetSource):
     """The folder ``cfg.dataset`` (``root``, the data directory, is not used): split "train" only,
     RGB 64x64 unless ``--channels`` / ``--image-size``, or the image shape in the folder's
-    ``manifest.json`` when ``gan sample --dataset-out`` wrote it (:mod:`gancli.synthetic`)."""
+    ``manifest.json`` when ``gan sample --dataset-out`` wrote it (:mod:`gancli.data.manifest`)."""
 
     @staticmethod
     def folder(cfg: DataConfig) -> Path:
@@ -142,8 +143,6 @@ class ImageFolder(DatasetSource):
     @classmethod
     def shape(cls, cfg: DataConfig) -> tuple[int, int]:
         """``(channels, resolution)``: the flags, else a gancli dataset manifest's, else RGB 64."""
-        from gancli.synthetic import read_manifest
-
         manifest = read_manifest(cls.folder(cfg)) if not (cfg.channels and cfg.image_size) else None
         c, _, h = (manifest or {}).get("image_shape") or (0, 0, 0)
         c = c if c in (1, 3) else 0

@@ -53,7 +53,7 @@ class Samples(Hook):
     @staticmethod
     def write(t: Trainer) -> Path:
         from gancli.engine.parts import GRID_COLUMNS
-        from gancli.sampling import generate, save_grid
+        from gancli.generate.sampling import generate, save_grid
 
         path = t.run.samples_dir / f"step-{t.step}.png"
         if t.dist.is_main:
@@ -170,7 +170,7 @@ class Monitor(Hook):
 
     def __init__(self, every_steps: int, real, classifier, seed: int, nz: int, num_classes: int, stop: bool):
         from gancli.metrics.monitor import BATCH, CollapseMonitor
-        from gancli.sampling import derive_seed, latents, random_labels
+        from gancli.seeding import derive_seed, latents, random_labels
 
         self.every = every_steps
         self.stop = stop
@@ -222,7 +222,7 @@ class Monitor(Hook):
     def check(self, t: Trainer) -> list[str]:
         from gancli.errors import GancliError
         from gancli.metrics.monitor import ADVICE, symptoms
-        from gancli.sampling import generate
+        from gancli.generate.sampling import generate
 
         def score() -> list[str]:
             t0 = time.perf_counter()
@@ -285,7 +285,7 @@ def monitor_hook(cfg, data, device) -> Monitor | None:
 
     from gancli.metrics.evaluate import LENET_DATASETS
     from gancli.metrics.monitor import BATCH
-    from gancli.sampling import derive_seed
+    from gancli.seeding import derive_seed
 
     t = cfg.train
     if not t.monitor_every_steps:

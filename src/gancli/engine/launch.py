@@ -201,7 +201,7 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             cond = Conditioning.of(cfg.model)
             if cond.self_conditioned:  # found once for a new run, stored with it; rank 0 reads it for all
                 from gancli.conditioning.store import run_clusters
-                from gancli.sampling import derive_seed
+                from gancli.seeding import derive_seed
 
                 clusters = dist.from_main(lambda: run_clusters(
                     run.path, data.images, cond.num_labels, cond.cluster_features, derive_seed(cfg.train.seed, "clusters"),

@@ -11,7 +11,8 @@ from typing import Any
 
 import torch
 
-from gancli.augment import DiffAugment, parse_augment
+from gancli.augment.diffaug import DiffAugment
+from gancli.augment.spec import parse_augment
 from gancli.conditioning import Conditioning
 from gancli.conditioning.store import ClusterAssignment
 from gancli.config import RunConfig
@@ -20,9 +21,10 @@ from gancli.data.batcher import DeviceBatcher
 from gancli.engine.distributed import SINGLE, Dist
 from gancli.engine.optim import build_optimizer
 from gancli.engine.precision import autocast_dtype
+from gancli.generate.sampling import grid_labels
 from gancli.losses.objective import Objective
 from gancli.models import build_discriminator, build_generator
-from gancli.sampling import derive_seed, grid_labels, latents
+from gancli.seeding import derive_seed, latents
 
 #: Columns of the periodic fixed-z sample grid (8x8 unconditional; one row per class otherwise).
 GRID_COLUMNS = 8

@@ -17,7 +17,7 @@ from gancli.checkpoint import Checkpoint, save_checkpoint
 from gancli.engine.optim import load_optimizer_state
 from gancli.engine.protocols import Diverged
 from gancli.errors import GancliError
-from gancli.sampling import derive_seed
+from gancli.seeding import derive_seed
 
 if TYPE_CHECKING:
     from gancli.engine.trainer import Trainer

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from gancli._version import __version__
-from gancli.sampling import latents
+from gancli.seeding import latents
 
 FLOAT_RANGE = (-1, 1)
 UINT8_RANGE = (0, 255)

@@ -155,7 +155,7 @@ def generator_source(G, num: int, seed: int, device, describe: dict[str, Any]) -
     (``latents(num, nz, seed)``; conditional G: uniformly random classes from ``seed + 1``)."""
     import torch
 
-    from gancli.sampling import latents, random_labels
+    from gancli.seeding import latents, random_labels
 
     z_all = latents(num, G.nz, seed, "cpu")
     y_all = random_labels(num, G.num_classes, seed, "cpu") if G.num_classes else None

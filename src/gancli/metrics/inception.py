@@ -173,7 +173,7 @@ def resolve_inception_weights(path: str | os.PathLike | None = None, *, allow_do
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """``images`` as uint8, quantised as gancli's PNG writer does (``torchvision.utils.save_image``
-    with ``normalize=True, value_range=(-1, 1)``, used by :mod:`gancli.sampling`).
+    with ``normalize=True, value_range=(-1, 1)``, used by :mod:`gancli.generate.sampling`).
 
     Args:
         images: ``(N, C, H, W)`` uint8 in [0, 255] (returned as is), or float in [-1, 1]

@@ -55,6 +55,8 @@ class DCGANGenerator(Generator):
         num_classes: classes for a conditional G; 0 = unconditional.
     """
 
+    takes_soft_labels = True  # labels enter through nn.Embedding look-ups only (class embedding concatenated to z)
+
     def __init__(self, nz: int = 100, img_channels: int = 1, img_resolution: int = 28, ngf: int = 64,
                  num_classes: int = 0):
         super().__init__(nz, img_channels, img_resolution, num_classes)

@@ -24,6 +24,11 @@ class Generator(nn.Module):
         num_classes: classes of a conditional generator; 0 = unconditional.
     """
 
+    #: whether the class labels enter only through ``nn.Embedding`` look-ups, so a blend of
+    #: classes can be fed as the blend of the tables' rows (the blended class walks of
+    #: ``gan sample --class-walk --interpolate K``, :func:`gancli.generate.walks.generate_soft`)
+    takes_soft_labels: bool = False
+
     def __init__(self, nz: int, img_channels: int, img_resolution: int, num_classes: int = 0):
         super().__init__()
         self.check_shape(img_channels, img_resolution)
@@ -64,7 +69,7 @@ class Generator(nn.Module):
                device: torch.device | str | None = None, batch_size: int = 256) -> torch.Tensor:
         """Draw ``n`` images, reproducibly: the images ``gan sample --seed S`` makes.
 
-        The latents are ``gancli.sampling.latents(n, nz, seed)``: ``(n, nz)`` ~ N(0, I)
+        The latents are ``gancli.seeding.latents(n, nz, seed)``: ``(n, nz)`` ~ N(0, I)
         drawn on the CPU, so the same seed gives the same images on every device.
         Runs in eval mode (the previous mode is restored) without gradients.
 
@@ -87,7 +92,8 @@ class Generator(nn.Module):
             ValueError: bad ``n``, labels given to an unconditional generator, or
                 classes out of range.
         """
-        from gancli.sampling import generate, latents, random_labels
+        from gancli.generate.sampling import generate
+        from gancli.seeding import latents, random_labels
 
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")

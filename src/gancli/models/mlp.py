@@ -30,6 +30,8 @@ class MLPGenerator(Generator):
         hidden: widths of the hidden layers.
     """
 
+    takes_soft_labels = True  # labels enter through nn.Embedding look-ups only (class embedding concatenated to z)
+
     def __init__(self, nz: int = 100, img_channels: int = 1, img_resolution: int = 28, num_classes: int = 0,
                  hidden: tuple[int, ...] = (256, 512, 1024)):
         super().__init__(nz, img_channels, img_resolution, num_classes)

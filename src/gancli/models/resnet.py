@@ -161,6 +161,8 @@ class ResNetGenerator(Generator):
             every residual block); 0 = unconditional.
     """
 
+    takes_soft_labels = True  # labels enter through nn.Embedding look-ups only (conditional BatchNorm gains and biases)
+
     def __init__(self, nz: int = 128, img_channels: int = 3, img_resolution: int = 32,
                  ngf: int = 64, num_classes: int = 0):
         super().__init__(nz, img_channels, img_resolution, num_classes)

@@ -1,6 +1,6 @@
 """Self-conditioned generator (Liu et al. 2020, arXiv 2006.10728): an unconditional
 interface around a conditional generator whose classes are k-means clusters of the
-training images (:mod:`gancli.data.clusters`).
+training images (:mod:`gancli.conditioning.clusters`).
 
 The cluster of each sample is a deterministic function of its latent: with
 ``u = Phi(z[:, 0])`` (the standard normal CDF, so ``u ~ U(0, 1)`` for ``z ~ N(0, I)``)

@@ -14,7 +14,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from gancli.errors import GancliError
-from gancli.gif import MIN_GIF_PX, upscale, write_gif
+from gancli.generate.gif import MIN_GIF_PX, TIMELINE_FRAME_MS, check_frame_ms, check_gif_path, upscale, write_gif
 
 _GRID_RE = re.compile(r"step-(\d+)\.png")
 
@@ -38,7 +38,7 @@ def label_font_px(width: int) -> int:
 
 def labelled_frame(grid: Image.Image, text: str, mode: str = "RGB", min_px: int = MIN_GIF_PX) -> Image.Image:
     """``grid`` in ``mode`` (``L`` or ``RGB``), enlarged to at least ``min_px``
-    (:func:`gancli.gif.upscale`), with a black band above it holding ``text`` in white
+    (:func:`gancli.generate.gif.upscale`), with a black band above it holding ``text`` in white
     (Pillow's default font), so the label never covers an image."""
     grid = upscale(grid.convert(mode), min_px)
     size = label_font_px(grid.width)
@@ -90,16 +90,20 @@ def timeline_frames(grids: list[tuple[int, Path]], min_px: int = MIN_GIF_PX) -> 
             for (step, _), im in zip(grids, images)]
 
 
-def write_timeline(samples_dir: str | os.PathLike, path: str | os.PathLike, duration_ms: int,
+def write_timeline(samples_dir: str | os.PathLike, path: str | os.PathLike, duration_ms: int = TIMELINE_FRAME_MS,
                    run_id: str = "the run") -> list[int]:
-    """Write the GIF of the grids in ``samples_dir`` to ``path`` (atomically).
+    """``gan sample --timeline``: write the GIF of the grids in ``samples_dir`` to ``path``
+    (atomically), ``duration_ms`` milliseconds per frame.
 
     Returns:
         the steps of the frames, in order.
 
     Raises:
+        UsageError: ``path`` not a ``.gif`` in an existing folder, or a frame time out of range.
         GancliError: no stored grids (naming ``run_id`` and how to get them), or an unreadable one.
     """
+    check_gif_path(path, "--timeline")
+    check_frame_ms(duration_ms)
     grids = stored_grids(samples_dir)
     if not grids:
         raise GancliError(f"{run_id} has no stored sample grids (no {Path(samples_dir)}/step-<S>.png); "

@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from gancli.augment_spec import AUGMENT_POLICIES, parse_augment  # noqa: F401 -- re-exported
+from gancli.augment.spec import AUGMENT_POLICIES
 
 
 def _uniform(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -97,7 +97,7 @@ def diff_augment(
         x: ``(N, C, H, W)`` float images in ``[-1, 1]``, any C (C = 1 and C = 3
             are the usual ones).
         policies: names from :data:`AUGMENT_POLICIES` (see
-            :func:`parse_augment`); ``()`` = off.
+            :func:`~gancli.augment.spec.parse_augment`); ``()`` = off.
         generator: RNG for every draw, on ``x.device``; ``None`` = the global
             RNG of that device.
 

@@ -1,7 +1,8 @@
 """Animated GIFs of image grids (Pillow): upscaling small frames and writing atomically.
 
-Used by ``gan sample --interpolate / --class-walk`` (:mod:`gancli.interpolate`) and
-``gan sample --timeline`` (:mod:`gancli.timeline`). Imports Pillow only, not torch.
+Used by ``gan sample --interpolate / --class-walk`` (:mod:`gancli.generate.walks`) and
+``gan sample --timeline`` (:mod:`gancli.generate.timeline`). Never imports torch; Pillow
+only when an image is made (so the CLI reads the frame times here without it).
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from gancli.errors import UsageError
 from gancli.fsutil import atomic_path
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: Frames whose longer side is below this many pixels are enlarged (nearest neighbour,
 #: by a whole factor) until it is at least this, so a GIF of 28x28 digits is viewable.
@@ -24,12 +27,17 @@ MIN_GIF_PX = 256
 MIN_FRAME_MS = 20
 #: Longest frame time in milliseconds (a 16-bit count of centiseconds).
 MAX_FRAME_MS = 655_350
+#: Frame times when not given, milliseconds: walk GIFs, and the --timeline of stored grids.
+WALK_FRAME_MS = 100
+TIMELINE_FRAME_MS = 500
 
 
 def upscale(img: Image.Image, min_px: int = MIN_GIF_PX) -> Image.Image:
     """``img`` enlarged by the smallest whole factor that makes its longer side at least
     ``min_px`` pixels (nearest neighbour, so pixels stay sharp); ``img`` itself if it
     is that large already or ``min_px <= 0``."""
+    from PIL import Image
+
     factor = math.ceil(min_px / max(img.size)) if min_px > 0 else 1
     if factor <= 1:
         return img

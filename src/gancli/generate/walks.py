@@ -4,22 +4,27 @@
 
 Latent paths: path ``i`` goes from ``z_a[i]`` to ``z_b[i]`` with
 ``z_a = latents(n, nz, seed)`` and ``z_b = latents(n, nz, seed + 1)``
-(:func:`gancli.sampling.latents`), so the first column holds the images of
+(:func:`gancli.seeding.latents`), so the first column holds the images of
 ``gan sample --seed S -n N`` and the last those of ``gan sample --seed S+1 -n N``
 (for a conditional run: each path keeps the class of its first image, see
 :func:`latent_walk`).
+
+:func:`write_walk` is the ``--interpolate`` / ``--class-walk`` mode of ``gan sample``.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from gancli.errors import UsageError
-from gancli.sampling import image_format, latents, random_labels
+from gancli.generate.gif import MIN_GIF_PX, WALK_FRAME_MS, upscale, write_gif
+from gancli.generate.sampling import MAX_SAMPLE_BYTES, generate, image_format, save_grid
+from gancli.seeding import latents, random_labels
 
 #: Below this ``sin(angle)`` between two latents :func:`slerp` falls back to :func:`lerp`
 #: (near-parallel or near-opposite vectors, where the great circle is ill-defined).
@@ -146,11 +151,9 @@ def latent_walk(generator, n: int, steps: int, seed: int = 0, method: str = "sle
     Args:
         generator: a :class:`~gancli.models.layers.Generator`.
         labels: conditional generators only: None = the random classes of
-            ``gan sample --seed S`` (:func:`~gancli.sampling.random_labels`), an int =
+            ``gan sample --seed S`` (:func:`~gancli.seeding.random_labels`), an int =
             that class; each path keeps its class along the way.
     """
-    from gancli.sampling import generate
-
     device = next(generator.parameters()).device
     z = latent_paths(n, generator.nz, steps, seed, method)
     y = None
@@ -183,20 +186,11 @@ def class_walk_columns(num_classes: int, steps: int | None) -> torch.Tensor:
     return torch.cat([*legs, eye[-1:]])
 
 
-def _soft_label_generators() -> tuple[type, ...]:
-    """Generators whose labels enter only through ``nn.Embedding`` look-ups (a class
-    embedding concatenated to z; conditional BatchNorm gains and biases)."""
-    from gancli.models.dcgan import DCGANGenerator
-    from gancli.models.mlp import MLPGenerator
-    from gancli.models.resnet import ResNetGenerator
-
-    return MLPGenerator, DCGANGenerator, ResNetGenerator
-
-
 def supports_soft_labels(generator) -> bool:
-    """Whether :func:`class_walk` can blend classes of ``generator`` (its labels go
-    through ``nn.Embedding`` tables only)."""
-    return isinstance(generator, _soft_label_generators()) and generator.num_classes > 0
+    """Whether :func:`class_walk` can blend classes of ``generator``: a conditional
+    generator whose labels go through ``nn.Embedding`` tables only (its class says so in
+    :attr:`~gancli.models.layers.Generator.takes_soft_labels`)."""
+    return bool(getattr(generator, "takes_soft_labels", False)) and generator.num_classes > 0
 
 
 @torch.no_grad()
@@ -256,8 +250,6 @@ def class_walk(generator, n: int, steps: int | None = None, seed: int = 0,
     Raises:
         ValueError: an unconditional generator.
     """
-    from gancli.sampling import generate
-
     k = generator.num_classes
     if not k:
         raise ValueError("a class walk needs a conditional generator")
@@ -291,8 +283,6 @@ def walk_format(path: str | os.PathLike) -> str:
 def save_walk_grid(images: torch.Tensor, path: str | os.PathLike, padding: int = 2) -> Path:
     """Write ``images`` ``(P, T, C, H, W)`` in [-1, 1] as one grid, row ``i`` = path ``i``,
     column ``t`` = step ``t``, atomically. Same pixels per image as ``gan sample``'s grids."""
-    from gancli.sampling import save_grid
-
     return save_grid(images.flatten(0, 1), path, nrow=images.shape[1], padding=padding)
 
 
@@ -312,15 +302,13 @@ def walk_frames(images: torch.Tensor, nrow: int | None = None, padding: int = 2,
         nrow: paths per grid row; default :func:`frame_nrow`.
         pingpong: append the steps back (``T-2 .. 1``), so a looping GIF runs to and
             fro: ``2T - 2`` frames instead of ``T``.
-        min_px: enlarge small frames (see :func:`gancli.gif.upscale`); None = its default.
+        min_px: enlarge small frames (see :func:`gancli.generate.gif.upscale`); None = its default.
 
     Returns:
         ``T`` (or ``2T - 2``) PIL images of one size, mode ``L`` (1 channel) or ``RGB``.
     """
     from PIL import Image
     from torchvision.utils import make_grid
-
-    from gancli.gif import MIN_GIF_PX, upscale
 
     p, t = images.shape[:2]
     nrow = nrow or frame_nrow(p)
@@ -332,3 +320,81 @@ def walk_frames(images: torch.Tensor, nrow: int | None = None, padding: int = 2,
         img = Image.fromarray(arr[:, :, 0] if images.shape[2] == 1 else arr, "L" if images.shape[2] == 1 else "RGB")
         frames.append(upscale(img, MIN_GIF_PX if min_px is None else min_px))
     return frames
+
+
+# -- the walk modes of gan sample ---------------------------------------------------------
+@dataclass
+class WalkResult:
+    """What :func:`write_walk` made."""
+
+    path: Path  # the grid image or GIF written
+    images: torch.Tensor  # (P, T, C, H, W) float32 in [-1, 1] on the CPU: path i, step t
+    method: str  # how the steps were made: slerp, lerp, blended classes, one column per class
+    frames: int | None  # frames of the GIF (2T - 2 with pingpong); None for a grid image
+
+
+def walk_steps(generator, steps: int | None, classes: bool) -> int:
+    """Columns ``T`` of a walk of ``generator``: ``steps`` for a latent walk, else
+    :func:`class_walk_columns` (counting blended columns whenever ``steps`` is given)."""
+    return class_walk_columns(generator.num_classes, steps).shape[0] if classes else steps
+
+
+def check_walk_memory(generator, n: int, steps: int | None, classes: bool) -> None:
+    """Raise :class:`UsageError` when the ``n`` paths of :func:`walk_steps` steps would take
+    more than :data:`~gancli.generate.sampling.MAX_SAMPLE_BYTES` as float32."""
+    t = walk_steps(generator, steps, classes)
+    need = n * t * generator.img_channels * generator.img_resolution ** 2 * 4
+    if need > MAX_SAMPLE_BYTES:
+        raise UsageError(f"-n {n} paths of {t} steps would hold {need / 2**30:.0f} GiB of images in "
+                         "memory; give fewer paths (-n) or steps (--interpolate)")
+
+
+def check_walk_path(path: str | os.PathLike) -> None:
+    """Raise :class:`UsageError` unless ``path`` is a grid image or ``.gif``
+    (:func:`walk_format`) in an existing folder."""
+    path = Path(path)
+    walk_format(path)
+    if not path.parent.is_dir():
+        raise UsageError(f"directory {path.parent} does not exist (for -o {path})")
+
+
+def write_walk(generator, path: str | os.PathLike, n: int, steps: int | None = None, *, classes: bool = False,
+               seed: int = 0, method: str = "slerp", labels: int | torch.Tensor | None = None, nrow: int | None = None,
+               pingpong: bool = False, duration_ms: int = WALK_FRAME_MS, batch_size: int = 256) -> WalkResult:
+    """``gan sample --interpolate K`` / ``--class-walk``: ``n`` walks written as a grid image
+    (row = path, column = step) or, for a ``.gif`` ``path``, an animated GIF (frame = step).
+
+    Args:
+        steps: steps per path (>= 2; a latent walk needs it); with ``classes`` the blended
+            steps from each class to the next, None = one column per class.
+        classes: walk across the classes (:func:`class_walk`) instead of from the latents
+            of ``seed`` to those of ``seed + 1`` (:func:`latent_walk`).
+        method: ``slerp`` or ``lerp`` (latent walks).
+        labels: latent walks of a conditional generator: see :func:`latent_walk`.
+        nrow, pingpong: GIF frames, see :func:`walk_frames`.
+        duration_ms: GIF frame time, milliseconds.
+
+    Returns:
+        a :class:`WalkResult`; its ``method`` is ``one column per class`` for a class walk
+        without ``steps`` or of a generator that takes no blended classes
+        (:func:`supports_soft_labels`).
+
+    Raises:
+        UsageError: the walk would not fit in memory (:func:`check_walk_memory`), a bad suffix.
+        ValueError: as :func:`latent_walk` / :func:`class_walk`.
+    """
+    path = Path(path)
+    check_walk_memory(generator, n, steps, classes)
+    if classes:
+        images = class_walk(generator, n, steps, seed=seed, batch_size=batch_size)
+        method = "blended classes" if steps is not None and supports_soft_labels(generator) else "one column per class"
+    else:
+        images = latent_walk(generator, n, steps, seed=seed, method=method, labels=labels, batch_size=batch_size)
+    frames = None
+    if path.suffix.lower() == ".gif":
+        gif_frames = walk_frames(images, nrow=nrow, pingpong=pingpong)
+        write_gif(gif_frames, path, duration_ms)
+        frames = len(gif_frames)
+    else:
+        save_walk_grid(images, path)
+    return WalkResult(path, images, method, frames)

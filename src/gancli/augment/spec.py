@@ -1,7 +1,7 @@
 """The ``--augment`` value: DiffAugment policies (Zhao et al. 2020, arXiv 2006.10738).
 
 Torch-free, so ``gan train`` validates the option before importing torch; the
-augmentation itself is :class:`gancli.augment.DiffAugment`.
+augmentation itself is :class:`gancli.augment.diffaug.DiffAugment`.
 """
 
 from __future__ import annotations

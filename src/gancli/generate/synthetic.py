@@ -9,7 +9,7 @@ Layout (torchvision's ``ImageFolder`` convention, which ``gan train --dataset DI
   sha256, EMA or raw weights), seed, images per class, image shape, gancli version, time.
 
 Image ``i`` of the export (classes in block order: all of class 0, then class 1, ...) is
-generated from row ``i`` of ``gancli.sampling.latents(N, nz, seed)`` with that class, in
+generated from row ``i`` of ``gancli.seeding.latents(N, nz, seed)`` with that class, in
 chunks, so memory stays bounded for any N. Pixels are stored as 8-bit PNG,
 ``round((x + 1) * 127.5)`` of the generator's [-1, 1] output, as ``gan train`` reads them back.
 
@@ -27,12 +27,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gancli.data.manifest import MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_VERSION
+from gancli.errors import UsageError
+
 if TYPE_CHECKING:
     import torch
 
-MANIFEST_FORMAT = "gancli-dataset"
-MANIFEST_VERSION = 1
-MANIFEST_NAME = "manifest.json"
 UNLABELLED_FOLDER = "images"
 
 
@@ -69,6 +69,45 @@ def class_counts(n: int, num_classes: int, only_class: int | None = None,
     for c in sorted(range(num_classes), key=lambda c: (-(exact[c] - counts[c]), c))[:n - sum(counts)]:
         counts[c] += 1
     return counts
+
+
+def parse_class_weights(text: str) -> list[float]:
+    """``--class-weights W0,W1,...`` -> the numbers (checked against the classes by
+    :func:`class_counts`).
+
+    Raises:
+        UsageError: not a comma-separated list of numbers.
+    """
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--class-weights {text!r} is not a comma-separated list of numbers "
+                         "(e.g. 1,1,2,1,1,1,1,1,1,1)") from None
+
+
+def check_dataset_dir(out_dir: str | os.PathLike) -> None:
+    """Raise :class:`UsageError` unless ``out_dir`` can become a dataset: not a file, missing
+    or empty (nothing is overwritten), in an existing folder."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--dataset-out {out_dir} is a file; give a new or empty folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        raise UsageError(f"--dataset-out {out_dir} already holds files; give a new or empty folder (nothing is overwritten)")
+    if not out_dir.absolute().parent.is_dir():
+        raise UsageError(f"directory {out_dir.absolute().parent} does not exist (for --dataset-out {out_dir})")
+
+
+def describe_source(path: str | os.PathLike, run_id: str | None, generator) -> dict[str, Any]:
+    """The ``source`` of a manifest: the run, the checkpoint file or bundle folder ``path``
+    with its step and sha256 (per file of a bundle), EMA or raw weights (``generator.step``,
+    ``generator.uses_ema`` as :func:`gancli.load_generator` sets them)."""
+    from gancli.fsutil import file_sha256
+
+    path = Path(path)
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    return {"run": run_id, "checkpoint": str(path), "step": generator.step,
+            "sha256": file_sha256(path) if path.is_file() else {p.name: file_sha256(p) for p in files},
+            "weights": "ema" if generator.uses_ema else "raw", "kind": "bundle" if path.is_dir() else "checkpoint"}
 
 
 def _to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -114,7 +153,8 @@ def write_dataset(
 
     from gancli._version import __version__
     from gancli.fsutil import atomic_dir
-    from gancli.sampling import generate, latents
+    from gancli.generate.sampling import generate
+    from gancli.seeding import latents
 
     out_dir = Path(out_dir)
     k = int(getattr(generator, "num_classes", 0) or 0)
@@ -156,7 +196,7 @@ def write_dataset(
             "image_shape": [generator.img_channels, generator.img_resolution, generator.img_resolution],
             "pixels": "8-bit PNG, round((x + 1) * 127.5) of the generator's [-1, 1] output",
             "seed": seed,
-            "latents": f"row i of gancli.sampling.latents({total}, {generator.nz}, {seed}) -> image i, classes in "
+            "latents": f"row i of gancli.seeding.latents({total}, {generator.nz}, {seed}) -> image i, classes in "
                        "block order (all of class 0, then 1, ...)",
             "source": source,
             "gancli_version": __version__,
@@ -165,12 +205,3 @@ def write_dataset(
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
-
-def read_manifest(folder: str | os.PathLike) -> dict[str, Any] | None:
-    """The manifest of a folder written by :func:`write_dataset`, or None (no manifest, another
-    format, or unreadable)."""
-    try:
-        doc = json.loads((Path(folder) / MANIFEST_NAME).read_text())
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) and doc.get("format") == MANIFEST_FORMAT else None
