@@ -8,14 +8,13 @@ import typer
 
 from gancli import console
 from gancli.cli.common import complete_checkpoint, complete_run, handles_errors, resolve_generator_source
+from gancli.config import MAX_SEED
 from gancli.errors import UsageError
 
 #: The images of one ``gan sample`` are held in memory as float32: at most this many bytes.
 MAX_SAMPLE_BYTES = 4 * 2**30
 #: Images drawn when -n is not given (a square 8x8 grid).
 DEFAULT_NUM = 64
-#: Largest --seed (torch seeds are 63-bit; random classes use seed + 1).
-MAX_SEED = 2**63 - 2
 #: Paths (rows) of --interpolate / --class-walk when -n is not given.
 DEFAULT_PATHS = 8
 #: Frame times of GIFs, milliseconds: walks, and the --timeline of stored grids.
@@ -43,7 +42,8 @@ def sample(
                              help="Images per grid row (in a walk GIF: paths per frame row). \\[default: square]"),
     seed: int = typer.Option(0, "--seed", help="Seed of the latents z; same seed = same images. --interpolate "
                              "walks from the latents of seed S to those of seed S+1."),
-    checkpoint: str = typer.Option("latest", "--checkpoint", "-c", help="'latest' or a step number.",
+    checkpoint: str = typer.Option("latest", "--checkpoint", "-c",
+                                   help="'latest', 'best' (kept by gan train --eval-every) or a step number.",
                                    autocompletion=complete_checkpoint),
     individual: bool = typer.Option(False, "--individual", help="Write one PNG per image into the -o directory."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
@@ -115,7 +115,7 @@ def sample(
     if class_weights is not None and dataset_out is None:
         raise UsageError("--class-weights goes with --dataset-out")
     if not 0 <= seed <= MAX_SEED:
-        raise UsageError(f"--seed must be in [0, 2^63 - 2], got {seed}")
+        raise UsageError(f"--seed must be in [0, 2^63 - 1], got {seed}")
     if batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
     if dataset_out is not None:
@@ -128,8 +128,8 @@ def sample(
                          + ("--class-walk keeps z fixed" if class_walk else "give --interpolate K"))
     if interpolate is not None and interpolate < 2:
         raise UsageError(f"--interpolate must be >= 2 (steps per path, both ends included), got {interpolate}")
-    if walk and seed > MAX_SEED - 1:
-        raise UsageError(f"--seed must be in [0, 2^63 - 3] with --interpolate (it walks to seed S+1), got {seed}")
+    if walk and seed > MAX_SEED - 1:  # the walk's last column is `gan sample --seed S+1`
+        raise UsageError(f"--seed must be in [0, 2^63 - 2] with --interpolate (it walks to seed S+1), got {seed}")
     num = num if num is not None else DEFAULT_PATHS if walk else DEFAULT_NUM
     if num < 1:
         raise UsageError(f"-n must be >= 1, got {num}")
