@@ -180,7 +180,7 @@ def test_report_plain_run(store, tmp_path):
     # config, command, environment, checkpoints
     cfg = json.loads((store / "runs" / "run-1" / "config.json").read_text())
     assert "<h4>optim</h4>" in page and "<th>lr_g</th>" in page
-    assert html.escape(shlex.join(cfg["meta"]["command"])) in page  # the command line that made the run
+    assert shlex.join(cfg["meta"]["command"]) in html.unescape(page)  # the command line that made the run
     assert cfg["meta"]["torch_version"] in page and "<th>device</th><td>cpu</td>" in page
     for name in ("step-3.safetensors", "step-6.safetensors"):
         assert f"<code>{name}</code>" in page
@@ -428,6 +428,28 @@ def test_an_eval_metric_at_one_step_is_a_table_row_not_a_plot(tmp_path):
     assert _figure_titles(both) == ["FD-LeNet (lower is better)"]
     assert [row[:3] for row in _table_rows(both)] == [["run-3", "fd_lenet", "8"], ["run-2", "fd_lenet", "7.5"],
                                                       ["run-2", "cas", "0.25"]]
+
+
+def test_png_size_comes_from_pillow_and_refuses_other_files(tmp_path):
+    from gancli.report.html import png_size
+
+    buf = io.BytesIO()
+    Image.new("L", (62, 32)).save(buf, format="PNG")
+    assert png_size(buf.getvalue()) == (62, 32)
+    jpeg = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(jpeg, format="JPEG")
+    for data in (b"not a png", buf.getvalue()[:20], jpeg.getvalue()):
+        with pytest.raises(ValueError, match="not a PNG file"):
+            png_size(data)
+
+
+def test_the_page_template_is_package_data():
+    """html.py renders templates/report.html.j2, found through the package (so a wheel must ship it)."""
+    from importlib.resources import files
+
+    from gancli.report.html import TEMPLATE
+
+    assert files("gancli.report").joinpath("templates", TEMPLATE).is_file()
 
 
 def test_config_differences_dotted_and_missing_keys():
