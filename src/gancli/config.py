@@ -134,14 +134,21 @@ def option(default: Any, help: str, *, flag: str | None = None, short: str | Non
         "finite": finite}})
 
 
+def derived(default: Any, doc: str) -> Any:
+    """A dataclass field that is not a ``gan train`` option: the resolver sets it (from the
+    dataset, or from another option) or it is fixed; ``doc`` says what it holds (docs/runs.md)."""
+    return field(default=default, metadata={"doc": doc})
+
+
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = option("mnist", "Dataset name, or a folder of images (class subfolders become labels).",
                           short="-d", group=DATA, registry="dataset")
-    split: str = "train"  # which split trains the model
+    split: str = derived("train", "The split that trains the model. No option sets it.")
     limit: int = option(0, "Train on the first N images only; 0 = all.", group=DATA, ge=0)
     download: bool = option(True, "Download the dataset if it is missing and the network allows.", group=DATA)
-    image_size: int = option(0, "Center-crop + resize to this H = W, pixels; 0 = the dataset's own (64 for folders).",
+    image_size: int = option(0, "Center-crop + resize to this H = W, pixels: 8 to 1024; 0 = the dataset's own "
+                             "(64 for folders).",
                              group=DATA)
     channels: int = option(0, "1 = grayscale, 3 = RGB; 0 = the dataset's own (3 for folders).", group=DATA)
     skip_bad_images: bool = option(False, "Image folders and CelebA: skip unreadable files (reported) instead of failing.",
@@ -156,9 +163,10 @@ class ModelConfig:
                      gt=0)
     ndf: int = option(64, "Discriminator width (dcgan: channels of the first layer; resnet: 2x this).", group=MODEL,
                      gt=0)
-    img_channels: int = 1  # C of generated images; taken from the dataset
-    img_resolution: int = 28  # H = W of generated images, pixels; taken from the dataset
-    num_classes: int = 0  # classes of a conditional GAN (from the dataset); 0 = unconditional
+    img_channels: int = derived(1, "C of the generated images: the dataset's, after --channels.")
+    img_resolution: int = derived(28, "H = W of the generated images, pixels: the dataset's, after --image-size.")
+    num_classes: int = derived(0, "Classes of a conditional GAN (--conditional takes them from the dataset); "
+                               "0 = unconditional (--unconditional).")
     spectral_norm: bool = option(False, "Spectral normalisation on D's weights (arXiv 1802.05957).", group=MODEL)
     d_norm: str = option("batch", "Normalisation in the dcgan D's hidden layers: batch, layer (per sample, "
                          "fits gradient penalties) or none.",
