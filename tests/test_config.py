@@ -79,6 +79,61 @@ def test_bad_values_name_the_value(options, match):
         build_config(options)
 
 
+def _outside(b):
+    """Values just outside ``b`` (a :class:`~gancli.config.Bounds`), on each bounded side, and one inside."""
+    bad = []
+    if b.min is not None:
+        bad.append(b.min if b.min_exclusive else b.min - 1)
+    if b.max is not None:
+        bad.append(b.max if b.max_exclusive else b.max + 1)
+    good = b.min if b.min is not None and not b.min_exclusive else (b.min or 0) + (0.5 if b.max == 1 else 1)
+    return bad, good
+
+
+def _bounded_specs():
+    from gancli.config import option_specs
+
+    return [s for s in option_specs() if s.bounds is not None]
+
+
+@pytest.mark.parametrize("spec", _bounded_specs(), ids=lambda s: s.flag)
+def test_every_declared_range_is_checked_with_its_flag_and_bound(spec):
+    """The one generic pass of resolve.validate: a value just outside an option's declared
+    range is refused naming the flag, the range and the value; one just inside passes."""
+    import dataclasses
+
+    from gancli.resolve import validate
+
+    bads, good = _outside(spec.bounds)
+    cast = int if spec.type == "int" else float
+    base = RunConfig(train=TrainConfig(steps=10))
+
+    def with_value(v):
+        section = getattr(base, spec.section)
+        return base.replace(**{spec.section: dataclasses.replace(section, **{spec.field: cast(v)})})
+
+    for bad in bads:
+        with pytest.raises(UsageError) as e:
+            validate(with_value(bad))
+        assert str(e.value) == f"{spec.flag} must be {spec.bounds.text()}, got {cast(bad)}"
+    validate(with_value(good))
+
+
+def test_ranges_read_as_the_messages_say():
+    from gancli.config import MAX_SEED, option_specs
+
+    text = {s.name: s.bounds.text() for s in option_specs() if s.bounds is not None}
+    assert text["nz"] == "> 0" and text["keep"] == ">= 0" and text["beta1"] == "in [0, 1)"
+    assert text["seed"] == "in [0, 2^63 - 1]" and MAX_SEED == 2**63 - 1
+    assert {"nz", "ngf", "ndf", "clusters", "lr_g", "lr_d", "beta1", "beta2", "momentum", "batch_size", "steps",
+            "epochs", "seed", "log_every", "sample_every", "checkpoint_every", "keep", "limit", "eval_every",
+            "monitor_every", "d_steps", "r1_every", "gp_lambda", "r1_gamma", "ema_decay"} <= set(text)
+    with pytest.raises(UsageError, match=r"^--nz must be > 0, got 0$"):
+        build_config({"nz": 0})
+    with pytest.raises(UsageError, match=r"^--beta1 must be in \[0, 1\), got 1.5$"):
+        build_config({"beta1": 1.5})
+
+
 def test_unknown_name_error_type():
     with pytest.raises(UnknownNameError):
         build_config({"arch": "nope"})

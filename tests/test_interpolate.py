@@ -275,7 +275,7 @@ def test_timeline_errors(tmp_path):
     (["--interpolate", "1"], "--interpolate must be >= 2"),
     (["--lerp"], "--slerp/--lerp choose how --interpolate moves z"),
     (["--class-walk", "--lerp"], "--class-walk keeps z fixed"),
-    (["--interpolate", "3", "--seed", str(2**63 - 2)], "with --interpolate (it walks to seed S+1)"),
+    (["--interpolate", "3", "--seed", str(2**63 - 1)], "must be in [0, 2^63 - 2] with --interpolate (it walks to seed S+1)"),
 ])
 def test_option_clashes_are_one_line_errors(args, fragment):
     r = gan("sample", "latest", *args)

@@ -319,13 +319,26 @@ def test_non_finite_float_options_are_refused(flag, value):
     (["train", "--epochs", "inf", "--dry-run"], "--epochs must be a finite number"),
     (["train", "--batch-size", "100000", "--dry-run"], "--batch-size 100000 is larger than the dataset"),
     (["train", "--arch", "mlp", "--image-size", "1000000", "--dry-run"], "--image-size 1000000 is not valid"),
-    (["sample", "latest", "--seed", str(2**64)], "--seed must be in [0, 2^63 - 2]"),
+    (["sample", "latest", "--seed", str(2**64)], "--seed must be in [0, 2^63 - 1]"),
 ])
 def test_out_of_range_values_are_one_line_errors(home, mnist_dir, argv, message):
     r = CliRunner().invoke(app, argv)
     assert r.exit_code == 2, r.output
     assert message in r.output and "Traceback" not in r.output
     assert not (home / "runs").exists() or not list((home / "runs").glob("run-*"))
+
+
+@pytest.mark.parametrize("command", [["train", "--dry-run"], ["sample", "latest"], ["evaluate", "latest"]])
+def test_one_seed_maximum_for_every_command(home, mnist_dir, command):
+    """train, sample and evaluate take the same seeds: 2^63 - 1 is the last one, for each."""
+    from gancli.config import MAX_SEED
+
+    assert MAX_SEED == 2**63 - 1
+    r = CliRunner().invoke(app, [*command, "--seed", str(MAX_SEED + 1)])
+    assert r.exit_code == 2, r.output
+    assert f"--seed must be in [0, 2^63 - 1], got {MAX_SEED + 1}" in r.output
+    if command[0] == "train":
+        assert CliRunner().invoke(app, ["train", "--dry-run", "--arch", "mlp", "--seed", str(MAX_SEED)]).exit_code == 0
 
 
 def test_sample_refuses_more_images_than_fit_in_memory(home, mnist_dir):

@@ -180,7 +180,7 @@ def test_report_plain_run(store, tmp_path):
     # config, command, environment, checkpoints
     cfg = json.loads((store / "runs" / "run-1" / "config.json").read_text())
     assert "<h4>optim</h4>" in page and "<th>lr_g</th>" in page
-    assert html.escape(shlex.join(cfg["meta"]["command"])) in page  # the command line that made the run
+    assert shlex.join(cfg["meta"]["command"]) in html.unescape(page)  # the command line that made the run
     assert cfg["meta"]["torch_version"] in page and "<th>device</th><td>cpu</td>" in page
     for name in ("step-3.safetensors", "step-6.safetensors"):
         assert f"<code>{name}</code>" in page
@@ -370,27 +370,86 @@ def test_smoothing_and_directions():
     assert not lower_is_better("cas") and not lower_is_better("cas_ratio") and not lower_is_better("cas_mix_gain")
 
 
-def test_an_eval_metric_at_one_step_is_a_table_row_not_a_plot():
-    from gancli.report.data import RunData
-    from gancli.report.plots import plan
+def _hand_made_run(home: Path, n: int, evals: list[tuple[int, str, float]]) -> None:
+    """run-n in ``home``: a config.json and train records at steps 2 and 4, plus one eval
+    record per ``(step, metric, value)``; no training, no checkpoints, no grids."""
+    from gancli.config import RunConfig
 
-    def run_with(evals):
-        records = [{"kind": "train", "step": s, "loss_d": 1.0} for s in (2, 4)]
-        records += [{"kind": "eval", "step": s, "results": [{"metric": m, "value": 1.0}]} for s, m in evals]
-        return RunData.__new__(RunData), collect_series(records)
+    run = home / "runs" / f"run-{n}"
+    run.mkdir(parents=True)
+    doc = {"format": "gancli-run", "format_version": 1, "meta": {"created": "2026-01-01T00:00:00+00:00"},
+           "config": RunConfig().to_dict()}
+    (run / "config.json").write_text(json.dumps(doc))
+    records = [{"kind": "train", "step": s, "loss_d": 1.0 + s, "time": "2026-01-01T00:01:00+00:00"} for s in (2, 4)]
+    records += [{"kind": "eval", "step": s, "results": [{"metric": m, "value": v}]} for s, m, v in evals]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
 
-    def ids(*evals_per_run):
-        runs = []
-        for evals in evals_per_run:
-            r, series = run_with(evals)
-            r.series = series
-            r.latest_histogram = lambda: None
-            runs.append(r)
-        return [spec.id for spec in plan(runs)]
 
-    assert ids([(4, "fd_lenet"), (4, "cas")]) == ["plot-train-loss_d"]  # one `gan evaluate`: the table has it
-    assert ids([(2, "fd_lenet"), (4, "fd_lenet"), (4, "cas")]) == ["plot-train-loss_d", "plot-eval-fd_lenet"]
-    assert ids([(4, "fd_lenet")], [(2, "fd_lenet"), (4, "fd_lenet")]) == ["plot-train-loss_d", "plot-eval-fd_lenet"]
+def _section(page: str, key: str) -> str:
+    m = re.search(rf'<section id="{key}">(.*?)</section>', page, re.S)
+    return m.group(1) if m else ""
+
+
+def _figure_titles(section: str) -> list[str]:
+    """The titles (alt texts) of the figures a reader sees in a section."""
+    return re.findall(r'<figure class="plot"[^>]*><img [^>]*alt="([^"]*)"', section)
+
+
+def _table_rows(section: str) -> list[list[str]]:
+    """The body rows of a section's first table, as the text of their cells."""
+    body = re.search(r"<tbody>(.*?)</tbody>", section, re.S)
+    rows = re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S) if body else []
+    return [[html.unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in rows]
+
+
+def test_an_eval_metric_at_one_step_is_a_table_row_not_a_plot(tmp_path):
+    """A metric evaluated once (one `gan evaluate`) is read in the evaluation table, not as
+    a one-point figure; evaluated at two steps it gets its figure, in a comparison too."""
+    _hand_made_run(tmp_path, 1, [(4, "fd_lenet", 7.5), (4, "cas", 0.25)])
+    _hand_made_run(tmp_path, 2, [(2, "fd_lenet", 9.0), (4, "fd_lenet", 7.5), (4, "cas", 0.25)])
+    _hand_made_run(tmp_path, 3, [(4, "fd_lenet", 8.0)])
+    pages = {}
+    for runs in (["1"], ["2"], ["3", "2"]):
+        out = tmp_path / f"r{'-'.join(runs)}.html"
+        r = _gan(tmp_path, "report", *runs, "-o", out)
+        assert r.exit_code == 0, r.output
+        pages[tuple(runs)] = out.read_text("utf-8")
+
+    one = _section(pages[("1",)], "evaluation")
+    assert _figure_titles(one) == []
+    assert [row[:2] for row in _table_rows(one)] == [["fd_lenet", "7.5"], ["cas", "0.25"]]
+    assert _figure_titles(_section(pages[("1",)], "training")) == ["Discriminator loss"]
+
+    two = _section(pages[("2",)], "evaluation")
+    assert _figure_titles(two) == ["FD-LeNet (lower is better)"]  # cas, once, stays a row
+    assert [row[:2] for row in _table_rows(two)] == [["fd_lenet", "7.5"], ["cas", "0.25"]]
+
+    both = _section(pages[("3", "2")], "evaluation")  # run-3 has fd_lenet once, run-2 twice: one figure, both runs
+    assert _figure_titles(both) == ["FD-LeNet (lower is better)"]
+    assert [row[:3] for row in _table_rows(both)] == [["run-3", "fd_lenet", "8"], ["run-2", "fd_lenet", "7.5"],
+                                                      ["run-2", "cas", "0.25"]]
+
+
+def test_png_size_comes_from_pillow_and_refuses_other_files(tmp_path):
+    from gancli.report.html import png_size
+
+    buf = io.BytesIO()
+    Image.new("L", (62, 32)).save(buf, format="PNG")
+    assert png_size(buf.getvalue()) == (62, 32)
+    jpeg = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(jpeg, format="JPEG")
+    for data in (b"not a png", buf.getvalue()[:20], jpeg.getvalue()):
+        with pytest.raises(ValueError, match="not a PNG file"):
+            png_size(data)
+
+
+def test_the_page_template_is_package_data():
+    """html.py renders templates/report.html.j2, found through the package (so a wheel must ship it)."""
+    from importlib.resources import files
+
+    from gancli.report.html import TEMPLATE
+
+    assert files("gancli.report").joinpath("templates", TEMPLATE).is_file()
 
 
 def test_config_differences_dotted_and_missing_keys():

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from gancli.cli import app
@@ -179,7 +180,9 @@ def test_cli_trains_samples_and_exports_a_self_conditioned_run(home, mnist_dir, 
     cfg = json.loads((home / "runs" / "run-1" / "config.json").read_text())
     assert cfg["config"]["model"]["clusters"] == 5 and cfg["config"]["model"]["num_classes"] == 0
     r = CliRunner().invoke(app, ["sample", "latest", "-n", "4", "-o", str(tmp_path / "g.png")])
-    assert r.exit_code == 0, r.output and (tmp_path / "g.png").exists()
+    assert r.exit_code == 0, r.output
+    with Image.open(tmp_path / "g.png") as grid:  # the 2x2 grid of 28 px images, 2 px padding
+        assert grid.size == (2 * 30 + 2, 2 * 30 + 2)
     r = CliRunner().invoke(app, ["sample", "latest", "-n", "4", "--class-grid", "-o", str(tmp_path / "c.png")])
     assert r.exit_code != 0  # unconditional to the user: no classes to ask for
 

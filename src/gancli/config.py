@@ -5,9 +5,10 @@ prints it, and it is written to ``<run>/config.json`` before step 1. Every check
 embeds it too, so a checkpoint alone rebuilds the model.
 
 Each field that is a ``gan train`` option is declared here once, with :func:`option`:
-its flag, help text, help panel and choices live in the field's metadata, and the
-Typer options, the ``[default: ...]`` strings and the flat option table
-(:data:`OPTION_FIELDS`) are generated from it (:mod:`gancli.cli.train`). Choices that
+its flag, help text, help panel, choices and valid range live in the field's metadata, and
+the Typer options, the ``[default: ...]`` strings, the flat option table
+(:data:`OPTION_FIELDS`), the range checks (:func:`gancli.resolve.validate`) and the
+option tables of docs/cli.md and docs/runs.md (``scripts/gen_docs.py``) are generated from it. Choices that
 come from a registry (architectures, losses, datasets, optimizers...) are named by the
 registry's kind; the resolver checks them.
 
@@ -37,9 +38,52 @@ D_NORMS = ("batch", "layer", "none")
 NAN_POLICIES = ("stop", "skip")
 
 
+#: Largest seed of every command (``gan train / sample / evaluate --seed``): seeds go to torch
+#: generators, whose seeds are 64-bit, and every seed a command derives from it (``seed + 1``,
+#: sha256 sub-seeds) stays below 2^64.
+MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The valid range of a numeric option: ``min`` / ``max`` (None = unbounded), each
+    inclusive unless ``min_exclusive`` / ``max_exclusive``."""
+
+    min: float | None = None
+    max: float | None = None
+    min_exclusive: bool = False
+    max_exclusive: bool = False
+
+    def contains(self, value: float) -> bool:
+        if self.min is not None and (value <= self.min if self.min_exclusive else value < self.min):
+            return False
+        return not (self.max is not None and (value >= self.max if self.max_exclusive else value > self.max))
+
+    def text(self) -> str:
+        """How the range reads in messages and docs: ``> 0``, ``>= 0``, ``in [0, 1)``, ``in [0, 2^63 - 1]``."""
+        if self.max is None:
+            return f"{'>' if self.min_exclusive else '>='} {_number_text(self.min)}"
+        if self.min is None:
+            return f"{'<' if self.max_exclusive else '<='} {_number_text(self.max)}"
+        return (f"in {'(' if self.min_exclusive else '['}{_number_text(self.min)}, "
+                f"{_number_text(self.max)}{')' if self.max_exclusive else ']'}")
+
+    def error(self, flag_: str, value: float) -> str:
+        """The one-line message of a value out of range: ``--beta1 must be in [0, 1), got 1.5``."""
+        return f"{flag_} must be {self.text()}, got {value}"
+
+
+def _number_text(x: float | None) -> str:
+    """``0``, ``0.5``, and ``2^63 - 1`` for a large 2^k - 1."""
+    if isinstance(x, int) and x > 2**31 and (x + 1) & x == 0:
+        return f"2^{x.bit_length()} - 1"
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
 def option(default: Any, help: str, *, flag: str | None = None, short: str | None = None, group: str,
            choices: tuple[str, ...] | None = None, registry: str | None = None, default_text: str | None = None,
-           resumable: bool = False, negative: bool = True) -> Any:
+           resumable: bool = False, negative: bool = True, gt: float | None = None, ge: float | None = None,
+           lt: float | None = None, le: float | None = None, finite: bool = True) -> Any:
     """A dataclass field that is also a ``gan train`` option.
 
     Args:
@@ -54,20 +98,40 @@ def option(default: Any, help: str, *, flag: str | None = None, short: str | Non
             that the resolver derives, such as ``steps`` from ``epochs``).
         resumable: may differ from the run's config when it is resumed.
         negative: booleans only: also a ``--no-<flag>`` form.
+        gt, ge: numbers only: the value must be > ``gt`` / >= ``ge`` (at most one of them).
+        lt, le: numbers only: the value must be < ``lt`` / <= ``le`` (at most one of them).
+        finite: floats only: inf and nan are refused.
+
+    The resolver checks the range of every option in one pass (:func:`gancli.resolve.validate`);
+    checks that involve two options (``--limit`` and ``--batch-size``...) are written there.
     """
+    if gt is not None and ge is not None or lt is not None and le is not None:
+        raise ValueError("give one lower bound (gt or ge) and one upper bound (lt or le) at most")
+    bounds = None
+    if (gt, ge, lt, le) != (None,) * 4:
+        bounds = Bounds(min=gt if gt is not None else ge, max=lt if lt is not None else le,
+                        min_exclusive=gt is not None, max_exclusive=lt is not None)
     return field(default=default, metadata={"option": {
         "flag": flag, "short": short, "help": help, "group": group, "choices": choices, "registry": registry,
-        "default_text": default_text, "resumable": resumable, "negative": negative}})
+        "default_text": default_text, "resumable": resumable, "negative": negative, "bounds": bounds,
+        "finite": finite}})
+
+
+def derived(default: Any, doc: str) -> Any:
+    """A dataclass field that is not a ``gan train`` option: the resolver sets it (from the
+    dataset, or from another option) or it is fixed; ``doc`` says what it holds (docs/runs.md)."""
+    return field(default=default, metadata={"doc": doc})
 
 
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = option("mnist", "Dataset name, or a folder of images (class subfolders become labels).",
                           short="-d", group=DATA, registry="dataset")
-    split: str = "train"  # which split trains the model
-    limit: int = option(0, "Train on the first N images only; 0 = all.", group=DATA)
+    split: str = derived("train", "The split that trains the model. No option sets it.")
+    limit: int = option(0, "Train on the first N images only; 0 = all.", group=DATA, ge=0)
     download: bool = option(True, "Download the dataset if it is missing and the network allows.", group=DATA)
-    image_size: int = option(0, "Center-crop + resize to this H = W, pixels; 0 = the dataset's own (64 for folders).",
+    image_size: int = option(0, "Center-crop + resize to this H = W, pixels: 8 to 1024; 0 = the dataset's own "
+                             "(64 for folders).",
                              group=DATA)
     channels: int = option(0, "1 = grayscale, 3 = RGB; 0 = the dataset's own (3 for folders).", group=DATA)
     skip_bad_images: bool = option(False, "Image folders and CelebA: skip unreadable files (reported) instead of failing.",
@@ -77,12 +141,15 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     arch: str = option("dcgan", "Architecture.", short="-a", group=MODEL, registry="arch")
-    nz: int = option(100, "Dimension of the latent z ~ N(0, I).", group=MODEL)
-    ngf: int = option(64, "Generator width (dcgan: channels of the last hidden layer; resnet: 4x this).", group=MODEL)
-    ndf: int = option(64, "Discriminator width (dcgan: channels of the first layer; resnet: 2x this).", group=MODEL)
-    img_channels: int = 1  # C of generated images; taken from the dataset
-    img_resolution: int = 28  # H = W of generated images, pixels; taken from the dataset
-    num_classes: int = 0  # classes of a conditional GAN (from the dataset); 0 = unconditional
+    nz: int = option(100, "Dimension of the latent z ~ N(0, I).", group=MODEL, gt=0)
+    ngf: int = option(64, "Generator width (dcgan: channels of the last hidden layer; resnet: 4x this).", group=MODEL,
+                     gt=0)
+    ndf: int = option(64, "Discriminator width (dcgan: channels of the first layer; resnet: 2x this).", group=MODEL,
+                     gt=0)
+    img_channels: int = derived(1, "C of the generated images: the dataset's, after --channels.")
+    img_resolution: int = derived(28, "H = W of the generated images, pixels: the dataset's, after --image-size.")
+    num_classes: int = derived(0, "Classes of a conditional GAN (--conditional takes them from the dataset); "
+                               "0 = unconditional (--unconditional).")
     spectral_norm: bool = option(False, "Spectral normalisation on D's weights (arXiv 1802.05957).", group=MODEL)
     d_norm: str = option("batch", "Normalisation in the dcgan D's hidden layers: batch, layer (per sample, "
                          "fits gradient penalties) or none.",
@@ -91,7 +158,7 @@ class ModelConfig:
     # GAN); a new run of `gan train` gets DEFAULT_CLUSTERS from the resolver
     clusters: int = option(0, "Self-conditioned GAN (arXiv 2006.10728): G and D are conditioned on this "
                            "many k-means clusters of the training images (G draws one from z, so it stays "
-                           "unconditional); fewer on small datasets; 0 = off.", group=MODEL,
+                           "unconditional); fewer on small datasets; 0 = off.", group=MODEL, ge=0,
                            default_text=f"{DEFAULT_CLUSTERS}; --conditional: 0")
     # "pixels" here (configs written before the option); the resolver gives new runs on
     # UMAP_MIN_IMAGES or more images "umap"
@@ -105,55 +172,58 @@ class ModelConfig:
 @dataclass(frozen=True)
 class LossConfig:
     name: str = option("bce", "Adversarial loss.", flag="--loss", group=OPTIM, registry="loss")
-    gp_lambda: float = option(0.0, "Weight of the WGAN-GP gradient penalty (arXiv 1704.00028); 0 = off.", group=OPTIM)
+    gp_lambda: float = option(0.0, "Weight of the WGAN-GP gradient penalty (arXiv 1704.00028); 0 = off.", group=OPTIM,
+                              ge=0)
     r1_gamma: float = option(0.0, "Weight gamma of the R1 penalty gamma/2 E|grad D(x)|^2 (arXiv 1801.04406); 0 = off.",
-                             group=OPTIM)
-    r1_every: int = option(16, "Lazy R1: apply it every N D updates, scaled by N (arXiv 1912.04958).", group=OPTIM)
+                             group=OPTIM, ge=0)
+    r1_every: int = option(16, "Lazy R1: apply it every N D updates, scaled by N (arXiv 1912.04958).", group=OPTIM,
+                         gt=0)
 
 
 @dataclass(frozen=True)
 class OptimConfig:
     name: str = option("adam", "Optimizer of G and D.", flag="--optimizer", group=OPTIM, registry="optimizer")
-    lr_g: float = option(2e-4, "Generator learning rate (TTUR: may differ from --lr-d, arXiv 1706.08500).", group=OPTIM)
-    lr_d: float = option(2e-4, "Discriminator learning rate.", group=OPTIM)
-    beta1: float = option(0.5, "Adam beta1 (0.5 as in DCGAN, arXiv 1511.06434).", group=OPTIM)
-    beta2: float = option(0.999, "Adam beta2.", group=OPTIM)
-    momentum: float = option(0.0, "SGD / RMSprop momentum; 0 = none.", group=OPTIM)
+    lr_g: float = option(2e-4, "Generator learning rate (TTUR: may differ from --lr-d, arXiv 1706.08500).", group=OPTIM,
+                         gt=0)
+    lr_d: float = option(2e-4, "Discriminator learning rate.", group=OPTIM, gt=0)
+    beta1: float = option(0.5, "Adam beta1 (0.5 as in DCGAN, arXiv 1511.06434).", group=OPTIM, ge=0, lt=1)
+    beta2: float = option(0.999, "Adam beta2.", group=OPTIM, ge=0, lt=1)
+    momentum: float = option(0.0, "SGD / RMSprop momentum; 0 = none.", group=OPTIM, ge=0, lt=1)
     lr_schedule: str = option("constant", "Learning-rate schedule over the run (linear / cosine decay towards 0).",
                               group=OPTIM, registry="lr schedule")
-    d_steps: int = option(1, "D updates per G update.", group=OPTIM)
+    d_steps: int = option(1, "D updates per G update.", group=OPTIM, gt=0)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     batch_size: int = option(64, "Images per D update, over all processes (each takes batch-size / processes).",
-                             short="-b", group=OPTIM)
+                             short="-b", group=OPTIM, gt=0)
     steps: int = option(1000, "Training steps (--d-steps D updates + one G update each).", group=OPTIM,
-                        default_text="from --epochs", resumable=True)
+                        default_text="from --epochs", resumable=True, gt=0)
     epochs: float | None = option(None, "Training length in passes over the data; converted to steps.", group=OPTIM,
-                                  default_text=f"{DEFAULT_EPOCHS:g}", resumable=True)
+                                  default_text=f"{DEFAULT_EPOCHS:g}", resumable=True, gt=0)
     seed: int = option(0, "Seed of weights, data order, z, fake labels, dropout and augmentation; same seed = same run "
-                       "on CPU.", group=OPTIM)
+                       "on CPU.", group=OPTIM, ge=0, le=MAX_SEED)
     device: str = option("auto", "auto, cpu, cuda, cuda:N or mps; auto = CUDA, then MPS, then the CPU.", group=RUN,
                          resumable=True)
-    log_every_steps: int = option(100, "Log metrics every N steps.", flag="--log-every", group=RUN)
+    log_every_steps: int = option(100, "Log metrics every N steps.", flag="--log-every", group=RUN, gt=0)
     sample_every_steps: int = option(500, "Write the fixed-z 8x8 grid every N steps; 0 = at the end only.",
-                                     flag="--sample-every", group=RUN)
+                                     flag="--sample-every", group=RUN, ge=0)
     checkpoint_every_steps: int = option(1000, "Checkpoint every N steps; 0 = at the end only.",
-                                         flag="--checkpoint-every", group=RUN)
-    keep_checkpoints: int = option(3, "Keep the newest K step checkpoints; 0 = all.", flag="--keep", group=RUN)
+                                         flag="--checkpoint-every", group=RUN, ge=0)
+    keep_checkpoints: int = option(3, "Keep the newest K step checkpoints; 0 = all.", flag="--keep", group=RUN, ge=0)
     ema_decay: float = option(0.999, "EMA of G's weights, used for samples, with warm-up min(decay, (1+s)/(10+s)); "
-                              "0 = off.", group=MODEL)
+                              "0 = off.", group=MODEL, ge=0, lt=1)
     nan_policy: str = option("stop", "On a NaN/Inf loss: stop (naming the last good checkpoint) or skip that update "
                              "(checks every step: a device sync).", group=RUN, choices=NAN_POLICIES, resumable=True)
     eval_every_steps: int = option(0, "Every N steps compute FD-LeNet (MNIST) or FID (other datasets, needs the "
                                    "Inception weights), log it and keep checkpoints/best.safetensors; 0 = off.",
-                                   flag="--eval-every", group=RUN, resumable=True)
+                                   flag="--eval-every", group=RUN, resumable=True, ge=0)
     eval_samples: int = option(10000, "Generated images per --eval-every evaluation (>= 2048).", group=RUN,
                                resumable=True)
     monitor_every_steps: int = option(500, "Mode-collapse monitor: every N steps score a fixed batch of 256 samples "
                                       "(diversity and near-duplicates; classes for MNIST), log it and warn on collapse; "
-                                      "0 = off.", flag="--monitor-every", group=RUN, resumable=True)
+                                      "0 = off.", flag="--monitor-every", group=RUN, resumable=True, ge=0)
     stop_on_collapse: bool = option(False, "Stop (naming the last good checkpoint) when the monitor sees mode collapse.",
                                     group=RUN, resumable=True)
     # False = metrics.jsonl only (also what a config.json written before the option existed loads as)
@@ -277,6 +347,8 @@ class OptionSpec:
     default_text: str | None
     resumable: bool
     negative: bool
+    bounds: Bounds | None  # numbers: the valid range; None = any
+    finite: bool  # floats: inf and nan are refused
 
 
 def option_specs() -> list[OptionSpec]:
@@ -294,7 +366,7 @@ def option_specs() -> list[OptionSpec]:
                 name=flag_[2:].replace("-", "_"), section=sec.name, field=f.name, type=str(f.type), default=f.default,
                 flag=flag_, short=meta["short"], help=meta["help"], group=meta["group"], choices=meta["choices"],
                 registry=meta["registry"], default_text=meta["default_text"], resumable=meta["resumable"],
-                negative=meta["negative"]))
+                negative=meta["negative"], bounds=meta["bounds"], finite=meta["finite"] and "float" in str(f.type)))
     return out
 
 

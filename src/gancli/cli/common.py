@@ -61,10 +61,6 @@ def handles_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def names_help(kind: str, entries) -> str:
-    return f"{kind}: " + ", ".join(e.name for e in entries) + "."
-
-
 @dataclass
 class GeneratorSource:
     """Where a command loads a generator from (the RUN argument of ``sample`` / ``export``)."""

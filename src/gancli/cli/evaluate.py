@@ -10,6 +10,7 @@ import typer
 
 from gancli import console
 from gancli.cli.common import complete_checkpoint, complete_run, handles_errors, resolve_generator_source, state
+from gancli.config import MAX_SEED
 from gancli.errors import UsageError
 
 
@@ -137,8 +138,8 @@ def evaluate(
     num_samples = num_samples if num_samples is not None else (FAST_SAMPLES if fast else DEFAULT_SAMPLES)
     if batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
-    if not 0 <= seed < 2**63 - 1:
-        raise UsageError(f"--seed must be in [0, 2^63 - 2], got {seed}")
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed must be in [0, 2^63 - 1], got {seed}")
     if protocol is not None and protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {protocol!r}; valid choices: {', '.join(PROTOCOLS)}")
     chosen = tuple(m for m, on in zip(METRICS.names(), (fid, kid, is_, pr)) if on)

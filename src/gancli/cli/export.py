@@ -32,7 +32,8 @@ def export(
     output: Path = typer.Option(None, "-o", "--output", show_default=False,
                                 help="Output file (.onnx, .pt, .pt2) or, for safetensors, folder. "
                                 "\\[default: <run>-step<S> + the format's suffix]"),
-    checkpoint: str = typer.Option("latest", "--checkpoint", "-c", help="'latest' or a step number.",
+    checkpoint: str = typer.Option("latest", "--checkpoint", "-c",
+                                   help="'latest', 'best' (kept by gan train --eval-every) or a step number.",
                                    autocompletion=complete_checkpoint),
     ema: bool = typer.Option(True, "--ema/--no-ema", help="Export the EMA generator when the run has one."),
     uint8: bool = typer.Option(False, "--uint8",

@@ -37,9 +37,10 @@ def sample(
                                 "\\[default: <run>-step<S>.png, <run>-step<S>-walk.png, <run>-timeline.gif]"),
     nrow: int = typer.Option(None, "--nrow", show_default=False,
                              help="Images per grid row (in a walk GIF: paths per frame row). \\[default: square]"),
-    seed: int = typer.Option(0, "--seed", help="Seed of the latents z; same seed = same images. --interpolate walks from the "
-                             "latents of seed S to those of seed S+1."),
-    checkpoint: str = typer.Option("latest", "--checkpoint", "-c", help="'latest' or a step number.",
+    seed: int = typer.Option(0, "--seed", help="Seed of the latents z; same seed = same images. --interpolate "
+                             "walks from the latents of seed S to those of seed S+1."),
+    checkpoint: str = typer.Option("latest", "--checkpoint", "-c",
+                                   help="'latest', 'best' (kept by gan train --eval-every) or a step number.",
                                    autocompletion=complete_checkpoint),
     individual: bool = typer.Option(False, "--individual", help="Write one PNG per image into the -o directory."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gancli.config import MAX_SEED
 from gancli.errors import UsageError
 
 #: Images drawn when -n is not given (a square 8x8 grid).
 DEFAULT_NUM = 64
 #: Paths (rows) of --interpolate / --class-walk when -n is not given.
 DEFAULT_PATHS = 8
-#: Largest --seed (torch seeds are 63-bit; random classes use seed + 1).
-MAX_SEED = 2**63 - 2
 #: Options that each choose what ``gan sample`` makes; at most one per command
 #: (except --class-walk, which takes its steps from --interpolate).
 MODES = ("--interpolate", "--class-walk", "--timeline", "--class-grid", "--individual", "--dataset-out")
@@ -46,7 +45,7 @@ def check_mode(interpolate: int | None, class_walk: bool, timeline: bool, class_
     if class_weights is not None and dataset_out is None:
         raise UsageError("--class-weights goes with --dataset-out")
     if not 0 <= seed <= MAX_SEED:
-        raise UsageError(f"--seed must be in [0, 2^63 - 2], got {seed}")
+        raise UsageError(f"--seed must be in [0, 2^63 - 1], got {seed}")
     if batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
     return interpolate is not None or class_walk
@@ -92,8 +91,8 @@ def check_images(walk: bool, interpolate: int | None, class_walk: bool, slerp: b
                          + ("--class-walk keeps z fixed" if class_walk else "give --interpolate K"))
     if interpolate is not None and interpolate < 2:
         raise UsageError(f"--interpolate must be >= 2 (steps per path, both ends included), got {interpolate}")
-    if walk and seed > MAX_SEED - 1:
-        raise UsageError(f"--seed must be in [0, 2^63 - 3] with --interpolate (it walks to seed S+1), got {seed}")
+    if walk and seed > MAX_SEED - 1:  # the walk's last column is `gan sample --seed S+1`
+        raise UsageError(f"--seed must be in [0, 2^63 - 2] with --interpolate (it walks to seed S+1), got {seed}")
     num = num if num is not None else DEFAULT_PATHS if walk else DEFAULT_NUM
     if num < 1:
         raise UsageError(f"-n must be >= 1, got {num}")

@@ -58,9 +58,6 @@ class DeviceBatcher:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def epoch_of(self, step: int) -> int:
-        return step // self.steps_per_epoch
-
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch used at 0-based ``step``.
 

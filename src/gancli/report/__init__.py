@@ -7,8 +7,9 @@ Three layers, each usable alone:
   also used by ``gan runs compare``;
 * :mod:`gancli.report.plots` draws those series with matplotlib (Agg, SVG) and
   reads back what each figure drew;
-* :mod:`gancli.report.html` lays the page out: inline CSS, images as ``data:`` URIs,
-  the plotted data as a JSON block (``<script id="report-data">``).
+* :mod:`gancli.report.html` prepares what the page shows and renders the Jinja2 template
+  ``templates/report.html.j2``, which lays the page out: inline CSS, images as ``data:``
+  URIs, the plotted data as a JSON block (``<script id="report-data">``).
 
 :func:`build_report` ties them together.
 """

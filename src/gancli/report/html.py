@@ -1,4 +1,9 @@
-"""The report page: one self-contained HTML file.
+"""The report page: one self-contained HTML file, rendered from ``templates/report.html.j2``.
+
+This module prepares the data the page shows (numbers formatted, images read, rows
+picked) and renders the Jinja2 template with it; the layout, the texts, the CSS and the
+inline script are in the template, so the page can be changed without reading Python.
+Autoescape is on: the values handed to the template are plain text.
 
 No external resource of any kind: CSS inline, figures as ``data:image/svg+xml`` and
 sample grids as ``data:image/png`` URIs, system fonts only, and a Content-Security-Policy
@@ -11,12 +16,12 @@ browser test).
 from __future__ import annotations
 
 import base64
+import io
 import json
 import math
 import shlex
-import struct
 from datetime import datetime, timezone
-from html import escape
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,56 +35,57 @@ DATA_FORMAT = "gancli-report"
 DATA_FORMAT_VERSION = 1
 #: At most this many grids in a run's sample strip (evenly spaced, the newest always kept).
 MAX_STRIP_GRIDS = 60
-_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
-_SECTIONS = (("summary", "Summary"), ("samples", "Samples"), ("training", "Training"), ("evaluation", "Evaluation"),
-             ("monitor", "Mode-collapse monitor"), ("config", "Configuration"), ("checkpoints", "Checkpoints"))
+#: The page's template, in the package's ``templates/`` folder.
+TEMPLATE = "report.html.j2"
 
 
 def render_page(runs: list[RunData], plots: list[Plot]) -> str:
     """The whole HTML document (``str``) for ``runs`` and their drawn ``plots``."""
-    title = " vs ".join(r.label for r in runs)
-    body = {
+    return _environment().get_template(TEMPLATE).render(page_context(runs, plots))
+
+
+@lru_cache(maxsize=1)
+def _environment():
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    env = Environment(loader=PackageLoader("gancli.report", "templates"), autoescape=True, trim_blocks=True,
+                      lstrip_blocks=True, keep_trailing_newline=True, undefined=StrictUndefined)
+    env.filters["json"] = json.dumps
+    env.filters["thousands"] = lambda n: f"{n:,}"
+    return env
+
+
+def page_context(runs: list[RunData], plots: list[Plot]) -> dict[str, Any]:
+    """What the template shows, as plain values (see the template's header for the keys)."""
+    section_plots = {key: [_plot(p) for p in plots if p.spec.section == key] for key in ("training", "evaluation", "monitor")}
+    has_evals = any(r.eval_records for r in runs)
+    content = {
+        "summary": True,
+        "samples": any(r.samples for r in runs),
+        "training": bool(section_plots["training"]),
+        "evaluation": has_evals or bool(section_plots["evaluation"]),
+        "monitor": bool(section_plots["monitor"]),
+        "config": True,
+        "checkpoints": True,
+    }
+    return {
+        "title": " vs ".join(r.label for r in runs),
+        "subtitle": _subtitle(runs),
+        "shown": {key: None for key, on in content.items() if on},
+        "multi": len(runs) > 1,
         "summary": _summary(runs),
-        "samples": _samples(runs),
-        "training": _plot_grid([p for p in plots if p.spec.section == "training"]),
-        "evaluation": _evaluation(runs, [p for p in plots if p.spec.section == "evaluation"]),
-        "monitor": _monitor(runs, [p for p in plots if p.spec.section == "monitor"]),
+        "samples": _samples(runs) if content["samples"] else None,
+        "training_plots": section_plots["training"],
+        "evaluation": {"newest": _latest_eval_table(runs) if has_evals else None, "plots": section_plots["evaluation"],
+                       "protocols": _protocol_table(runs) if has_evals else None},
+        "monitor": {"checks": _monitor_checks(runs), "plots": section_plots["monitor"]},
         "config": _config(runs),
         "checkpoints": _checkpoints(runs),
+        "version": __version__,
+        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "paths": [str(r.path) for r in runs],
+        "data_json": _script_json(report_data(runs, plots)),
     }
-    shown = [(key, name) for key, name in _SECTIONS if body[key]]
-    nav = "".join(f'<a href="#{key}">{escape(name)}</a>' for key, name in shown)
-    sections = "\n".join(f'<section id="{key}">\n<h2>{escape(name)}</h2>\n{body[key]}\n</section>' for key, name in shown)
-    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{_CSP}">
-<meta name="generator" content="gancli {escape(__version__)}">
-<title>{escape(title)} · gancli report</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<header class="top">
-<div class="wrap">
-<div class="brand">gancli report</div>
-<h1>{escape(title)}</h1>
-<p class="sub">{_subtitle(runs)}</p>
-<nav>{nav}</nav>
-</div>
-</header>
-<main class="wrap">
-{sections}
-</main>
-<footer class="wrap">Generated by gancli {escape(__version__)} at {escape(generated)} from
-{", ".join(f"<code>{escape(str(r.path))}</code>" for r in runs)}.</footer>
-<script type="application/json" id="report-data">{_script_json(report_data(runs, plots))}</script>
-<script>{_IMAGE_CHECK}</script>
-</body>
-</html>
-"""
 
 
 def report_data(runs: list[RunData], plots: list[Plot]) -> dict[str, Any]:
@@ -101,9 +107,9 @@ def report_data(runs: list[RunData], plots: list[Plot]) -> dict[str, Any]:
 
 
 # -- sections ---------------------------------------------------------------------------
-def _subtitle(runs: list[RunData]) -> str:
+def _subtitle(runs: list[RunData]) -> list[str]:
     if len(runs) > 1:
-        return f"{len(runs)} runs compared: curves overlaid, one colour per run"
+        return [f"{len(runs)} runs compared: curves overlaid, one colour per run"]
     r = runs[0]
     c = r.config
     parts = [c.get("data", {}).get("dataset"), c.get("model", {}).get("arch"), f"loss {c.get('loss', {}).get('name')}"]
@@ -112,37 +118,38 @@ def _subtitle(runs: list[RunData]) -> str:
     created = r.meta.get("created")
     if isinstance(created, str):
         parts.append(f"created {created.replace('T', ' ')[:16]} UTC")
-    return " · ".join(escape(str(p)) for p in parts if p)
+    return [str(p) for p in parts if p]
 
 
-def _summary(runs: list[RunData]) -> str:
+def _summary(runs: list[RunData]) -> dict[str, Any]:
+    """One run: ``cards`` (key, value, note, status); several: a table, one row per run."""
     if len(runs) == 1:
-        return _cards(runs[0])
-    rows = []
+        return {"cards": _cards(runs[0])}
     metrics: dict[str, None] = {}
     for r in runs:
         latest = r.latest_eval()
         metrics.update(dict.fromkeys(latest[1] if latest else ()))
     head = ["run", "model", "steps", "wall time", "steps/s", *metrics]
+    rows = []
     for i, r in enumerate(runs):
         h = r.headline()
         c = r.config
-        model = f"{c.get('model', {}).get('arch')} · {c.get('loss', {}).get('name')}"
-        cells = [f'<span class="swatch" style="background:{PALETTE[i % len(PALETTE)]}"></span>{escape(r.label)}',
-                 escape(model), _steps(r), _duration(h["wall_seconds"]), _num(h["steps_per_second"], 3)]
-        cells += [_num(h["eval"].get(m)) for m in metrics]
-        rows.append(cells)
-    return _table(head, rows, numeric=tuple(range(2, len(head))))
+        rows.append({"run": r.label, "color": PALETTE[i % len(PALETTE)],
+                     "model": f"{c.get('model', {}).get('arch')} · {c.get('loss', {}).get('name')}",
+                     "steps": _steps(r), "wall": _duration(h["wall_seconds"]), "speed": _num(h["steps_per_second"], 3),
+                     "metrics": [_num(h["eval"].get(m)) for m in metrics]})
+    return {"head": head, "numeric": tuple(range(2, len(head))), "rows": rows}
 
 
-def _cards(r: RunData) -> str:
+def _cards(r: RunData) -> list[dict[str, Any]]:
     h = r.headline()
     total = r.total_steps
-    cards = [("Steps", f"{r.step:,}", (f"of {total:,} · " if total is not None else "") + _status(r)),
-             ("Wall time", _duration(h["wall_seconds"]), "config written to newest record"),
-             ("Speed", f"{_num(h['steps_per_second'], 3)} steps/s", f"{_num(h['img_per_sec'])} img/s while training"),
-             ("Device", escape(str(r.meta.get("device", "?"))),
-              f"torch {escape(str(r.meta.get('torch_version', '?')))} · gancli {escape(str(r.meta.get('gancli_version', '?')))}")]
+    card = lambda key, value, note, status=None: {"key": key, "value": value, "note": note, "status": status}  # noqa: E731
+    cards = [card("Steps", f"{r.step:,}", f"of {total:,} · " if total is not None else "", _status(r)),
+             card("Wall time", _duration(h["wall_seconds"]), "config written to newest record"),
+             card("Speed", f"{_num(h['steps_per_second'], 3)} steps/s", f"{_num(h['img_per_sec'])} img/s while training"),
+             card("Device", str(r.meta.get("device", "?")),
+                  f"torch {r.meta.get('torch_version', '?')} · gancli {r.meta.get('gancli_version', '?')}")]
     latest = r.latest_eval()
     best = r.best_eval()
     if latest:
@@ -150,71 +157,42 @@ def _cards(r: RunData) -> str:
         for metric in list(values)[:2]:
             b = best.get(metric)
             note = f"step {step:,}" + (f" · best {_num(b[1])} @ {b[0]:,}" if b else "")
-            cards.append((_metric_name(metric), _num(values[metric]), note))
-    return '<div class="cards">' + "".join(
-        f'<div class="card"><div class="k">{escape(k)}</div><div class="v">{v}</div><div class="n">{n}</div></div>'
-        for k, v, n in cards) + "</div>"
+            cards.append(card(_metric_name(metric), _num(values[metric]), note))
+    return cards
 
 
-def _status(r: RunData) -> str:
+def _status(r: RunData) -> dict[str, str]:
+    """``{"cls": "good" | "bad" | "", "text"}``: stopped, finished, or the share done."""
     if r.stop:
-        return f'<span class="bad">stopped: {escape(str(r.stop.get("reason", "?")))}</span>'
+        return {"cls": "bad", "text": f"stopped: {r.stop.get('reason', '?')}"}
     total = r.total_steps
     if total is not None and r.step >= total:
-        return '<span class="good">finished</span>'
-    return f"{_percent(r.step, total)} done" if total else ""
+        return {"cls": "good", "text": "finished"}
+    return {"cls": "", "text": f"{_percent(r.step, total)} done" if total else ""}
 
 
-def _samples(runs: list[RunData]) -> str:
-    if not any(r.samples for r in runs):
-        return ""
+def _samples(runs: list[RunData]) -> dict[str, Any]:
+    """Several runs: ``compare`` (the newest grid of each); one: the newest grid large, the strip, the facts."""
     if len(runs) > 1:
-        figs = []
-        for r in runs:
-            if r.samples:
-                step, path = r.samples[-1]
-                figs.append(_image_figure(path, f"{r.label}: step {step:,}", "grid-compare", scale=2, max_px=560))
-        return ('<p class="note">The newest fixed-z grid of each run.</p><div class="compare">' + "".join(figs) + "</div>")
+        return {"compare": [_image(path, f"{r.label}: step {step:,}", "grid-compare", scale=2, max_px=560)
+                            for r in runs if r.samples for step, path in r.samples[-1:]]}
     r = runs[0]
     step, path = r.samples[-1]
-    shown = _spread(r.samples, MAX_STRIP_GRIDS)
-    strip = "".join(_image_figure(p, f"step {s:,}", "thumb", scale=1, max_px=180) for s, p in shown)
-    more = (f'<p class="note">{len(shown)} of {len(r.samples)} grids shown, evenly spaced.</p>'
-            if len(shown) < len(r.samples) else "")
     train = r.config.get("train", {})
     decay = train.get("ema_decay")
-    who = f"the EMA generator (decay {decay})" if is_number(decay) and decay > 0 else "the generator"
     every = train.get("sample_every_steps")
-    classes = r.config.get("model", {}).get("num_classes")
-    facts = [f"{len(r.samples)} grid(s) stored in <code>samples/</code>"
-             + (f", one every {every:,} steps" if is_number(every) and every > 0 else ""),
-             f"drawn by {escape(who)}, from the same latent vectors z every time"]
-    if classes:
-        facts.append(f"conditional run: one row per class (0 to {classes - 1})")
-    facts.append("for new images: <code>gan sample " + escape(r.id) + " -n 64 -o grid.png</code>")
-    return (f'<div class="latest">{_image_figure(path, f"newest grid: step {step:,}", "grid-large", scale=2, max_px=600)}'
-            f'<div class="latest-text"><h3>Fixed-z samples</h3><ul>{"".join(f"<li>{f}</li>" for f in facts)}</ul>'
-            f'<p class="note">The strip below follows training from the first grid to the newest; scroll it sideways '
-            f"when it is wider than the page.</p></div></div>"
-            f'<h3>Over training</h3>{more}<div class="strip">{strip}</div>')
+    return {
+        "latest": _image(path, f"newest grid: step {step:,}", "grid-large", scale=2, max_px=600),
+        "strip": [_image(p, f"step {s:,}", "thumb", scale=1, max_px=180) for s, p in _spread(r.samples, MAX_STRIP_GRIDS)],
+        "count": len(r.samples),
+        "every": every if is_number(every) and every > 0 else None,
+        "drawn_by": f"the EMA generator (decay {decay})" if is_number(decay) and decay > 0 else "the generator",
+        "classes": r.config.get("model", {}).get("num_classes"),
+        "run_id": r.id,
+    }
 
 
-def _evaluation(runs: list[RunData], plots: list[Plot]) -> str:
-    if not any(r.eval_records for r in runs) and not plots:
-        return ""
-    parts = []
-    if any(r.eval_records for r in runs):
-        parts.append(_latest_eval_table(runs))
-    else:
-        parts.append('<p class="note">No evaluation records: score a checkpoint with <code>gan evaluate RUN</code> '
-                     "or train with <code>--eval-every N</code>.</p>")
-    parts.append(_plot_grid(plots))
-    if any(r.eval_records for r in runs):
-        parts.append("<h3>Protocol records</h3>" + _protocol_table(runs))
-    return "\n".join(parts)
-
-
-def _latest_eval_table(runs: list[RunData]) -> str:
+def _latest_eval_table(runs: list[RunData]) -> dict[str, Any]:
     rows = []
     for r in runs:
         latest = r.latest_eval()
@@ -225,13 +203,12 @@ def _latest_eval_table(runs: list[RunData]) -> str:
         extra = _result_extras(r, step)
         for metric, value in values.items():
             b = best.get(metric)
-            better = "lower" if lower_is_better(metric) else "higher"
-            row = [escape(metric), _num(value), extra.get(metric, ""), f"{step:,}",
-                   f"{_num(b[1])} @ {b[0]:,}" if b else "", better]
-            rows.append(([escape(r.label)] if len(runs) > 1 else []) + row)
-    head = (["run"] if len(runs) > 1 else []) + ["metric", "newest", "detail", "at step", "best", "better"]
+            rows.append({"run": r.label, "metric": metric, "value": _num(value), "detail": extra.get(metric, ""),
+                         "step": f"{step:,}", "best": f"{_num(b[1])} @ {b[0]:,}" if b else "",
+                         "better": "lower" if lower_is_better(metric) else "higher"})
     shift = len(runs) > 1
-    return "<h3>Newest evaluation</h3>" + _table(head, rows, numeric=(1 + shift, 3 + shift, 4 + shift))
+    head = (["run"] if shift else []) + ["metric", "newest", "detail", "at step", "best", "better"]
+    return {"head": head, "numeric": (1 + shift, 3 + shift, 4 + shift), "rows": rows}
 
 
 def _result_extras(r: RunData, step: int) -> dict[str, str]:
@@ -242,13 +219,12 @@ def _result_extras(r: RunData, step: int) -> dict[str, str]:
             continue
         for res in rec.get("results") or []:
             if isinstance(res, dict) and isinstance(res.get("metric"), str):
-                extras = [f"{k} {_num(v)}" for k, v in res.items()
-                          if k not in ("metric", "value", "protocol", "kl_to_uniform") and is_number(v)]
-                out[res["metric"]] = escape(", ".join(extras))
+                out[res["metric"]] = ", ".join(f"{k} {_num(v)}" for k, v in res.items()
+                                               if k not in ("metric", "value", "protocol", "kl_to_uniform") and is_number(v))
     return out
 
 
-def _protocol_table(runs: list[RunData]) -> str:
+def _protocol_table(runs: list[RunData]) -> dict[str, Any]:
     rows = []
     for r in runs:
         for rec in r.eval_records:
@@ -258,129 +234,89 @@ def _protocol_table(runs: list[RunData]) -> str:
                 p = res.get("protocol") if isinstance(res.get("protocol"), dict) else {}
                 ref = p.get("reference") if isinstance(p.get("reference"), dict) else {}
                 gen = p.get("generated") if isinstance(p.get("generated"), dict) else {}
-                details = (f'<details><summary>{escape(str(p.get("protocol", "?")))}</summary>'
-                           f'<pre>{escape(json.dumps(p, indent=1))}</pre></details>')
-                row = [f"{rec['step']:,}", escape(str(res.get("metric", "?"))), _num(res.get("value")), details,
-                       escape(str(p.get("feature_extractor", ""))),
-                       f"{_num(p.get('num_generated'))} / {_num(p.get('num_reference'))}",
-                       escape(":".join(str(ref[k]) for k in ("dataset", "split") if k in ref) or str(ref.get("path", ""))),
-                       escape(str(gen.get("weights", ""))), escape(str(p.get("seed", "")))]
-                rows.append(([escape(r.label)] if len(runs) > 1 else []) + row)
+                rows.append({
+                    "run": r.label, "step": f"{rec['step']:,}", "metric": str(res.get("metric", "?")),
+                    "value": _num(res.get("value")), "protocol": str(p.get("protocol", "?")),
+                    "protocol_json": json.dumps(p, indent=1), "extractor": str(p.get("feature_extractor", "")),
+                    "counts": f"{_num(p.get('num_generated'))} / {_num(p.get('num_reference'))}",
+                    "reference": ":".join(str(ref[k]) for k in ("dataset", "split") if k in ref) or str(ref.get("path", "")),
+                    "weights": str(gen.get("weights", "")), "seed": str(p.get("seed", ""))})
     head = (["run"] if len(runs) > 1 else []) + ["step", "metric", "value", "protocol", "feature extractor",
                                                  "generated / reference", "reference", "weights", "seed"]
-    return _table(head, rows, numeric=(len(head) - 9, len(head) - 7), cls="protocols")
+    return {"head": head, "numeric": (len(head) - 9, len(head) - 7), "rows": rows}
 
 
-def _monitor(runs: list[RunData], plots: list[Plot]) -> str:
-    if not plots:
-        return ""
-    notes = []
+def _monitor_checks(runs: list[RunData]) -> list[dict[str, Any]]:
+    """The newest monitor check of each run that has one: run, step, symptoms (empty = none)."""
+    checks = []
     for r in runs:
         if r.monitor_records:
             rec = r.monitor_records[-1]
             symptoms = rec.get("symptoms") if isinstance(rec.get("symptoms"), list) else []
-            text = (f'<span class="bad">{escape(", ".join(map(str, symptoms)))}</span>' if symptoms
-                    else '<span class="good">no symptom</span>')
-            notes.append(f"<li>{escape(r.label)}, step {rec['step']:,}: {text}</li>")
-    return ('<p class="note">Every <code>--monitor-every</code> steps a few hundred samples are checked for low '
-            "diversity, near-duplicates and missing classes. Newest check:</p>"
-            f'<ul class="symptoms">{"".join(notes)}</ul>' + _plot_grid(plots))
+            checks.append({"run": r.label, "step": rec["step"], "symptoms": [str(s) for s in symptoms]})
+    return checks
 
 
-def _config(runs: list[RunData]) -> str:
-    parts = []
+def _config(runs: list[RunData]) -> dict[str, Any]:
+    """Several runs: the differing keys and each command; one: its command, environment and config sections."""
     if len(runs) > 1:
-        diff = config_differences([r.config for r in runs])
-        if diff:
-            rows = [[f"<code>{escape(k)}</code>", *(_value(v) for v in values)] for k, values in diff.items()]
-            parts.append("<h3>Differences</h3>" + _table(["key", *(escape(r.label) for r in runs)], rows))
-        else:
-            parts.append('<p class="note">The configs are identical.</p>')
-        parts.append("<h3>Commands</h3>" + "".join(
-            f"<p>{escape(r.label)}</p><pre class=\"cmd\">{escape(_command(r))}</pre>" for r in runs))
-        return "\n".join(parts)
+        return {"head": ["key", *(r.label for r in runs)],
+                "differences": list(config_differences([r.config for r in runs]).items()),
+                "commands": [(r.label, _command(r)) for r in runs]}
     r = runs[0]
-    parts.append(f'<h3>Command</h3><pre class="cmd">{escape(_command(r))}</pre>')
     env = [("device", r.meta.get("device")), ("world size", r.meta.get("world_size")),
            ("gancli", r.meta.get("gancli_version")), ("torch", r.meta.get("torch_version")),
            ("torchvision", r.meta.get("torchvision_version")), ("python", r.meta.get("python_version")),
            ("created", r.meta.get("created")), ("data dir", r.meta.get("data_dir")), ("run dir", str(r.path)),
            *((f"config {k}", v) for k, v in r.config.items() if not isinstance(v, dict))]
-    cards = [_kv_card("environment", [(k, v) for k, v in env if v is not None], cls="wide")]
-    for section, values in r.config.items():
-        if isinstance(values, dict):
-            cards.append(_kv_card(section, list(values.items())))
-    parts.append('<div class="config">' + "".join(cards) + "</div>")
-    return "\n".join(parts)
+    return {"command": _command(r), "environment": [(k, v) for k, v in env if v is not None],
+            "sections": [(name, list(values.items())) for name, values in r.config.items() if isinstance(values, dict)]}
 
 
-def _checkpoints(runs: list[RunData]) -> str:
-    rows = []
-    for r in runs:
-        for c in r.checkpoints:
-            ema = "—" if c.ema is None else ("yes" if c.ema else "no")
-            row = [f"<code>{escape(c.name)}</code>", "—" if c.step is None else f"{c.step:,}", _bytes(c.bytes), ema,
-                   '<span class="good">best</span>' if c.best else "", escape(c.time.replace("T", " ")[:19]),
-                   f'<span class="bad">{escape(c.error)}</span>' if c.error else ""]
-            rows.append(([escape(r.label)] if len(runs) > 1 else []) + row)
-    if not rows:
-        return '<p class="note">No checkpoints.</p>'
-    head = (["run"] if len(runs) > 1 else []) + ["file", "step", "size", "EMA weights", "best", "written (UTC)", ""]
-    shift = len(runs) > 1
-    return _table(head, rows, numeric=(1 + shift, 2 + shift))
+def _checkpoints(runs: list[RunData]) -> list[dict[str, Any]]:
+    return [{"run": r.label, "name": c.name, "step": "—" if c.step is None else f"{c.step:,}", "size": _bytes(c.bytes),
+             "ema": "—" if c.ema is None else ("yes" if c.ema else "no"), "best": c.best,
+             "time": c.time.replace("T", " ")[:19], "error": c.error}
+            for r in runs for c in r.checkpoints]
 
 
 # -- building blocks ----------------------------------------------------------------------
-def _plot_grid(plots: list[Plot]) -> str:
-    if not plots:
-        return ""
-    figs = []
-    for p in plots:
-        uri = "data:image/svg+xml;base64," + base64.b64encode(p.svg).decode("ascii")
-        caption = f"<figcaption>{escape(p.caption)}</figcaption>" if p.caption else ""
-        figs.append(f'<figure class="plot" data-series="{escape(" ".join(p.spec.series))}">'
-                    f'<img id="{escape(p.spec.id)}" src="{uri}" alt="{escape(p.spec.title)}">{caption}</figure>')
-    return '<div class="plots">' + "".join(figs) + "</div>"
+def _plot(p: Plot) -> dict[str, str]:
+    return {"id": p.spec.id, "title": p.spec.title, "caption": p.caption, "series": " ".join(p.spec.series),
+            "uri": "data:image/svg+xml;base64," + base64.b64encode(p.svg).decode("ascii")}
 
 
-def _image_figure(path: Path, caption: str, cls: str, scale: int, max_px: int) -> str:
-    """A PNG file as a ``<figure>`` with a data: URI, shown ``scale`` x its size (at most
-    ``max_px`` wide); a file that is not a readable PNG is named instead."""
+def _image(path: Path, caption: str, cls: str, scale: int, max_px: int) -> dict[str, Any]:
+    """A PNG file as a figure: its data: URI, shown ``scale`` x its size (at most ``max_px``
+    wide); for a file that is not a readable PNG, ``error`` says why."""
     try:
         data = path.read_bytes()
-        width, height = _png_size(data)
+        width, height = png_size(data)
     except (OSError, ValueError) as e:
-        return f'<figure class="{cls} missing"><figcaption>{escape(caption)}: {escape(str(e))}</figcaption></figure>'
+        return {"cls": cls, "caption": caption, "error": str(e)}
     shown = min(width * scale, max_px)
-    uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-    return (f'<figure class="{cls}"><img src="{uri}" width="{shown}" height="{round(height * shown / width)}" '
-            f'alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>')
+    return {"cls": cls, "caption": caption, "error": None, "width": shown, "height": round(height * shown / width),
+            "uri": "data:image/png;base64," + base64.b64encode(data).decode("ascii")}
 
 
-def _png_size(data: bytes) -> tuple[int, int]:
-    """``(width, height)`` from a PNG's IHDR chunk. Raises ValueError when ``data`` is not a PNG."""
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR" or len(data) < 24:
+def png_size(data: bytes) -> tuple[int, int]:
+    """``(width, height)`` of the PNG image ``data``, read by Pillow.
+
+    Raises:
+        ValueError: ``data`` is not a PNG image, or an empty one.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            is_png, (width, height) = im.format == "PNG", im.size
+    except (OSError, SyntaxError):  # not an image Pillow knows, or a header cut short
+        is_png = False
+    if not is_png:
         raise ValueError("not a PNG file")
-    width, height = struct.unpack(">II", data[16:24])
     if not width or not height:
         raise ValueError("empty PNG")
     return width, height
-
-
-def _kv_card(title: str, items: list[tuple[str, Any]], cls: str = "") -> str:
-    rows = "".join(f"<tr><th>{escape(str(k))}</th><td>{_value(v)}</td></tr>" for k, v in items)
-    return f'<div class="kv {cls}"><h4>{escape(title)}</h4><table>{rows}</table></div>'
-
-
-def _table(head: list[str], rows: list[list[str]], numeric: tuple[int, ...] = (), cls: str = "") -> str:
-    """An HTML table of already-escaped cells; the columns ``numeric`` (indices) right-aligned."""
-    def cell(tag: str, i: int, text: str) -> str:
-        attr = ' class="num"' if i in numeric else ""
-        return f"<{tag}{attr}>{text}</{tag}>"
-
-    thead = "<tr>" + "".join(cell("th", i, h) for i, h in enumerate(head)) + "</tr>"
-    tbody = "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return f'<div class="table-wrap"><table class="data {cls}"><thead>{thead}</thead><tbody>{tbody}</tbody></table></div>'
 
 
 def _command(r: RunData) -> str:
@@ -421,19 +357,12 @@ def _duration(seconds: float | None) -> str:
 
 def _num(value: Any, digits: int = 4) -> str:
     if not is_number(value):
-        return "—" if value is None else escape(str(value))
+        return "—" if value is None else str(value)
     if isinstance(value, int):
         return f"{value:,}"
     if not math.isfinite(value):
         return str(value)
     return f"{value:,.0f}" if abs(value) >= 10 ** digits else f"{value:.{digits}g}"
-
-
-def _value(v: Any) -> str:
-    """A config value for a table cell: strings as text, others as JSON (true, null, [..])."""
-    if isinstance(v, str):
-        return escape(v) if v else '<span class="dim">""</span>'
-    return f"<code>{escape(json.dumps(v))}</code>"
 
 
 def _bytes(n: int) -> str:
@@ -451,82 +380,3 @@ def _finite(v: Any) -> Any:
 def _script_json(doc: Any) -> str:
     """JSON safe inside ``<script>``: no ``</script>`` or ``<!--`` can end or confuse the block."""
     return json.dumps(doc, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c").replace(">", "\\u003e")
-
-
-_IMAGE_CHECK = """
-window.addEventListener("load", function () {
-  var imgs = Array.prototype.slice.call(document.images);
-  var ok = imgs.every(function (i) { return i.complete && i.naturalWidth > 0; });
-  document.body.dataset.imagesOk = ok ? "true" : "false";
-  document.body.dataset.images = String(imgs.length);
-});
-"""
-
-_CSS = """
-:root { --bg: #f4f5f7; --card: #fff; --text: #1f2937; --muted: #6b7280; --line: #e5e7eb; --accent: #2563eb;
-        --good: #15803d; --bad: #b91c1c; }
-* { box-sizing: border-box; }
-html { scroll-behavior: smooth; }
-body { margin: 0; background: var(--bg); color: var(--text); line-height: 1.45;
-       font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace; font-size: 12.5px; }
-.wrap { max-width: 1240px; margin: 0 auto; padding: 0 24px; }
-header.top { background: #111827; color: #f9fafb; padding: 22px 0 0; position: sticky; top: 0; z-index: 10;
-             box-shadow: 0 1px 4px rgba(0,0,0,.25); }
-header .brand { font-size: 12px; letter-spacing: .08em; text-transform: uppercase; color: #93c5fd; }
-header h1 { margin: 2px 0 2px; font-size: 26px; }
-header .sub { margin: 0 0 12px; color: #d1d5db; }
-header nav { display: flex; gap: 4px; flex-wrap: wrap; }
-header nav a { color: #e5e7eb; text-decoration: none; padding: 7px 12px; border-radius: 6px 6px 0 0; font-weight: 500; }
-header nav a:hover { background: #1f2937; color: #fff; }
-section { background: var(--card); border: 1px solid var(--line); border-radius: 10px; margin: 22px 0; padding: 6px 22px 20px;
-          scroll-margin-top: 130px; }
-h2 { font-size: 19px; margin: 14px 0 12px; padding-bottom: 8px; border-bottom: 1px solid var(--line); }
-h3 { font-size: 15px; margin: 20px 0 8px; }
-h4 { margin: 0 0 6px; font-size: 13px; text-transform: uppercase; letter-spacing: .05em; color: var(--muted); }
-.note { color: var(--muted); margin: 6px 0 10px; }
-.dim { color: var(--muted); }
-.good { color: var(--good); font-weight: 600; }
-.bad { color: var(--bad); font-weight: 600; }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 12px; }
-.card { border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; background: #fafbfc; }
-.card .k { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .05em; }
-.card .v { font-size: 22px; font-weight: 650; margin: 2px 0; font-variant-numeric: tabular-nums; }
-.card .n { color: var(--muted); font-size: 12px; }
-.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 14px; }
-figure { margin: 0; }
-figure.plot { border: 1px solid var(--line); border-radius: 8px; padding: 8px; background: #fff; }
-figure.plot img { width: 100%; height: auto; display: block; }
-figcaption { color: var(--muted); font-size: 12px; margin-top: 4px; text-align: center; }
-.latest { display: flex; gap: 28px; align-items: flex-start; }
-.latest-text { max-width: 520px; color: #374151; }
-.latest-text h3 { margin-top: 0; }
-.latest-text li { margin: 4px 0; }
-.grid-large img, .grid-compare img, .thumb img { border-radius: 4px; background: #000; display: block; max-width: 100%;
-       height: auto; }
-.grid-large img, .grid-compare img { image-rendering: pixelated; }
-.compare { display: flex; gap: 20px; flex-wrap: wrap; }
-.strip { display: flex; gap: 12px; overflow-x: auto; padding: 6px 2px 12px; }
-.thumb { flex: 0 0 auto; }
-.thumb figcaption { font-variant-numeric: tabular-nums; }
-.table-wrap { overflow-x: auto; }
-table.data { border-collapse: collapse; width: 100%; font-size: 13px; }
-table.data th, table.data td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
-table.data thead th { background: #f9fafb; font-weight: 600; color: #374151; white-space: nowrap; }
-table.data tbody tr:nth-child(even) { background: #fbfbfc; }
-table.data .num { text-align: right; font-variant-numeric: tabular-nums; }
-table.protocols td { font-size: 12px; }
-.table-wrap + .plots, .plots + h3 { margin-top: 16px; }
-details summary { cursor: pointer; color: var(--accent); }
-details pre { white-space: pre-wrap; max-width: 520px; background: #f9fafb; padding: 8px; border-radius: 6px; }
-pre.cmd { background: #111827; color: #e5e7eb; padding: 12px 14px; border-radius: 8px; overflow-x: auto; white-space: pre-wrap; }
-.config { display: grid; grid-template-columns: repeat(auto-fill, minmax(270px, 1fr)); gap: 14px; align-items: start; }
-.kv.wide { grid-column: span 2; }
-.kv { border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; }
-.kv table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
-.kv th { text-align: left; font-weight: 500; color: #4b5563; padding: 3px 8px 3px 0; white-space: nowrap; }
-.kv td { text-align: right; padding: 3px 0; overflow-wrap: anywhere; }
-.swatch { display: inline-block; width: 11px; height: 11px; border-radius: 3px; margin-right: 7px; vertical-align: -1px; }
-ul.symptoms { margin: 4px 0 14px; }
-footer { color: var(--muted); font-size: 12px; padding: 4px 24px 40px; }
-"""
