@@ -1,0 +1,335 @@
+"""``gan evaluate`` as library functions: load what is scored, score it, record it.
+
+* :func:`evaluate_generator` -- a checkpoint or bundle's generator: FID / KID / IS / PR, or
+  the offline LeNet protocol (:mod:`gancli.metrics.evaluate`).
+* :func:`evaluate_folder` -- an image folder, the same way.
+* :func:`evaluate_cas` -- a conditional MNIST-family generator's Classification Accuracy
+  Score (:mod:`gancli.metrics.cas`).
+
+Each validates its settings, returns a :class:`Report` holding the JSON document ``gan
+evaluate --json`` prints, and appends a ``"kind": "eval"`` record to the run's
+metrics.jsonl when given the run. No Typer, no Rich: warnings, downloads and progress go
+through callbacks. Torch-free at import.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from gancli.errors import UsageError
+from gancli.metrics.evaluate import DEFAULT_METRICS, METRICS, EvalOptions, check_num_samples
+from gancli.metrics.extractors import PROTOCOLS
+from gancli.metrics.sources import ImageSource
+
+#: ``-n`` of ``gan evaluate``, and of ``--fast``.
+DEFAULT_SAMPLES, FAST_SAMPLES = 50_000, 10_000
+#: ``-n`` of ``gan evaluate --cas``: generated images the classifier trains on.
+CAS_SAMPLES = 10_000
+#: Datasets --cas knows the test split of (1x28x28, 10 classes: the LeNet's input and output).
+CAS_DATASETS = ("mnist", "fashion-mnist")
+#: ``"reference_cache"`` / ``"baseline_cache"`` of the JSON document, by cache hit.
+_CACHE_WORDS = {True: "hit", False: "miss", None: "off"}
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What :func:`evaluate_generator` / :func:`evaluate_folder` compute, and how.
+
+    Attributes:
+        metrics: names of :data:`~gancli.metrics.evaluate.METRICS` (``fid``, ``kid``, ``is``, ``pr``).
+        protocol: ``lenet`` or ``inception``; None = ``lenet`` for MNIST references, else ``inception``.
+        num_samples: images generated (>= 1; >= 2048 with ``fid``); ignored for a folder (all of it).
+        batch_size: images per forward pass (>= 1; Inception takes at most 64).
+        seed: latents (as ``gan sample --seed``) and KID / IS subsets, in [0, 2^63 - 2].
+        ema: use the EMA generator when the checkpoint has one.
+        use_cache: read the reference statistics from the cache (they are written either way).
+        inception_weights: InceptionV3 weights file; None = the environment, hub cache or download.
+
+    Raises:
+        UsageError: a bad batch size, seed or protocol (on construction).
+    """
+
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    protocol: str | None = None
+    num_samples: int = DEFAULT_SAMPLES
+    batch_size: int = 256
+    seed: int = 0
+    ema: bool = True
+    use_cache: bool = True
+    inception_weights: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise UsageError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if not 0 <= self.seed < 2**63 - 1:
+            raise UsageError(f"--seed must be in [0, 2^63 - 2], got {self.seed}")
+        if self.protocol is not None and self.protocol not in PROTOCOLS:
+            raise UsageError(f"unknown protocol {self.protocol!r}; valid choices: {', '.join(PROTOCOLS)}")
+        for m in self.metrics:
+            METRICS.get(m)  # UnknownNameError naming the valid ones
+
+
+@dataclass(frozen=True)
+class CasSettings:
+    """What :func:`evaluate_cas` measures (see :func:`gancli.metrics.cas.classification_accuracy_score`).
+
+    Attributes:
+        num: generated images the classifier trains on (>= 128, one classifier batch).
+        epochs: passes over the classifier's training images (>= 1).
+        mix: generated fraction R in [0, 1) of a real + generated training set; None = plain CAS.
+        real_limit: real labelled images M with ``mix`` (>= 1); None = ``num``.
+        seed: labels' real subset, classifier and latents (``derive_seed(seed, "cas")``).
+        batch_size: images per generator forward pass (>= 1).
+        ema: use the EMA generator when the checkpoint has one.
+        use_cache: read the real baseline from the cache (it is written either way).
+
+    Raises:
+        UsageError: a value out of range, or ``real_limit`` without ``mix`` (on construction).
+    """
+
+    num: int = CAS_SAMPLES
+    epochs: int = 10
+    mix: float | None = None
+    real_limit: int | None = None
+    seed: int = 0
+    batch_size: int = 256
+    ema: bool = True
+    use_cache: bool = True
+
+    def __post_init__(self) -> None:
+        if self.num < 128:
+            raise UsageError(f"-n {self.num} is too few for --cas; valid choices: -n >= 128 (one classifier batch)")
+        if self.epochs < 1:
+            raise UsageError(f"--cas-epochs must be >= 1, got {self.epochs}")
+        if self.mix is not None and not 0 <= self.mix < 1:
+            raise UsageError(f"--cas-mix {self.mix} is out of range; valid choices: 0 <= R < 1 (the generated fraction)")
+        if self.real_limit is not None and self.mix is None:
+            raise UsageError("--cas-real-limit goes with --cas-mix (plain --cas uses -n real images for its baseline)")
+        if self.real_limit is not None and self.real_limit < 1:
+            raise UsageError(f"--cas-real-limit must be >= 1, got {self.real_limit}")
+        if self.batch_size < 1:
+            raise UsageError(f"--batch-size must be >= 1, got {self.batch_size}")
+
+
+@dataclass
+class Report:
+    """What one ``gan evaluate`` measured.
+
+    Attributes:
+        result: the :class:`~gancli.metrics.evaluate.EvalResult` or
+            :class:`~gancli.metrics.cas.CasResult`.
+        doc: the JSON document of ``gan evaluate --json``: ``step``, every value by name,
+            ``results`` (each with its protocol), ``seconds``, the cache word (``hit``,
+            ``miss``, ``off``) and, when appended to a run, ``metrics_file``.
+        seconds: wall time of the whole evaluation, loading included (``doc`` rounds it).
+        notes: warnings given (too few images for unbiased numbers).
+    """
+
+    result: Any
+    doc: dict[str, Any]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+def load_generator(path: Path, device, ema: bool = True):
+    """``(G, DataConfig it was trained on or None)`` from a checkpoint ``.safetensors`` file
+    (one read, generator parts only) or a bundle folder (no training config inside)."""
+    from gancli.bundle import load_bundle
+    from gancli.checkpoint import GENERATOR_PARTS, generator_from_checkpoint, load_checkpoint
+
+    if Path(path).is_dir():
+        return load_bundle(path, device=device, ema=ema), None
+    ckpt = load_checkpoint(path, device="cpu", prefixes=GENERATOR_PARTS)
+    return generator_from_checkpoint(ckpt, device=device, ema=ema), ckpt.config.data
+
+
+def evaluate_generator(path: str | Path, settings: EvalSettings, *, data_root: str | Path, device="auto",
+                       real: str | None = None, run=None, run_id: str | None = None, home: Path | None = None,
+                       warn: Callable[[str], None] | None = None,
+                       on_download: Callable[[str, Path], None] | None = None) -> Report:
+    """Score the generator of ``path`` (a checkpoint ``.safetensors`` file or a bundle folder)
+    on ``settings.num_samples`` images drawn from the latents ``gan sample --seed`` uses.
+
+    Args:
+        settings: see :class:`EvalSettings`.
+        data_root: the data directory (reference datasets).
+        device: ``auto``, ``cpu``, ``cuda[:N]``, ``mps`` or a ``torch.device``.
+        real: reference images, ``DATASET[:split]`` or an image folder; None = the whole train
+            split of the dataset the generator was trained on (a bundle's run config, from ``run``).
+        run: the :class:`~gancli.runs.Run` the generator comes from: its metrics.jsonl gets the
+            record; None = no record.
+        run_id: the run named in the protocol record; None = ``run``'s id.
+        home: the gancli home (statistics cache); None = the default.
+        warn: called with each warning before the images are scored.
+        on_download: called as ``(url, destination)`` before the Inception weights are downloaded.
+
+    Returns:
+        :class:`Report`.
+
+    Raises:
+        UsageError: too few samples, unknown dataset, shapes the protocol cannot take.
+        GancliError: unreadable checkpoint or bundle, weights unavailable.
+    """
+    from gancli.metrics.sources import generator_source, reference_source
+
+    t0 = time.perf_counter()
+    dev = _device(device)
+    check_num_samples(settings.num_samples, settings.metrics)  # before loading anything heavy
+    G, train_data = load_generator(Path(path), dev, settings.ema)
+    if train_data is None and run is not None:
+        train_data = run.read_config().data
+    run_id = run_id if run_id is not None else getattr(run, "id", None)
+    describe = {"run": run_id, "checkpoint": str(path), "step": G.step, "weights": "ema" if G.uses_ema else "raw"}
+    fake = generator_source(G, settings.num_samples, settings.seed, dev, describe)
+    reference = reference_source(real, data_root, train_data, fake.channels, fake.resolution)
+    return _score(fake, reference, G.step, settings, dev, home, run, warn, on_download, t0)
+
+
+def evaluate_folder(folder: str | Path, real: str, settings: EvalSettings, *, data_root: str | Path, device="auto",
+                    home: Path | None = None, warn: Callable[[str], None] | None = None,
+                    on_download: Callable[[str, Path], None] | None = None) -> Report:
+    """Score all images of ``folder`` against ``real`` (``DATASET[:split]`` or an image
+    folder), resized to the reference's shape; as :func:`evaluate_generator` otherwise
+    (``settings.num_samples`` is not used; nothing is appended anywhere).
+
+    Raises:
+        UsageError: ``real`` is None, too few images, unknown dataset.
+    """
+    from gancli.metrics.sources import folder_source, reference_source
+
+    t0 = time.perf_counter()
+    dev = _device(device)
+    if real is None:
+        raise UsageError("--fake DIR needs --real DATASET[:split] or --real DIR to compare against")
+    reference = reference_source(real, data_root)
+    fake = folder_source(folder, reference[0].channels, reference[0].resolution, data_root)
+    return _score(fake, reference, None, settings, dev, home, None, warn, on_download, t0)
+
+
+def _device(device):
+    if isinstance(device, str):
+        from gancli.engine.device import resolve_device
+
+        return resolve_device(device)
+    return device
+
+
+def _score(fake: ImageSource, reference: tuple[ImageSource, str | None], step: int | None, settings: EvalSettings,
+           device, home: Path | None, run, warn, on_download, t0: float) -> Report:
+    from gancli.metrics.evaluate import evaluate
+    from gancli.metrics.extractors import LeNetExtractor, build_extractor, default_protocol
+
+    real, ref_dataset = reference
+    protocol = settings.protocol or default_protocol(ref_dataset or "")
+    warning = check_num_samples(fake.num, settings.metrics)
+    notes = [warning] if warning else []
+    if protocol == "lenet":
+        LeNetExtractor.check_shape(fake.channels, fake.resolution)
+    extractor = build_extractor(protocol, device, settings.batch_size, settings.inception_weights,
+                                on_download=on_download)
+    for n in notes:
+        if warn is not None:
+            warn(n)
+    result = evaluate(fake, real, extractor, EvalOptions(protocol=protocol, metrics=settings.metrics,
+                                                         batch_size=settings.batch_size, seed=settings.seed,
+                                                         use_cache=settings.use_cache, home=home))
+    seconds = time.perf_counter() - t0
+    doc = {"step": step, **result.values, "results": result.results, "seconds": round(seconds, 2),
+           "reference_cache": _CACHE_WORDS[result.cache_hit]}
+    _append(run, step, result.values, result.results, doc)
+    return Report(result, doc, seconds, notes)
+
+
+def _append(run, step: int | None, values: dict[str, float], results: list[dict[str, Any]], doc: dict[str, Any]) -> None:
+    """The ``"kind": "eval"`` record of ``run`` (None: nothing), and ``doc["metrics_file"]``."""
+    if run is None:
+        return
+    run.append_metrics({"kind": "eval", "step": step if step is not None else 0,
+                        **{k: round(v, 6) for k, v in values.items()}, "results": results,
+                        "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    doc["metrics_file"] = str(run.metrics_path)
+
+
+def evaluate_cas(path: str | Path, settings: CasSettings, *, data_root: str | Path, device="auto", run=None,
+                 run_id: str | None = None, label: str | None = None, home: Path | None = None,
+                 progress: Callable[[str, int, int], None] | None = None) -> Report:
+    """Classification Accuracy Score of the conditional generator in the checkpoint ``path``:
+    a LeNet trained on ``settings.num`` generated images (image i has class i % 10, latents
+    from ``derive_seed(seed, "cas")``), tested on the real test split, next to the same LeNet
+    trained on as many real images (or, with ``mix``, the augmentation gain).
+
+    Args:
+        data_root: the data directory (the checkpoint's train and test splits).
+        device, run, run_id: as :func:`evaluate_generator`.
+        home: the gancli home, whose ``stats/`` caches the real baseline; None = no cache.
+        label: how errors name the generator (``run-3``); None = the file name.
+        progress: ``(phase, done, total)`` as the work advances (see :data:`gancli.metrics.cas.Progress`).
+
+    Returns:
+        :class:`Report` of a :class:`~gancli.metrics.cas.CasResult`; the document also holds
+        ``phase_seconds`` and ``baseline_cache``.
+
+    Raises:
+        UsageError: a bundle, an unconditional generator, images other than 1x28x28 of 10
+            classes of :data:`CAS_DATASETS`, too few real images of a class.
+    """
+    from dataclasses import replace
+
+    import torch
+
+    from gancli.checkpoint import GENERATOR_PARTS, generator_from_checkpoint, load_checkpoint
+    from gancli.data import load_split
+    from gancli.metrics.cas import classification_accuracy_score
+    from gancli.sampling import derive_seed, generate, latents
+
+    t0 = time.perf_counter()
+    path = Path(path)
+    label = label or path.name
+    if path.is_dir():
+        raise UsageError(f"--cas needs a run or checkpoint (it reads the training dataset from it), not the bundle {path}")
+    dev = _device(device)
+    ckpt = load_checkpoint(path, device="cpu", prefixes=GENERATOR_PARTS)
+    G = generator_from_checkpoint(ckpt, device=dev, ema=settings.ema)
+    data_cfg = ckpt.config.data
+    if not G.num_classes:
+        raise UsageError(f"--cas needs labels: {label} is unconditional; train a conditional run "
+                         "(gan train --conditional) and evaluate that")
+    if data_cfg.dataset not in CAS_DATASETS or G.num_classes != 10 or (G.img_channels, G.img_resolution) != (1, 28):
+        raise UsageError(f"--cas trains a LeNet on 1x28x28 images of 10 classes; {label} was trained on "
+                         f"{data_cfg.dataset!r} ({G.img_channels}x{G.img_resolution}x{G.img_resolution}, {G.num_classes} "
+                         f"classes); valid datasets: {', '.join(CAS_DATASETS)}")
+    train = load_split(replace(data_cfg, split="train", limit=0), data_root)
+    test = load_split(replace(data_cfg, split="test", limit=0), data_root)
+    as_float = lambda d: (d.images.to(torch.float32).div_(127.5).sub_(1.0), d.labels.long())  # noqa: E731
+
+    z_seed = derive_seed(settings.seed, "cas")
+    drawn = 0
+
+    def generate_labelled(labels: torch.Tensor) -> torch.Tensor:
+        # one latent stream for all chunks: image i gets row i of latents(total, nz, z_seed)
+        nonlocal drawn
+        z = latents(drawn + len(labels), G.nz, z_seed)[drawn:]
+        drawn += len(labels)
+        return generate(G, z.to(dev), labels.to(dev), settings.batch_size)
+
+    run_id = run_id if run_id is not None else getattr(run, "id", None)
+    generated_info = {"run": run_id, "checkpoint": str(path), "step": G.step,
+                      "weights": "ema" if G.uses_ema else "raw", "latent_seed": z_seed,
+                      "labels": "balanced: image i has class i % 10"}
+    try:
+        result = classification_accuracy_score(
+            generate_labelled, as_float(train), as_float(test), num=settings.num, epochs=settings.epochs,
+            seed=settings.seed, mix=settings.mix, real_limit=settings.real_limit, dataset=data_cfg.dataset,
+            generated_info=generated_info, home=home, use_cache=settings.use_cache, progress=progress)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    seconds = time.perf_counter() - t0
+    doc = {"step": G.step, **result.values, "results": result.results, "seconds": round(seconds, 2),
+           "phase_seconds": result.seconds, "baseline_cache": _CACHE_WORDS[result.cache_hit]}
+    _append(run, G.step, result.values, result.results, doc)
+    return Report(result, doc, seconds)
