@@ -1,4 +1,4 @@
-"""``gan evaluate`` as library functions (gancli.metrics.run_eval), called from Python: settings
+"""``gan evaluate`` as library functions (gancli.metrics.run_eval, run_cas), called from Python: settings
 checks, the reports and records they return, and the metrics' directions (gancli.metrics.catalog).
 A 4-step conditional run on real MNIST, 256 images, CPU."""
 
@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from gancli.errors import GancliError, UsageError
-from gancli.metrics import run_eval
 from gancli.metrics.catalog import CATALOG, headline_metric, higher_is_better, lower_is_better, metric_names, reading
 from gancli.metrics.evaluate import EvalResult
 from gancli.metrics.extractors import PROTOCOLS
-from gancli.metrics.run_eval import CasSettings, EvalSettings, evaluate_cas, evaluate_folder, evaluate_generator
+from gancli.metrics.run_cas import CAS_DATASETS, CasSettings, evaluate_cas
+from gancli.metrics.run_eval import EvalSettings, evaluate_folder, evaluate_generator
 from gancli.runs import RunStore
 
 
@@ -180,4 +180,4 @@ def test_evaluate_cas_returns_the_report_and_appends_the_record(conditional_run,
     assert run.read_metrics()[-1]["cas"] == round(doc["cas"], 6)
     with pytest.raises(UsageError, match="not the bundle"):
         evaluate_cas(tmp_path, CasSettings(), data_root=root)
-    assert run_eval.CAS_DATASETS == ("mnist", "fashion-mnist")
+    assert CAS_DATASETS == ("mnist", "fashion-mnist")

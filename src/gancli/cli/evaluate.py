@@ -1,6 +1,7 @@
 """``gan evaluate``: FID / KID / IS / precision-recall, the offline MNIST protocol, or CAS.
 
-Parses the options, calls :mod:`gancli.metrics.run_eval`, prints the report.
+Parses the options, calls :mod:`gancli.metrics.run_eval` (or :mod:`gancli.metrics.run_cas`),
+prints the report.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def evaluate(
       gan evaluate run-5 --cas --cas-mix 0.9 --cas-real-limit 1000
     """
     from gancli.engine.device import resolve_device
-    from gancli.metrics import run_eval as lib
+    from gancli.metrics import run_cas, run_eval
     from gancli.metrics.evaluate import DEFAULT_METRICS, METRICS
 
     st = state(ctx)
@@ -84,14 +85,14 @@ def evaluate(
         if fid or kid or is_ or pr or fast or real is not None or fake is not None or protocol is not None:
             raise UsageError("--cas runs alone: give --fid / --kid / --is / --pr / --fast / --real / --fake / --protocol "
                              "in another gan evaluate command")
-        cas_settings = lib.CasSettings(num=lib.CAS_SAMPLES if num_samples is None else num_samples, epochs=cas_epochs,
-                                       mix=cas_mix, real_limit=cas_real_limit, seed=seed, batch_size=batch_size, ema=ema,
-                                       use_cache=not no_cache)
+        cas_settings = run_cas.CasSettings(num=run_cas.CAS_SAMPLES if num_samples is None else num_samples,
+                                           epochs=cas_epochs, mix=cas_mix, real_limit=cas_real_limit, seed=seed,
+                                           batch_size=batch_size, ema=ema, use_cache=not no_cache)
         source = resolve_generator_source(ctx, run, checkpoint, fallback_label="generator")
         with console.progress_bar(transient=True) as bar:
-            report = lib.evaluate_cas(source.path, cas_settings, data_root=st.data_path, device=device,
-                                      run=_run_of(ctx, source), run_id=source.run_id, label=source.label,
-                                      home=st.home_path, progress=_progress(bar))
+            report = run_cas.evaluate_cas(source.path, cas_settings, data_root=st.data_path, device=device,
+                                          run=_run_of(ctx, source), run_id=source.run_id, label=source.label,
+                                          home=st.home_path, progress=_progress(bar))
         if as_json:
             console.emit_json(report.doc)
         else:
@@ -101,18 +102,18 @@ def evaluate(
         raise UsageError("give --fast or -n, not both (--fast is -n 10000)")
     chosen = tuple(m for m, on in zip(METRICS.names(), (fid, kid, is_, pr)) if on)
     if num_samples is None:
-        num_samples = lib.FAST_SAMPLES if fast else lib.DEFAULT_SAMPLES
-    settings = lib.EvalSettings(metrics=chosen or DEFAULT_METRICS, protocol=protocol, num_samples=num_samples,
-                                batch_size=batch_size, seed=seed, ema=ema, use_cache=not no_cache,
-                                inception_weights=inception_weights)
+        num_samples = run_eval.FAST_SAMPLES if fast else run_eval.DEFAULT_SAMPLES
+    settings = run_eval.EvalSettings(metrics=chosen or DEFAULT_METRICS, protocol=protocol, num_samples=num_samples,
+                                     batch_size=batch_size, seed=seed, ema=ema, use_cache=not no_cache,
+                                     inception_weights=inception_weights)
     common = dict(data_root=st.data_path, device=resolve_device(device), home=st.home_path, warn=console.warn,
                   on_download=lambda url, dst: console.err.print(f"downloading {url} -> {dst}", soft_wrap=True))
     if fake is not None and Path(fake).is_dir() and not (Path(fake) / "config.json").exists():
-        report = lib.evaluate_folder(fake, real, settings, **common)
+        report = run_eval.evaluate_folder(fake, real, settings, **common)
     else:
         source = resolve_generator_source(ctx, fake if fake is not None else run, checkpoint, fallback_label="generator")
-        report = lib.evaluate_generator(source.path, settings, real=real, run=_run_of(ctx, source),
-                                        run_id=source.run_id, **common)
+        report = run_eval.evaluate_generator(source.path, settings, real=real, run=_run_of(ctx, source),
+                                             run_id=source.run_id, **common)
     if as_json:
         console.emit_json(report.doc)
     else:
