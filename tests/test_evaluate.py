@@ -15,13 +15,9 @@ from gancli.cli import app
 from gancli.config import DataConfig
 from gancli.data import load_split
 from gancli.errors import UsageError
-from gancli.metrics.evaluate import (
-    EvalOptions,
-    LeNetExtractor,
-    data_source,
-    evaluate,
-    generator_source,
-)
+from gancli.metrics.evaluate import EvalOptions, evaluate
+from gancli.metrics.extractors import LeNetExtractor
+from gancli.metrics.sources import data_source, generator_source
 
 PROTOCOL_KEYS = {"protocol", "feature_extractor", "weights_sha256", "resize", "num_generated", "num_reference",
                  "reference", "generated", "seed", "gancli_version"}
@@ -91,11 +87,11 @@ def test_evaluate_all_metrics_and_table(trained, mnist_dir):
         assert name in r.stdout
     assert "2,048 generated vs 10,000 reference (mnist:test)" in r.stdout
     assert "warning" in r.stderr and "biased" in r.stderr  # 2048 < 10k
-    from gancli.cli.evaluate import READING
+    from gancli.metrics.catalog import reading
 
     text = " ".join(r.stdout.split())  # wrapped lines joined
     for name in ("fd_lenet", "kid_lenet", "is_lenet", "precision_lenet", "recall_lenet", "classes_covered"):
-        assert READING[name] in text, name  # direction and reference points beside each number
+        assert reading(name) and reading(name) in text, name  # direction and reference points beside each number
     assert "lower is better; real MNIST ~0.5" in text and "higher is better, at most 10" in text
 
 

@@ -53,12 +53,14 @@ def json_mode(on: bool) -> None:
     out = err if on else _STDOUT
 
 
-def emit_json(doc: Any) -> None:
-    """Write ``doc`` as one line of JSON on the real stdout."""
+def emit_json(doc: Any, indent: int | None = None) -> None:
+    """Write ``doc`` (JSON-able) as JSON and a newline on the real stdout: one line, or
+    ``indent`` spaces per nesting level (``gan runs list / show --json``). The one way
+    ``--json`` output is written."""
     import json
     import sys
 
-    sys.stdout.write(json.dumps(doc) + "\n")
+    sys.stdout.write(json.dumps(doc, indent=indent) + "\n")
     sys.stdout.flush()
 
 

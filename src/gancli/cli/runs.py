@@ -69,7 +69,7 @@ def list_runs(
     store = state(ctx).store()
     rows = [_summary(r) for r in store.list()]
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        console.emit_json(rows, indent=2)
         return
     if not rows:
         console.info(f"no runs in {store.runs_dir} yet; start one with: gan train --dataset mnist --arch dcgan")
@@ -116,7 +116,7 @@ def show(
         "metrics_lines_skipped": bad_lines,
     }
     if as_json:
-        sys.stdout.write(json.dumps(info, indent=2) + "\n")
+        console.emit_json(info, indent=2)
         return
     from rich.table import Table
 

@@ -111,10 +111,14 @@ class PeriodicEvaluation(Hook):
         """The best so far, from the evaluations up to the checkpoint's step (rank 0's run directory)."""
 
         def best() -> tuple[float, int] | None:
+            from gancli.metrics.catalog import higher_is_better
+
             name = self.evaluator.headline
             seen = [(r[name], r["step"]) for r in t.run.read_metrics() if r.get("kind") == "eval"
                     and isinstance(r.get(name), (int, float)) and r.get("step", 0) <= ckpt.step]
-            return min(seen) if seen else None
+            if not seen:
+                return None
+            return max(seen, key=lambda v: v[0]) if higher_is_better(name) else min(seen, key=lambda v: v[0])
 
         self.best = t.dist.from_main(best)
 
@@ -133,8 +137,11 @@ class PeriodicEvaluation(Hook):
             t.append_record(record)
             return record, name, value, ev.protocol["num_generated"]
 
+        from gancli.metrics.catalog import higher_is_better
+
         record, name, value, num_generated = t.dist.from_main(score)
-        improved = math.isfinite(value) and (self.best is None or value < self.best[0])
+        better = (value > self.best[0] if higher_is_better(name) else value < self.best[0]) if self.best else True
+        improved = math.isfinite(value) and better
         if improved:
             if t.last_checkpoint is None or t.last_checkpoint.name != f"step-{t.step}.safetensors":
                 t.save()
@@ -283,7 +290,7 @@ def monitor_hook(cfg, data, device) -> Monitor | None:
     batch drawn from ``data`` with a seed of its own, and the LeNet classifier for MNIST."""
     import torch
 
-    from gancli.metrics.evaluate import LENET_DATASETS
+    from gancli.metrics.extractors import LENET_DATASETS
     from gancli.metrics.monitor import BATCH
     from gancli.seeding import derive_seed
 

@@ -1,11 +1,18 @@
-"""Sample-quality metrics for ``gan evaluate``, one metric per module.
+"""Sample-quality metrics: ``gan evaluate``, ``gan train --eval-every`` and the collapse monitor.
 
-* :mod:`gancli.metrics.frechet` -- Frechet distance of Gaussian feature statistics (FID).
-* :mod:`gancli.metrics.kid` -- kernel distance, unbiased MMD^2 with a cubic kernel (KID).
-* :mod:`gancli.metrics.inception_score` -- Inception Score from class probabilities (IS).
-* :mod:`gancli.metrics.precision_recall` -- improved precision and recall from k-NN balls.
+* The maths on already-extracted features, one metric per module: :mod:`~gancli.metrics.frechet`
+  (FID / FD-LeNet), :mod:`~gancli.metrics.kid` (KID), :mod:`~gancli.metrics.inception_score`
+  (IS), :mod:`~gancli.metrics.precision_recall`, :mod:`~gancli.metrics.coverage` (classes
+  covered), :mod:`~gancli.metrics.cas` (Classification Accuracy Score),
+  :mod:`~gancli.metrics.monitor` (mode-collapse symptoms).
+* What is measured: :mod:`~gancli.metrics.catalog` (the reported names, which direction is
+  better, how to read a value), :mod:`~gancli.metrics.extractors` (the ``lenet`` and
+  ``inception`` protocols' feature extractors, over :mod:`~gancli.metrics.lenet`,
+  :mod:`~gancli.metrics.inception` and :mod:`~gancli.metrics.classifier`),
+  :mod:`~gancli.metrics.sources` (images to score), :mod:`~gancli.metrics.cache` (reference
+  statistics).
+* The evaluation: :mod:`~gancli.metrics.evaluate` (features -> results with their protocol),
+  and :mod:`~gancli.metrics.run_eval`, ``gan evaluate`` as library functions returning reports.
 
-The metric modules hold only the maths on already-extracted features; feature
-extractors and cached statistics live in their own modules. Nothing heavy is
-imported here.
+Nothing heavy is imported here.
 """

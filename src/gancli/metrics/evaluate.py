@@ -1,195 +1,43 @@
-"""Evaluation protocols: features of generated and reference images -> metrics, each
-result carrying the protocol that produced it.
+"""The evaluation: features of generated and reference images -> metrics, each result
+carrying the protocol that produced it (``gan evaluate`` and ``gan train --eval-every``).
 
-Two protocols (``--protocol``):
+Under the ``lenet`` protocol (MNIST) the Fréchet distance is **FD-LeNet** (never called
+FID), with classifier IS, KID / precision-recall in the same features and the mode-coverage
+report (:func:`gancli.metrics.coverage.class_coverage`); under ``inception`` **FID** (arXiv
+1706.08500), **KID** (arXiv 1801.01401), **IS** (arXiv 1606.03498) and **precision /
+recall** (arXiv 1904.06991) in InceptionV3's 2048-d pool features.
 
-* ``lenet`` (default for MNIST): gancli's shipped LeNet-MNIST classifier
-  (:mod:`gancli.metrics.lenet`). Fréchet distance in its 128-d penultimate features
-  (**FD-LeNet**, never called FID), classifier IS, KID / precision-recall in the same
-  features, and the mode-coverage report (:func:`gancli.metrics.coverage.class_coverage`).
-* ``inception`` (default elsewhere): torch-fidelity's InceptionV3 (TF-exact resize to
-  299x299, uint8 input, grayscale repeated to RGB): **FID** (arXiv 1706.08500), **KID**
-  (arXiv 1801.01401), **IS** (arXiv 1606.03498), **precision / recall** (arXiv
-  1904.06991) in its 2048-d pool features.
-
-The maths is gancli's own (:mod:`gancli.metrics.frechet` etc.), not torch-fidelity's
-``calculate_metrics``. Reference statistics are cached (:mod:`gancli.metrics.cache`).
-Torch-free at import; no Typer, no Rich.
+The protocols' feature extractors are in :mod:`gancli.metrics.extractors`, the images scored
+in :mod:`gancli.metrics.sources`, the reported names and their direction in
+:mod:`gancli.metrics.catalog`. The maths is gancli's own (:mod:`gancli.metrics.frechet`
+etc.), not torch-fidelity's ``calculate_metrics``. Reference statistics are cached
+(:mod:`gancli.metrics.cache`). Torch-free at import; no Typer, no Rich.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gancli.errors import UsageError
+from gancli.metrics.catalog import headline_metric, metric_names
+from gancli.metrics.extractors import Extractor, LeNetExtractor, build_extractor, default_protocol
+from gancli.metrics.sources import ImageSource, data_source, generator_source
 from gancli.registry import Registry
 
-PROTOCOLS = ("lenet", "inception")
+__all__ = ["DEFAULT_METRICS", "METRICS", "MIN_FID_SAMPLES", "WARN_BELOW_SAMPLES", "EvalOptions", "EvalResult",
+           "TrainingEvaluator", "check_num_samples", "evaluate", "protocol_record", "reference_stats"]
+
 DEFAULT_METRICS = ("fid", "is")
 #: Below this many images a Fréchet distance is refused: the 2048-d Inception covariance
 #: (and, by the same rule, any Fréchet distance gancli reports) would be badly estimated.
 MIN_FID_SAMPLES = 2048
 #: Below this many generated images a warning says the numbers are biased upwards.
 WARN_BELOW_SAMPLES = 10_000
-#: Datasets whose default protocol is ``lenet`` (the shipped classifier is trained on MNIST).
-LENET_DATASETS = frozenset({"mnist"})
 
 
-def default_protocol(dataset: str) -> str:
-    """``lenet`` for MNIST, ``inception`` for every other dataset."""
-    return "lenet" if dataset in LENET_DATASETS else "inception"
-
-
-def metric_names(protocol: str) -> dict[str, str]:
-    """Names of the reported values under ``protocol``: FD-LeNet is never called FID."""
-    if protocol == "lenet":
-        return {"fid": "fd_lenet", "kid": "kid_lenet", "is": "is_lenet", "precision": "precision_lenet",
-                "recall": "recall_lenet"}
-    return {"fid": "fid", "kid": "kid", "is": "is", "precision": "precision", "recall": "recall"}
-
-
-def headline_metric(protocol: str) -> str:
-    """The one number ``--eval-every`` tracks (lower is better): FD-LeNet or FID."""
-    return metric_names(protocol)["fid"]
-
-
-# -- feature extractors ----------------------------------------------------------------
-class Extractor:
-    """Images ``(n, C, H, W)`` float in [-1, 1] -> ``(features (n, F), logits (n, K))`` float64 CPU."""
-
-    name: str
-    weights_sha256: str
-    resize: str
-    feature_dim: int
-
-    def outputs(self, images) -> tuple[Any, Any]:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-class LeNetExtractor(Extractor):
-    """The shipped LeNet-MNIST classifier (penultimate 128-d features, 10 logits)."""
-
-    resize = "none (1x28x28 input, as trained)"
-
-    def __init__(self, device, batch_size: int = 500):
-        from gancli.metrics.lenet import FEATURE_DIM, lenet_info, load_lenet
-
-        info = lenet_info()
-        self.model = load_lenet(device)
-        self.batch_size = batch_size
-        self.weights_sha256 = info["weights_sha256"]
-        acc = info.get("test_accuracy")
-        self.name = "gancli LeNet-MNIST" + (f" (MNIST test accuracy {float(acc):.2%})" if acc is not None else "")
-        self.feature_dim = FEATURE_DIM
-
-    @staticmethod
-    def check_shape(channels: int, resolution: int) -> None:
-        if (channels, resolution) != (1, 28):
-            raise UsageError(f"--protocol lenet needs 1x28x28 images (MNIST), got {channels}x{resolution}x{resolution}; "
-                             "use --protocol inception")
-
-    def outputs(self, images):
-        from gancli.metrics.lenet import lenet_outputs
-
-        return lenet_outputs(self.model, images, self.batch_size)
-
-
-class InceptionProtocolExtractor(Extractor):
-    """torch-fidelity's InceptionV3: 2048-d pool features and 1008 unbiased logits."""
-
-    def __init__(self, weights: str | None, device, batch_size: int = 64,
-                 on_download: Callable[[str, Path], None] | None = None):
-        from gancli.metrics.inception import InceptionExtractor, resolve_inception_weights
-
-        self.net = InceptionExtractor(resolve_inception_weights(weights, on_download=on_download), device)
-        self.batch_size = batch_size
-        self.name = self.net.name
-        self.resize = self.net.resize
-        self.weights_sha256 = self.net.weights_sha256
-        self.feature_dim = self.net.feature_dims["pool"]
-
-    def outputs(self, images):
-        out = self.net.features(images, batch_size=self.batch_size)
-        return out["pool"], out["logits"]
-
-
-def build_extractor(protocol: str, device, batch_size: int, inception_weights: str | None = None,
-                    on_download: Callable[[str, Path], None] | None = None) -> Extractor:
-    """Raises UsageError (unknown protocol, bad weights path) / GancliError (weights unavailable)."""
-    if protocol == "lenet":
-        return LeNetExtractor(device, batch_size=max(batch_size, 1))
-    if protocol == "inception":
-        return InceptionProtocolExtractor(inception_weights, device, batch_size=min(batch_size, 64),
-                                          on_download=on_download)
-    raise UsageError(f"unknown protocol {protocol!r}; valid choices: {', '.join(PROTOCOLS)}")
-
-
-# -- image sources -------------------------------------------------------------------------
-@dataclass
-class ImageSource:
-    """A stream of images in [-1, 1]: generated by a G, or read from a dataset / folder.
-
-    Attributes:
-        describe: provenance for the protocol record (run, step, EMA or raw; dataset:split).
-        num: images the stream yields.
-        batches: ``batches(batch_size)`` -> iterator of ``(images (n, C, H, W) float32 in
-            [-1, 1], labels (n,) int64 or None)``; labels are the classes a conditional G
-            was asked for.
-        cache_id: ``(dataset, split)`` when the source is a fixed dataset split whose
-            statistics may be cached; None otherwise.
-    """
-
-    describe: dict[str, Any]
-    num: int
-    channels: int
-    resolution: int
-    batches: Callable[[int], Iterator[tuple[Any, Any]]]
-    cache_id: tuple[str, str] | None = None
-
-
-def generator_source(G, num: int, seed: int, device, describe: dict[str, Any]) -> ImageSource:
-    """``num`` images of generator ``G`` from the latents ``gan sample --seed seed`` uses
-    (``latents(num, nz, seed)``; conditional G: uniformly random classes from ``seed + 1``)."""
-    import torch
-
-    from gancli.seeding import latents, random_labels
-
-    z_all = latents(num, G.nz, seed, "cpu")
-    y_all = random_labels(num, G.num_classes, seed, "cpu") if G.num_classes else None
-
-    def batches(batch_size: int):
-        was_training = G.training
-        G.eval()  # BatchNorm running statistics; restored below (a G still training stays in train mode)
-        try:
-            with torch.no_grad():
-                for i in range(0, num, batch_size):
-                    z = z_all[i:i + batch_size].to(device)
-                    y = y_all[i:i + batch_size] if y_all is not None else None
-                    x = G(z, None if y is None else y.to(device)).float().clamp_(-1, 1)
-                    yield x, y
-        finally:
-            G.train(was_training)
-
-    return ImageSource({**describe, "kind": "generator",
-                        "classes": "uniform random" if G.num_classes else None},
-                       num, G.img_channels, G.img_resolution, batches)
-
-
-def data_source(images_uint8, describe: dict[str, Any], cache_id: tuple[str, str] | None = None) -> ImageSource:
-    """A preloaded ``(N, C, H, W)`` uint8 dataset split or folder as a source."""
-
-    def batches(batch_size: int):
-        for i in range(0, len(images_uint8), batch_size):
-            yield images_uint8[i:i + batch_size].float().div_(127.5).sub_(1.0), None
-
-    n, c, h, _ = images_uint8.shape
-    return ImageSource(describe, int(n), int(c), int(h), batches, cache_id)
-
-
-# -- the evaluation -------------------------------------------------------------------------
 @dataclass
 class EvalOptions:
     """What to compute. ``metrics`` from :data:`METRICS` (``pr`` = precision and recall)."""
@@ -207,7 +55,7 @@ class EvalOptions:
 
 
 @dataclass
-class Evaluation:
+class EvalResult:
     """Results of one evaluation: ``results`` is a list of ``{"metric", "value", ...,
     "protocol"}``; ``values`` maps metric name -> headline number."""
 
@@ -354,7 +202,7 @@ def _pr(f: _Features, opts: EvalOptions, names: dict[str, str], add: Callable[..
 
 
 def evaluate(fake: ImageSource, real: ImageSource, extractor: Extractor, opts: EvalOptions,
-             reference: tuple[Any, Any, Any, bool | None] | None = None) -> Evaluation:
+             reference: tuple[Any, Any, Any, bool | None] | None = None) -> EvalResult:
     """Compute ``opts.metrics`` (names of :data:`METRICS`) for ``fake`` against ``real`` with
     ``extractor``; under the ``lenet`` protocol also the mode-coverage report
     (classes covered, KL to uniform) and, for a conditional G, the class accuracy.
@@ -365,7 +213,7 @@ def evaluate(fake: ImageSource, real: ImageSource, extractor: Extractor, opts: E
             training; None = computed here (through the cache).
 
     Returns:
-        :class:`Evaluation`; every result holds the full protocol: metric, feature
+        :class:`EvalResult`; every result holds the full protocol: metric, feature
         extractor, weights sha256, resize method, N generated, N reference, reference
         dataset + split, generator weights (EMA or raw, step), seed, gancli version.
 
@@ -407,7 +255,7 @@ def evaluate(fake: ImageSource, real: ImageSource, extractor: Extractor, opts: E
         values["kl_to_uniform"] = cov["kl_to_uniform"]
         if y_asked is not None:  # conditional G: does the classifier see the class it was asked for?
             add("class_accuracy", float((pred == y_asked).double().mean()))
-    return Evaluation(results, values, protocol, time.perf_counter() - t0, hit)
+    return EvalResult(results, values, protocol, time.perf_counter() - t0, hit)
 
 
 class TrainingEvaluator:
@@ -458,7 +306,7 @@ class TrainingEvaluator:
         self.opts = EvalOptions(protocol=self.protocol, metrics=("fid",), batch_size=batch_size, home=home)
         self._reference = reference_stats(self.extractor, self.real, self.opts, need_features=False)
 
-    def __call__(self, G, describe: dict[str, Any]) -> Evaluation:
+    def __call__(self, G, describe: dict[str, Any]) -> EvalResult:
         """Evaluate ``G`` (its mode is restored afterwards); ``describe``: run, step, weights."""
         fake = generator_source(G, self.num_samples, self.opts.seed, self.device, describe)
         return evaluate(fake, self.real, self.extractor, self.opts, reference=self._reference)

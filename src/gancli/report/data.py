@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gancli.metrics.catalog import lower_is_better  # a metric's direction, declared with the metric
 from gancli.runs import BEST_CHECKPOINT, Run
 
 #: Keys of metrics records that are bookkeeping, not series.
@@ -38,21 +39,11 @@ _NOT_SERIES = {
 #: Extra numbers of an eval ``results`` entry that are series of their own.
 _RESULT_EXTRAS = ("kl_to_uniform",)
 _SAMPLE_RE = re.compile(r"step-(\d+)\.png")
-#: Metrics where a higher value is better (the rest, distances and KL, lower is better).
-_HIGHER_IS_BETTER = re.compile(r"^(is|is_\w+|precision\w*|recall\w*|classes_covered|diversity|class_accuracy|cas\w*)$")
 
 
 def is_number(value: Any) -> bool:
     """True for an int or float that is not a bool (NaN and inf included)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def lower_is_better(metric: str) -> bool:
-    """Whether a smaller value of ``metric`` (an eval or monitor key) is the better one:
-    True for distances (``fd_lenet``, ``fid``, ``kid``), ``kl_to_uniform`` and
-    ``duplicates``; False for ``is*``, ``precision*``, ``recall*``, ``classes_covered``,
-    ``diversity``, ``class_accuracy`` and the Classification Accuracy Score ``cas*``."""
-    return not _HIGHER_IS_BETTER.match(metric)
 
 
 @dataclass(frozen=True)
