@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Any
 from gancli.engine.protocols import Hook
 
 if TYPE_CHECKING:
-    import torch
-
     from gancli.checkpoint import Checkpoint
     from gancli.engine.trainer import Trainer
 
