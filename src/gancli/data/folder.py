@@ -46,7 +46,7 @@ def _is_image(name: str) -> bool:
     return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def _images_under(folder: Path) -> list[Path]:
+def images_under(folder: Path) -> list[Path]:
     """Image files in or below ``folder``, sorted, hidden names skipped."""
     found = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
@@ -70,13 +70,13 @@ def scan(folder: Path) -> tuple[list[Path], list[int], list[str]]:
     with os.scandir(folder) as it:
         entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
     if not any(e.is_file() and _is_image(e.name) for e in entries):
-        per_class = [(e.name, _images_under(Path(e.path))) for e in entries if e.is_dir()]
+        per_class = [(e.name, images_under(Path(e.path))) for e in entries if e.is_dir()]
         per_class = [(name, files) for name, files in per_class if files]
         if len(per_class) >= 2:
             paths = [p for _, files in per_class for p in files]
             labels = [k for k, (_, files) in enumerate(per_class) for _ in files]
             return paths, labels, [name for name, _ in per_class]
-    paths = _images_under(folder)
+    paths = images_under(folder)
     if not paths:
         raise GancliError(f"no images in {folder}; accepted extensions (any case): {accepted}, directly in the "
                           "folder, below it, or in one subfolder per class")

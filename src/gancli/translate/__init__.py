@@ -1,9 +1,16 @@
-"""Image-to-image GANs: repair (inpainting, super-resolution, denoising), paired
-translation (pix2pix, Isola et al. 2017, arXiv 1611.07004) and unpaired translation
+"""Image-to-image GANs: repair (inpainting, super-resolution, denoising), colorization, edges to
+image, paired translation (pix2pix, Isola et al. 2017, arXiv 1611.07004) and unpaired translation
 (CycleGAN, Zhu et al. 2017, arXiv 1703.10593).
 
-The networks live here (``networks``: U-Net and ResNet generators, the PatchGAN
-discriminator; ``pool``: CycleGAN's history buffer; ``tiling``: running a fully
-convolutional generator at any input size); the tasks and their data live elsewhere
-in this package. Importing the package does not import torch.
+- networks: :mod:`~gancli.translate.networks` (U-Net and ResNet generators, the PatchGAN
+  discriminator; shared parts in :mod:`~gancli.translate.layers`), :mod:`~gancli.translate.pool`
+  (CycleGAN's history buffer), :mod:`~gancli.translate.tiling` (a fully convolutional generator
+  at any input size: pad to its multiple and crop back, overlapping tiles with blended seams);
+- tasks and data: the training corruptions (:mod:`~gancli.translate.corrupt`; hole masks in
+  :mod:`~gancli.translate.masks`), datasets of pairs and of two domains
+  (:mod:`~gancli.translate.pairs`), the MNIST restyling of the unpaired benchmark
+  (:mod:`~gancli.translate.restyle`).
+
+Work in progress (issue #24): these pieces are not yet wired into ``gan train`` or a
+``gan translate`` command. Importing the package imports no torch.
 """
