@@ -1,0 +1,57 @@
+"""benchmarks/translate_throughput.py: its --quick smoke run and the name of its result file."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "translate_throughput.py"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("translate_throughput", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_run_measures_both_steps(tmp_path):
+    out = tmp_path / "quick.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--device", "cpu", "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc == json.loads(proc.stdout)
+    assert doc["settings"]["quick"] is True
+    assert doc["machine"]["torch"] == torch.__version__ and doc["machine"]["torch_threads"] == 1
+    assert [(r["kind"], r["pixels"], r["batch_size"]) for r in doc["results"]] == [("pix2pix", 64, 16),
+                                                                                ("cyclegan", 64, 1)]
+    for r in doc["results"]:
+        assert r["img_per_sec"] > 0 and r["gflop_per_img"] > 0 and r["width"] == 8
+        assert r["img_per_sec"] == sorted(r["img_per_sec_repeats"])[len(r["img_per_sec_repeats"]) // 2]
+    assert "idt_a" in doc["results"][1]["losses_last_step"]  # the CycleGAN step ran with its identity term
+    assert set(doc["summary"]) == {"cpu_pix2pix64_b16_img_per_sec", "cpu_cyclegan64_b1_img_per_sec"}
+
+
+def test_result_file_name_records_device_cpu_and_torch():
+    m = _module()
+    amd = {"cpu": "AMD EPYC 7763 64-Core Processor", "cpu_count": 2, "torch": "2.14.1+cpu"}
+    assert m.result_name(amd, ["cpu"], {"avx2", "fma"}) == \
+        "translate-throughput-cpu-2core-epyc-7763-avx2-torch2.14.1.json"
+    intel = {"cpu": "Intel(R) Xeon(R) Platinum 8480+", "cpu_count": 16, "torch": "2.14.1", "gpu": "NVIDIA H200"}
+    assert m.result_name(intel, ["cpu", "cuda"], {"avx512f", "amx_bf16"}, "bf16") == \
+        "translate-throughput-cuda-h200-16core-xeon-platinum-avx512-amx-torch2.14.1-bf16.json"
+
+
+def test_flops_are_counted_without_computing():
+    m = _module()
+    # pix2pix at 64 px: U-Net depth 6 + 2-layer PatchGAN, one D update + one G update: ~4.7 GFLOP per image
+    assert 4.0e9 < m.flops_per_image("pix2pix", 64) < 5.5e9
