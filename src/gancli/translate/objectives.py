@@ -175,7 +175,7 @@ class Pix2PixStep(_Step):
 
     **Inpainting**: with a ``mask`` (1 = hole), G's output is composited with
     :func:`~gancli.translate.corrupt.keep_known` (the target's pixels outside the holes, G's
-    inside): what D sees, what L1 compares and what is returned. L1 is then the mean over *all*
+    inside): what D sees and what L1 compares. L1 is then the mean over *all*
     pixels, zero outside the holes (so its scale follows the hole fraction).
 
     Augmentation: ``augment`` is applied to each pair concatenated on channels (condition first)
