@@ -11,7 +11,7 @@ on random images in [-1, 1] (3 channels, square), already on the device (no data
   U-Net generator (ngf 64, depth from the size: 6 at 64 px, 8 at 256 px; dropout on) and
   PatchGAN (ndf 64; 2 layers at 64 px, the 70x70 3-layer one at 256 px), batch norm, BCE +
   100 x L1, Adam 2e-4 (0.5, 0.999); batch 16 at 64 px and 4 at 256 px.
-* **cyclegan** (Zhu et al. 2017, arXiv 1703.10593): :class:`~gancli.translate.objectives.CycleGANStep`,
+* **cyclegan** (Zhu et al. 2017, arXiv 1703.10593): :class:`~gancli.translate.cyclegan.CycleGANStep`,
   two ResNet generators (ngf 64; 6 blocks at 64 px, 9 at 256 px) and two PatchGANs, instance
   norm, LSGAN, cycle 10, identity 0.5, two 50-image pools; batch 1, as the reference.
 
@@ -110,8 +110,9 @@ def build_step(kind: str, px: int, device, precision: str = "fp32", width: int =
     import torch
 
     from gancli.engine.precision import autocast_dtype
+    from gancli.translate.cyclegan import CycleGANStep
     from gancli.translate.networks import PatchDiscriminator, ResnetGenerator, UNetGenerator
-    from gancli.translate.objectives import CycleGANStep, Pix2PixStep
+    from gancli.translate.objectives import Pix2PixStep
     from gancli.translate.pool import ImagePool
 
     torch.manual_seed(0)

@@ -11,7 +11,8 @@ from torch import nn
 
 from gancli.errors import UnknownNameError
 from gancli.translate.networks import PatchDiscriminator, ResnetGenerator, UNetGenerator
-from gancli.translate.objectives import CycleGANStep, Pix2PixStep
+from gancli.translate.cyclegan import CycleGANStep
+from gancli.translate.objectives import Pix2PixStep
 from gancli.translate.pool import ImagePool
 
 PX = 16
