@@ -11,7 +11,7 @@ image, paired translation (pix2pix, Isola et al. 2017, arXiv 1611.07004) and unp
   (:mod:`~gancli.translate.pairs`), the MNIST restyling of the unpaired benchmark
   (:mod:`~gancli.translate.restyle`);
 - training and evaluation: the pix2pix and CycleGAN update steps
-  (:mod:`~gancli.translate.objectives`), PSNR / SSIM / L1 / label preservation of the outputs
+  (:mod:`~gancli.translate.objectives`, :mod:`~gancli.translate.cyclegan`), PSNR / SSIM / L1 / label preservation of the outputs
   (:mod:`~gancli.translate.quality`).
 
 Work in progress (issue #24): these pieces are not yet wired into ``gan train`` or a
