@@ -328,7 +328,10 @@ def _train(st, store, cfg, run, dist=None, device=None, as_json: bool = False) -
         f"done: {result.step} steps; this session {console.fmt_duration(result.seconds)} "
         f"at {result.images_per_sec:.0f} img/s; checkpoint {ckpt}"
     )
-    console.info(f"next: gan sample {run.id} -n 64 -o grid.png")
+    if cfg.task.name == "generate":
+        console.info(f"next: gan sample {run.id} -n 64 -o grid.png")
+    else:  # gan translate is still to come (issue #24)
+        console.info(f"samples: {run.samples_dir}/ (rows: input, output, target)")
 
 
 def _summary(run, result) -> dict[str, Any]:

@@ -195,7 +195,7 @@ def resolve_new(conditional: bool | None, dataset_classes: int, num_images: int,
             presence is checked with the other options, :func:`gancli.resolve.validate`.)
     """
     if translating:
-        for flag, on in (("--conditional", conditional), ("--clusters", given.get("clusters"))):
+        for flag, on in (("--conditional", conditional), (f"--clusters {given.get('clusters')}", given.get("clusters"))):
             if on:
                 raise UsageError(f"{flag} is not available with --task {translating} (its G is conditioned on "
                                  "an image, not on labels); leave it off")

@@ -239,9 +239,9 @@ class TranslateStep:
         stats.update({
             "loss_d": loss_d.detach(),
             "loss_g": loss_g.detach(),
-            "l1": l1.detach(),
             "d_real": p.objective.report(real_scores.detach()),
             "d_fake": p.objective.report(fake_scores.detach()),
+            "l1": l1.detach(),
         })
         return stats
 
