@@ -96,6 +96,8 @@ def test_inpaint_trains_on_an_image_folder_and_lists_its_task(folder, home):
     listed = json.loads(gan("runs", "list", "--json").output)
     assert listed[0]["task"] == "inpaint" and listed[0]["arch"] == "unet"
     assert "inpaint: unet bce" in gan("runs", "list").output
+    r = gan("sample", run.id, "-o", home / "grid.png")  # no noise-to-image sampling of a translator
+    assert r.exit_code == 2 and "is an image-to-image run (--task inpaint)" in r.output
 
 
 def test_resume_is_bitwise_identical_to_a_straight_run(folder, home):
