@@ -140,11 +140,13 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
                 given.pop("steps", None)
         from gancli.tasks import check_given_options
 
-        check_given_options(given.get("task", RunConfig().task.name), given)
-        task = registry("task").entry(given.get("task", RunConfig().task.name)).defaults
+        task_name = given.get("task", RunConfig().task.name)
+        check_given_options(task_name, given)
+        task_recipe = registry("task").entry(task_name).defaults
         loss = given.get("loss", RunConfig().loss.name)
-        arch = given.get("arch", task.get("arch", RunConfig().model.arch))
-        given = {**registry("arch").entry(arch).defaults, **task, **registry("loss").entry(loss).defaults, **given}
+        arch = given.get("arch", task_recipe.get("arch", RunConfig().model.arch))
+        given = {**registry("arch").entry(arch).defaults, **task_recipe, **registry("loss").entry(loss).defaults,
+                 **given}
         cfg = RunConfig()
     conditional = given.pop("conditional", None)
     cfg = _apply(cfg, given)

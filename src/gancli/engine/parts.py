@@ -30,7 +30,6 @@ from gancli.models import build_discriminator, build_generator
 from gancli.seeding import derive_seed, latents
 
 
-
 def labelled_data(cfg: RunConfig, data: ImageData, clusters: ClusterAssignment | None = None) -> ImageData:
     """``data`` with the labels D is trained on: a self-conditioned run's cluster of each
     image (``clusters``, found now when None: :func:`~gancli.conditioning.store.find_clusters`,
