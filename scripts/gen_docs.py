@@ -161,9 +161,15 @@ def train_table(panel: str) -> str:
 
 
 def recipe_defaults() -> str:
-    """The options that a loss's or an architecture's recipe sets, with the plain default."""
+    """The options that a loss's, an architecture's or a task's recipe sets, with the plain default
+    (tasks with the same recipe share a column)."""
     recipes = [(code(e.name), e.defaults) for e in registry("loss") if e.defaults]
     recipes += [(code(f"--arch {e.name}"), e.defaults) for e in registry("arch") if e.defaults]
+    tasks: dict[str, tuple[list[str], dict]] = {}
+    for e in registry("task"):
+        if e.defaults:
+            tasks.setdefault(json.dumps(e.defaults, sort_keys=True), ([], e.defaults))[0].append(e.name)
+    recipes += [(code(f"--task {', '.join(names)}"), d) for names, d in tasks.values()]
     specs = {s.name: s for s in option_specs()}
     names = list(dict.fromkeys(n for _, d in recipes for n in d))
     rows = [[code(flag(n)), code(f"{specs[n].section}.{specs[n].field}"), code(format_default(specs[n].default)),
@@ -229,10 +235,11 @@ def example_config() -> str:
 # -- the blocks ---------------------------------------------------------------------------------
 def blocks() -> dict[str, Callable[[], str]]:
     """Block name -> the function that writes it."""
-    from gancli.config import DATA, MODEL, OPTIM, RUN, SPEED
+    from gancli.config import DATA, MODEL, OPTIM, RUN, SPEED, TASK
 
     out: dict[str, Callable[[], str]] = {"cli-global": lambda: option_table("", env=True)}
-    for key, panel in (("data", DATA), ("model", MODEL), ("optimization", OPTIM), ("run", RUN), ("speed", SPEED)):
+    for key, panel in (("task", TASK), ("data", DATA), ("model", MODEL), ("optimization", OPTIM), ("run", RUN),
+                       ("speed", SPEED)):
         out[f"cli-train-{key}"] = lambda panel=panel: train_table(panel)
     out["cli-recipe-defaults"] = recipe_defaults
     out["cli-presets"] = presets
@@ -240,7 +247,7 @@ def blocks() -> dict[str, Callable[[], str]]:
     for path in ("sample", "evaluate", "report", "export", "runs list", "runs show", "runs compare", "runs rm",
                  "runs unlock"):
         out["cli-" + path.replace(" ", "-")] = lambda path=path: option_table(path)
-    for sec in ("data", "model", "loss", "optim", "train"):
+    for sec in ("data", "model", "loss", "optim", "train", "task"):
         out[f"runs-config-{sec}"] = lambda sec=sec: config_section(sec)
     out["runs-resumable"] = resumable
     out["runs-example-config"] = example_config

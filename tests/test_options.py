@@ -205,7 +205,11 @@ def test_launched_rank_trains_the_config_it_is_handed(monkeypatch, tmp_path, mni
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--arch", "unet"], "unknown arch 'unet'"),
+    (["--arch", "stylegan9"], "unknown arch 'stylegan9'"),
+    (["--task", "paint"], "unknown task 'paint'"),
+    (["--task", "denoise", "--scale", "2"], "--task denoise takes no --scale; its options: --noise-std"),
+    (["--task", "superres", "--scale", "3"], "--scale 3 is not valid; valid choices: 2, 4, 8"),
+    (["--task", "colorize"], "task colorize needs RGB images (3 channels), got 1 channel"),
     (["--loss", "l7"], "unknown loss 'l7'"),
     (["--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'"),
     (["--precision", "fp64"], "unknown precision 'fp64'"),

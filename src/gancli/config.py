@@ -32,10 +32,15 @@ CONFIG_VERSION = 1
 DEFAULT_EPOCHS = 1.0
 
 #: Help panels of ``gan train --help``, in display order.
-DATA, MODEL, OPTIM, RUN, SPEED = "Data", "Model", "Optimization", "Run", "Speed and scale"
+TASK, DATA, MODEL, OPTIM, RUN, SPEED = "Task", "Data", "Model", "Optimization", "Run", "Speed and scale"
 
 D_NORMS = ("batch", "layer", "none")
 NAN_POLICIES = ("stop", "skip")
+#: ``--mask`` of ``--task inpaint``; the same tuple as :data:`gancli.translate.corrupt.MASK_KINDS`
+#: (this module is a leaf; tests/test_translate_train.py checks they agree).
+MASK_KINDS = ("box", "free", "mixed")
+#: ``--upsample`` of ``--task superres`` (:data:`gancli.translate.corrupt.UPSAMPLE_MODES`).
+UPSAMPLE_MODES = ("bicubic", "nearest")
 
 
 #: Largest seed of every command (``gan train / sample / evaluate --seed``): seeds go to torch
@@ -148,6 +153,8 @@ class ModelConfig:
                      gt=0)
     img_channels: int = derived(1, "C of the generated images: the dataset's, after --channels.")
     img_resolution: int = derived(28, "H = W of the generated images, pixels: the dataset's, after --image-size.")
+    in_channels: int = derived(0, "C of the image G translates (an image-to-image --task's input, e.g. the "
+                               "damaged image + its hole mask); 0 = G draws its images from z (--task generate).")
     num_classes: int = derived(0, "Classes of a conditional GAN (--conditional takes them from the dataset); "
                                "0 = unconditional (--unconditional).")
     spectral_norm: bool = option(False, "Spectral normalisation on D's weights (arXiv 1802.05957).", group=MODEL)
@@ -178,6 +185,11 @@ class LossConfig:
                              group=OPTIM, ge=0)
     r1_every: int = option(16, "Lazy R1: apply it every N D updates, scaled by N (arXiv 1912.04958).", group=OPTIM,
                          gt=0)
+    # 0 / 1 here: a generate run has no L1 term; the image-to-image tasks' recipe sets L1 100 (pix2pix)
+    l1_weight: float = option(0.0, "Image-to-image tasks: weight of the L1 distance of G's output to the target "
+                              "(pix2pix's lambda, arXiv 1611.07004); 0 = off.", group=OPTIM, ge=0)
+    adv_weight: float = option(1.0, "Image-to-image tasks: weight of G's adversarial loss; 0 = an L1-only "
+                               "baseline (D still trains, G ignores it).", group=OPTIM, ge=0)
 
 
 @dataclass(frozen=True)
@@ -244,12 +256,42 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class TaskConfig:
+    """What the run learns (:mod:`gancli.tasks`): images from noise (``generate``, every run
+    before issue #24) or an image-to-image task, with the options of its corruption
+    (:mod:`gancli.translate.corrupt`; the defaults are the corruptions' own). An option of
+    another task than the run's keeps its default and is refused when given."""
+
+    name: str = option("generate", "What G learns: generate = images from noise (a GAN); the others translate "
+                       "an image: the training images corrupted on the fly -> the clean ones (pix2pix, "
+                       "arXiv 1611.07004).", flag="--task", group=TASK, registry="task")
+    mask: str = option("box", "--task inpaint: the holes: squares of --mask-size, free-form brush strokes, or "
+                       "either at random.", group=TASK, choices=MASK_KINDS)
+    mask_size: int = option(0, "--task inpaint: side of a square hole, pixels; 0 = 3/7 of the image side "
+                            "(12 px on MNIST).", group=TASK, ge=0)
+    scale: int = option(4, "--task superres: downscaling factor (2, 4 or 8, dividing the image size).", group=TASK,
+                        gt=0)
+    upsample: str = option("bicubic", "--task superres: how the low-resolution image is brought back to full "
+                           "size for G.", group=TASK, choices=UPSAMPLE_MODES)
+    noise_std: float = option(0.2, "--task denoise: standard deviation of the Gaussian noise, in [-1, 1] units "
+                              "(0.2 = 25.5 of 255).", group=TASK, gt=0, le=2)
+    edge_threshold: float = option(0.2, "--task edges: Sobel gradient magnitude above which a pixel is an edge "
+                                   "(1 = a sharp step across the whole range).", group=TASK, gt=0, lt=1.5)
+
+
+#: Sections that a config written by an older gancli may lack; they read as their defaults
+#: (``task``: every run before issue #24 generates from noise).
+OPTIONAL_SECTIONS = frozenset({"task"})
+
+
+@dataclass(frozen=True)
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
     version: int = CONFIG_VERSION
 
     # -- serialization -------------------------------------------------
@@ -280,6 +322,8 @@ class RunConfig:
             if f.name == "version":
                 continue
             sub_cls = f.default_factory  # type: ignore[misc]
+            if f.name not in d and f.name in OPTIONAL_SECTIONS:
+                continue
             if f.name not in d:  # a missing section is damage, not a request for defaults
                 raise GancliError(f"config has no {f.name!r} section")
             parts[f.name] = section_from_dict(sub_cls, d[f.name], f.name)

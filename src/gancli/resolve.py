@@ -46,6 +46,10 @@ def registry(kind: str) -> Registry:
         from gancli.presets import PRESETS
 
         return PRESETS
+    if kind == "task":
+        from gancli.tasks import TRAINING_TASKS
+
+        return TRAINING_TASKS
     raise KeyError(kind)
 
 
@@ -71,6 +75,9 @@ def validate(cfg: RunConfig) -> None:
         if spec.bounds is not None and value is not None and not spec.bounds.contains(value):
             raise UsageError(spec.bounds.error(spec.flag, value))
     parse_augment(cfg.train.augment)
+    from gancli.tasks import check_task_config
+
+    check_task_config(cfg)  # the task's options against the image shape, the architecture's kind
 
     # checks of one option against another, or against what is installed
     if cfg.train.eval_every_steps and cfg.train.eval_samples < 2048:
@@ -94,7 +101,8 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
     """Resolve a :class:`RunConfig` from flat command-line options.
 
     Precedence, highest first: explicit options, the ``preset``'s options, the
-    loss recipe's defaults (e.g. ``wgan-gp``: ``d_steps=5``, Adam(1e-4, 0, 0.9)),
+    loss recipe's defaults (e.g. ``wgan-gp``: ``d_steps=5``, Adam(1e-4, 0, 0.9)), the
+    task's recipe (the image-to-image tasks: ``--arch unet``, L1 100, :mod:`gancli.tasks`),
     the architecture's recipe defaults (``mlp``: R1), the dataclass defaults. The image shape comes from the dataset,
     ``conditional=True`` takes the number of classes from it, and ``epochs`` is
     converted to steps with the dataset size (``limit`` applied), the batch
@@ -130,9 +138,15 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
                 given.pop("epochs", None)
             if "epochs" in options and options["epochs"] is not None:
                 given.pop("steps", None)
+        from gancli.tasks import check_given_options
+
+        task_name = given.get("task", RunConfig().task.name)
+        check_given_options(task_name, given)
+        task_recipe = registry("task").entry(task_name).defaults
         loss = given.get("loss", RunConfig().loss.name)
-        arch = given.get("arch", RunConfig().model.arch)
-        given = {**registry("arch").entry(arch).defaults, **registry("loss").entry(loss).defaults, **given}
+        arch = given.get("arch", task_recipe.get("arch", RunConfig().model.arch))
+        given = {**registry("arch").entry(arch).defaults, **task_recipe, **registry("loss").entry(loss).defaults,
+                 **given}
         cfg = RunConfig()
     conditional = given.pop("conditional", None)
     cfg = _apply(cfg, given)
@@ -146,6 +160,7 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
         folder = str(Path(cfg.data.dataset).expanduser().resolve())
         cfg = cfg.replace(data=dataclasses.replace(cfg.data, dataset=folder))
     info = describe(cfg.data)
+    task = registry("task").get(cfg.task.name)
     if base is None:  # a new run's conditioning: classes, clusters or none (gancli.conditioning)
         from gancli.conditioning import resolve_new
 
@@ -153,11 +168,12 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
         if cfg.data.limit:
             size = min(size, cfg.data.limit)
         fields = resolve_new(conditional if conditional is not None else bool(cfg.model.num_classes),
-                             info.num_classes, size, given, cfg.data.dataset)
+                             info.num_classes, size, given, cfg.data.dataset,
+                             translating=task.name if task.translates else "")
     else:
         fields = {}
     cfg = cfg.replace(model=dataclasses.replace(cfg.model, img_channels=info.channels, img_resolution=info.resolution,
-                                                **fields))
+                                                in_channels=task.input_channels(info.channels), **fields))
     validate(cfg)
     epochs = cfg.train.epochs
     if base is None and "steps" not in given and epochs is None:

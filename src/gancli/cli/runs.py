@@ -47,6 +47,7 @@ def _summary(run: Run) -> dict:
         "id": run.id,
         "status": _status(run, step, cfg.train.steps),
         "dataset": cfg.data.dataset,
+        "task": cfg.task.name,
         "arch": cfg.model.arch,
         "loss": cfg.loss.name,
         **Conditioning.of(cfg.model).listing(),
@@ -64,8 +65,8 @@ def list_runs(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
 ) -> None:
-    """Table of runs: id, status, dataset, model (arch, loss, cond = conditional), steps
-    checkpointed / total, created. --json has more (clusters, last checkpoint, path)."""
+    """Table of runs: id, status, dataset, model (the task of an image-to-image run, arch, loss, cond =
+    conditional), steps checkpointed / total, created. --json has more (task, clusters, last checkpoint, path)."""
     store = state(ctx).store()
     rows = [_summary(r) for r in store.list()]
     if as_json:
@@ -87,6 +88,8 @@ def list_runs(
             table.add_row(r["id"], "[red]damaged[/]", f"gan runs show {r['id']}", "", "", "")
             continue
         model = f"{r['arch']} {r['loss']}" + (" cond" if r["conditional"] else "")
+        if r["task"] != "generate":  # an image-to-image run: its task first ("inpaint: unet bce")
+            model = f"{r['task']}: {model}"
         dataset = r["dataset"] if "/" not in r["dataset"] else Path(r["dataset"]).name + "/"
         table.add_row(r["id"], f"[{colors[r['status']]}]{r['status']}[/]", dataset, model,
                       f"{r['step']}/{r['steps']}", r["created"][:10])

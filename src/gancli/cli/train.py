@@ -22,7 +22,7 @@ import typer
 
 from gancli import console
 from gancli.cli.common import complete_names, complete_run, handles_errors, state
-from gancli.config import DATA, MODEL, OPTIM, RUN, SPEED, OptionSpec, option_specs
+from gancli.config import DATA, MODEL, OPTIM, RUN, SPEED, TASK, OptionSpec, option_specs
 from gancli.errors import UsageError
 from gancli.resolve import registry
 
@@ -79,11 +79,24 @@ def format_default(value: Any) -> str:
     return str(value)
 
 
+def task_recipe_groups(option: str) -> list[tuple[list[str], Any]]:
+    """The tasks whose recipe sets ``option``, grouped by the value they set, in registry order:
+    ``[(["inpaint", "superres", ...], 100.0)]``."""
+    groups: dict[str, tuple[list[str], Any]] = {}
+    for e in registry("task"):
+        if option in e.defaults:
+            value = e.defaults[option]
+            groups.setdefault(repr(value), ([], value))[0].append(e.name)
+    return list(groups.values())
+
+
 def _recipe_defaults(spec: OptionSpec) -> str:
-    """``; wgan-gp: 5`` for an option a loss recipe sets, ``; --arch mlp: 1`` for one an architecture's sets."""
+    """``; wgan-gp: 5`` for an option a loss recipe sets, ``; --arch mlp: 1`` for one an architecture's
+    sets, ``; --task inpaint, superres: 100`` for one a task's sets."""
     parts = [f"{e.name}: {format_default(e.defaults[spec.name])}" for e in registry("loss") if spec.name in e.defaults]
     parts += [f"--arch {e.name}: {format_default(e.defaults[spec.name])}" for e in registry("arch")
               if spec.name in e.defaults]
+    parts += [f"--task {', '.join(names)}: {format_default(value)}" for names, value in task_recipe_groups(spec.name)]
     return "; " + "; ".join(parts) if parts else ""
 
 
@@ -148,7 +161,7 @@ COMMAND_OPTIONS: dict[str, tuple[type, Any]] = {
                                 "yourself (docs/distributed.md). \\[default: 1]")),
 }
 
-_PANEL_ORDER = {DATA: 0, MODEL: 1, OPTIM: 2, RUN: 3, SPEED: 4}
+_PANEL_ORDER = {TASK: 0, DATA: 1, MODEL: 2, OPTIM: 3, RUN: 4, SPEED: 5}
 
 
 def _signature() -> inspect.Signature:
@@ -315,7 +328,10 @@ def _train(st, store, cfg, run, dist=None, device=None, as_json: bool = False) -
         f"done: {result.step} steps; this session {console.fmt_duration(result.seconds)} "
         f"at {result.images_per_sec:.0f} img/s; checkpoint {ckpt}"
     )
-    console.info(f"next: gan sample {run.id} -n 64 -o grid.png")
+    if cfg.task.name == "generate":
+        console.info(f"next: gan sample {run.id} -n 64 -o grid.png")
+    else:  # gan translate is still to come (issue #24)
+        console.info(f"samples: {run.samples_dir}/ (rows: input, output, target)")
 
 
 def _summary(run, result) -> dict[str, Any]:

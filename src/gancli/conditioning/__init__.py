@@ -13,9 +13,13 @@ A run is one of three kinds, decided once from its model config by
   it (:mod:`gancli.conditioning.store`); G draws its cluster from ``z``, so it
   keeps an unconditional interface (``G(z)``, no ``--class``).
 
+Orthogonal to the labels, G's input is either ``z`` (a GAN) or an image of
+``image_channels`` channels (an image-to-image ``--task``, issue #24: ``G(x)``, D
+judging (input, image) pairs; such runs have no labels for now).
+
 Every other module asks the :class:`Conditioning` object: how many classes G and
 D are built over, where the training labels come from, whether G takes labels,
-what ``gan sample --class`` accepts and what ``gan runs list`` shows.
+``z`` or an image, what ``gan sample --class`` accepts and what ``gan runs list`` shows.
 
 Torch-free and a leaf (it imports nothing of gancli but :mod:`gancli.errors`), so
 the resolver and the CLI use it without importing torch.
@@ -63,21 +67,25 @@ class Conditioning:
             the clusters; 0 for ``none``.
         cluster_features: ``pixels`` or ``umap``, where the clusters are found
             (``clusters`` only; ``""`` otherwise).
+        image_channels: C of the image G translates (``G(x)``: an image-to-image task's
+            input, :attr:`~gancli.config.ModelConfig.in_channels`); 0 = G draws from ``z``.
     """
 
     kind: str = "none"
     num_labels: int = 0
     cluster_features: str = ""
+    image_channels: int = 0
 
     @classmethod
     def of(cls, model: Any) -> Conditioning:
         """The conditioning a :class:`~gancli.config.ModelConfig` describes (class labels
         win: ``num_classes > 0`` is class-conditional whatever ``clusters`` says)."""
+        image = int(getattr(model, "in_channels", 0) or 0)
         if model.num_classes:
-            return cls("classes", int(model.num_classes))
+            return cls("classes", int(model.num_classes), image_channels=image)
         if model.clusters:
-            return cls("clusters", int(model.clusters), model.cluster_features)
-        return cls()
+            return cls("clusters", int(model.clusters), model.cluster_features, image)
+        return cls(image_channels=image)
 
     @classmethod
     def of_generator(cls, generator: Any) -> Conditioning:
@@ -90,6 +98,12 @@ class Conditioning:
         return cls("classes", k) if k else cls()
 
     # -- what the networks see ----------------------------------------------------------
+    @property
+    def takes_image(self) -> bool:
+        """G translates an image of :attr:`image_channels` channels (``G(x)``), taking no ``z``
+        (pix2pix's noise is its dropout) and D judges (input, image) pairs."""
+        return self.image_channels > 0
+
     @property
     def self_conditioned(self) -> bool:
         """G and D conditioned on k-means clusters, G drawing its cluster from ``z``."""
@@ -122,7 +136,9 @@ class Conditioning:
     # -- what users see -------------------------------------------------------------------
     def describe(self) -> str:
         """A few words for banners and listings: ``unconditional``, ``conditional (10
-        classes)``, ``self-conditioned (20 clusters, umap)``."""
+        classes)``, ``self-conditioned (20 clusters, umap)``, ``image-to-image (2-channel input)``."""
+        if self.takes_image:
+            return f"image-to-image ({self.image_channels}-channel input)"
         if self.kind == "classes":
             return f"conditional ({self.num_labels} classes)"
         if self.kind == "clusters":
@@ -139,7 +155,7 @@ class Conditioning:
         k = self.generator_classes
         if not k:
             why = ("a self-conditioned G draws its cluster from z" if self.self_conditioned
-                   else "the generator is unconditional")
+                   else "the generator translates images" if self.takes_image else "the generator is unconditional")
             raise UsageError(f"{flag} {value}: {why}; only a run trained with --conditional takes a class")
         if not 0 <= value < k:
             raise UsageError(f"{flag} {value} is out of range; valid choices: 0..{k - 1}")
@@ -160,7 +176,7 @@ def default_cluster_features(num_images: int) -> str:
 
 
 def resolve_new(conditional: bool | None, dataset_classes: int, num_images: int, given: dict[str, Any],
-                dataset: str) -> dict[str, Any]:
+                dataset: str, translating: str = "") -> dict[str, Any]:
     """The conditioning fields of a new run's ModelConfig: ``num_classes``, ``clusters``
     and ``cluster_features``.
 
@@ -170,12 +186,20 @@ def resolve_new(conditional: bool | None, dataset_classes: int, num_images: int,
         num_images: images the run trains on (after ``--limit``).
         given: the options given explicitly (``clusters``, ``cluster_features``).
         dataset: its name, for messages.
+        translating: the image-to-image ``--task`` of the run (its G takes an image, and no
+            labels for now); ``""`` = a GAN.
 
     Raises:
         UsageError: ``--conditional`` on an unlabelled dataset; ``--clusters`` < 0 or
-            with ``--conditional``. (umap-learn's presence is checked with the other
-            options, :func:`gancli.resolve.validate`.)
+            with ``--conditional``; either with an image-to-image task. (umap-learn's
+            presence is checked with the other options, :func:`gancli.resolve.validate`.)
     """
+    if translating:
+        for flag, on in (("--conditional", conditional), (f"--clusters {given.get('clusters')}", given.get("clusters"))):
+            if on:
+                raise UsageError(f"{flag} is not available with --task {translating} (its G is conditioned on "
+                                 "an image, not on labels); leave it off")
+        return {"num_classes": 0, "clusters": 0, "cluster_features": given.get("cluster_features", "pixels")}
     if conditional and not dataset_classes:
         raise UsageError(f"--conditional needs a labelled dataset; {dataset!r} has no labels")
     num_classes = dataset_classes if conditional else 0

@@ -33,8 +33,10 @@ class MetricsFile(Hook):
 
 
 class Samples(Hook):
-    """The fixed-z grid every ``sample_every_steps`` and at the end: ``samples/step-<S>.png``
-    (EMA G when enabled; 8x8, or one row per class for a conditional G). Rank 0 writes."""
+    """The sample grid every ``sample_every_steps`` and at the end: ``samples/step-<S>.png``
+    (EMA G when enabled): the task step's (:meth:`~gancli.engine.steps.TrainStep.sample_grid`):
+    a GAN's fixed-z grid (8x8, or one row per class for a conditional G), an image-to-image
+    task's input | output | target rows. Rank 0 writes."""
 
     def __init__(self, every_steps: int):
         self.every = every_steps
@@ -50,12 +52,12 @@ class Samples(Hook):
 
     @staticmethod
     def write(t: Trainer) -> Path:
-        from gancli.engine.parts import GRID_COLUMNS
-        from gancli.generate.sampling import generate, save_grid
+        from gancli.engine.steps import GRID_COLUMNS
+        from gancli.generate.sampling import save_grid
 
         path = t.run.samples_dir / f"step-{t.step}.png"
         if t.dist.is_main:
-            images = generate(t.parts.sampling_generator, t.parts.fixed_z, t.parts.fixed_y)
+            images = t.parts.task_step.sample_grid(t)
             save_grid(images, path, nrow=GRID_COLUMNS)
             t.reporter.detail(f"wrote samples {path}")
             t.samples_written(images, path)

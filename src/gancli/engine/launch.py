@@ -118,10 +118,11 @@ def start_line(cfg: RunConfig, run: Run, trainer: Trainer, resumed: bool) -> str
     what = f"resuming {run.id} at step {trainer.step}" if resumed else f"{run.id}:"
     c = Conditioning.of(cfg.model)
     cond = f", {c.describe()}" if c.kind == "classes" else ""
+    model = f"{cfg.task.name} with {cfg.model.arch}" if c.takes_image else cfg.model.arch
     length = f"{cfg.train.steps} steps" + (f" ({cfg.train.epochs:g} epochs)" if cfg.train.epochs else "")
     dist = trainer.dist
     return (
-        f"{what} {cfg.model.arch} on {cfg.data.dataset} ({len(trainer.batcher)} images, "
+        f"{what} {model} on {cfg.data.dataset} ({len(trainer.batcher)} images, "
         f"{cfg.model.img_channels}x{cfg.model.img_resolution}x{cfg.model.img_resolution}){cond}, loss {cfg.loss.name}, "
         f"{length}, batch {cfg.train.batch_size}, device {trainer.device}{how}, precision {cfg.train.precision}"
         + (f", {torch.get_num_threads()} CPU threads" if trainer.device.type == "cpu" else "")

@@ -1,6 +1,8 @@
 """Build what the training loop runs: G, D, EMA G, optimizers, objective, augmentation,
-the data batcher and the latent streams, from a run's config. The loop
-(:class:`~gancli.engine.trainer.Trainer`) receives them built.
+the data batcher, the latent streams and the task's step, from a run's config. The loop
+(:class:`~gancli.engine.trainer.Trainer`) receives them built. G and D come from the
+architecture registry whatever the task (an image-to-image task's ``--arch unet`` builds
+pix2pix's U-Net and PatchGAN from the same :class:`~gancli.config.ModelConfig`).
 """
 
 from __future__ import annotations
@@ -21,13 +23,11 @@ from gancli.data.batcher import DeviceBatcher
 from gancli.engine.distributed import SINGLE, Dist
 from gancli.engine.optim import build_optimizer
 from gancli.engine.precision import autocast_dtype
+from gancli.engine.steps import GRID_COLUMNS, TrainStep, build_step
 from gancli.generate.sampling import grid_labels
 from gancli.losses.objective import Objective
 from gancli.models import build_discriminator, build_generator
 from gancli.seeding import derive_seed, latents
-
-#: Columns of the periodic fixed-z sample grid (8x8 unconditional; one row per class otherwise).
-GRID_COLUMNS = 8
 
 
 def labelled_data(cfg: RunConfig, data: ImageData, clusters: ClusterAssignment | None = None) -> ImageData:
@@ -90,6 +90,7 @@ class Parts:
     batcher: DeviceBatcher
     fixed_z: torch.Tensor  # (rows * GRID_COLUMNS, nz): the latents of the periodic sample grid
     fixed_y: torch.Tensor | None  # its labels (one row per class) for a conditional G
+    task_step: TrainStep  # one step of the run's task (gancli.engine.steps)
 
     @property
     def sampling_generator(self) -> torch.nn.Module:
@@ -169,4 +170,5 @@ def build_parts(cfg: RunConfig, device: torch.device, data: ImageData, dist: Dis
     fixed_z = latents(rows * GRID_COLUMNS, cfg.model.nz, derive_seed(t.seed, "fixed-z"), device)
     fixed_y = grid_labels(k, GRID_COLUMNS, device) if k else None
     return Parts(G, D, G_ema, G_call, D_call, G_local, D_local, opt_g, opt_d, scaler_g, scaler_d, objective, augment,
-                 autocast_dtype(t.precision), memory_format, joint_d, z_gen, batcher, fixed_z, fixed_y)
+                 autocast_dtype(t.precision), memory_format, joint_d, z_gen, batcher, fixed_z, fixed_y,
+                 build_step(cfg, data, device))

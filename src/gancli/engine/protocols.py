@@ -99,7 +99,7 @@ class Hook:
     def on_samples(self, t: Any, images: Any, path: Path) -> None:
         """Rank 0 only: the fixed-z grid of step ``t.step`` was just written to ``path``;
         ``images`` ``(N, C, H, W)`` float32 in [-1, 1] on the CPU, the grid's cells in order
-        (:data:`~gancli.engine.parts.GRID_COLUMNS` per row)."""
+        (:data:`~gancli.engine.steps.GRID_COLUMNS` per row)."""
 
     def at_end(self, t: Any, interrupted: bool) -> None:
         """Once, after the last step (or the step a signal stopped the run at)."""

@@ -2,8 +2,10 @@
 
 One step = ``d_steps`` discriminator updates (each on a fresh real batch and a
 batch of fakes; + the objective's regularizers: gradient penalty, lazy R1), then
-one generator update through the frozen discriminator, then the EMA update of G.
-The parts (models, optimizers, objective, augmentation, batcher: built by
+one generator update through the frozen discriminator, then the EMA update of G;
+what a batch is and what G and D are given is the task's step object
+(:mod:`gancli.engine.steps`: a GAN's, or an image-to-image task's).
+The parts (models, optimizers, objective, augmentation, batcher, task step: built by
 :func:`~gancli.engine.parts.build_parts`) and the hooks (metrics, samples,
 checkpoints, evaluation: :mod:`gancli.engine.hooks`) are handed in; this module
 only loops. Everything random is seeded from the run seed and a checkpoint holds
@@ -30,15 +32,12 @@ from typing import Any
 import torch
 
 from gancli.checkpoint import Checkpoint
-from gancli.conditioning import Conditioning
 from gancli.config import RunConfig
 from gancli.engine import state
 from gancli.engine.distributed import SINGLE, Dist, interval_means
-from gancli.engine.ema import ema_beta, ema_update_
 from gancli.engine.protocols import Diverged, Hook, NullReporter, Reporter
 from gancli.engine.optim import lr_factor
 from gancli.engine.parts import Parts
-from gancli.engine.precision import autocast
 from gancli.errors import GancliError
 from gancli.runs import Run
 from gancli.units import fmt_duration
@@ -91,8 +90,6 @@ class Trainer:
         self.dist = dist or SINGLE
         self.step = 0
         self.last_checkpoint: Path | None = None
-        #: what G and D are conditioned on (none, classes, or clusters with G taking z alone)
-        self.cond = Conditioning.of(cfg.model)
 
     # -- the parts, by their usual names -------------------------------------------------
     @property
@@ -163,23 +160,6 @@ class Trainer:
             hook.on_samples(self, images, path)
 
     # -- one step ------------------------------------------------------------------------
-    def _latents(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """This process's slice of the global batch's latents ``z (b, nz)`` (and D's fake
-        labels ``(b,)``: random classes, or the clusters of a self-conditioned G). Every
-        rank draws the whole global batch from the shared z generator, so z does not
-        depend on the number of processes."""
-        n, b, r = self.cfg.train.batch_size, self.parts.batcher.local_batch_size, self.dist.rank
-        z_gen = self.parts.z_gen
-        z = torch.randn(n, self.cfg.model.nz, generator=z_gen, device=self.device)
-        k = self.cond.generator_classes
-        y = torch.randint(0, k, (n,), generator=z_gen, device=self.device) if k else None
-        if self.dist.enabled:
-            z = z[r * b:(r + 1) * b]
-            y = y[r * b:(r + 1) * b] if y is not None else None
-        if self.cond.self_conditioned:  # D's labels: the clusters G draws from z
-            y = self.parts.G.cluster_of(z)
-        return z, y
-
     def _set_lr(self, step: int) -> None:
         o = self.cfg.optim
         f = lr_factor(o.lr_schedule, step, self.cfg.train.steps)
@@ -188,76 +168,23 @@ class Trainer:
                 group["lr"] = base * f
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
-        """``d_steps`` D updates then one G update (and the EMA update) at 0-based ``step``.
+        """Train 0-based ``step``: set the learning rates, then run the task's step
+        (:mod:`gancli.engine.steps`: ``d_steps`` D updates, one G update, the EMA update).
 
         Returns:
             Detached scalars of the last D update and the G update, this process's
             means: ``loss_d`` (with penalties), ``loss_g``, ``d_real`` / ``d_fake``
             (mean D(x) and D(G(z)) before the update: probabilities for BCE losses,
-            raw scores otherwise), and ``gp`` / ``r1`` when enabled.
+            raw scores otherwise), ``gp`` / ``r1`` when enabled, and the task's own
+            terms (``l1`` for the image-to-image tasks).
         """
-        cfg, p = self.cfg, self.parts
-        n_d = cfg.optim.d_steps
         self._set_lr(step)
-        stats: dict[str, torch.Tensor] = {}
-        for i in range(n_d):
-            d_update = step * n_d + i  # also the index of the real batch
-            real, y_real = p.batcher.batch(d_update)
-            if not self.cond.labelled:
-                y_real = None
-            z, y_fake = self._latents()
-            y_g = None if self.cond.self_conditioned else y_fake  # a self-conditioned G takes z alone
-            last = i == n_d - 1
-            with autocast(self.device, p.autocast_dtype):
-                if last:
-                    fake = p.G_call(z, y_g)  # kept for the G update below
-                    fake_d = fake.detach()
-                else:
-                    with torch.no_grad():
-                        fake_d = p.G_local(z, y_g)
-                real_in, fake_in = p.augment(real), p.augment(fake_d)
-                if p.joint_d:  # one forward of twice the batch: larger matmuls, one gradient sum fewer
-                    y = torch.cat([y_real, y_fake]) if y_real is not None else None
-                    scores = p.D_call(torch.cat([real_in, fake_in]), y).float()
-                    real_scores, fake_scores = scores[:real.shape[0]], scores[real.shape[0]:]
-                else:
-                    real_scores = p.D_call(real_in, y_real).float()
-                    fake_scores = p.D_call(fake_in, y_fake).float()
-                loss_d = p.objective.d_loss(real_scores, fake_scores)
-            # The penalties call the plain D: torch.compile has no double backward, and DDP's
-            # hooks sit on D's parameters, so their gradients are averaged all the same.
-            # Under fp16 they run in float32 (see gancli.losses.regularizers).
-            with autocast(self.device, p.autocast_dtype, penalty=True):
-                loss_d = p.objective.regularize(loss_d, lambda x: p.D(x, y_real), real_in, fake_in, d_update, stats)
-            p.opt_d.zero_grad(set_to_none=True)
-            if self._usable(loss_d, stats):
-                p.scaler_d.scale(loss_d).backward()
-                p.scaler_d.step(p.opt_d)
-                p.scaler_d.update()
-
-        p.D.requires_grad_(False)
-        with autocast(self.device, p.autocast_dtype):
-            loss_g = p.objective.g_loss(p.D_local(p.augment(fake), y_fake).float())
-        p.opt_g.zero_grad(set_to_none=True)
-        if self._usable(loss_g, stats):
-            p.scaler_g.scale(loss_g).backward()
-            p.scaler_g.step(p.opt_g)
-            p.scaler_g.update()
-        p.D.requires_grad_(True)
-        if p.G_ema is not None:
-            ema_update_(p.G_ema, p.G, ema_beta(cfg.train.ema_decay, step))
-
-        stats.update({
-            "loss_d": loss_d.detach(),
-            "loss_g": loss_g.detach(),
-            "d_real": p.objective.report(real_scores.detach()),
-            "d_fake": p.objective.report(fake_scores.detach()),
-        })
-        if cfg.train.nan_policy == "skip":  # keep NaN/Inf out of the logged means
+        stats = self.parts.task_step(self, step)
+        if self.cfg.train.nan_policy == "skip":  # keep NaN/Inf out of the logged means
             stats = {k: v for k, v in stats.items() if torch.isfinite(v).item()}
         return stats
 
-    def _usable(self, loss: torch.Tensor, stats: dict[str, torch.Tensor]) -> bool:
+    def usable(self, loss: torch.Tensor, stats: dict[str, torch.Tensor]) -> bool:
         """With ``--nan-policy skip``, a diverged loss (non-finite, or above
         :data:`ABSURD_LOSS` in magnitude) skips its update (counted in
         ``stats["skipped"]``); with ``stop`` every update is applied and the divergence

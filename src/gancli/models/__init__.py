@@ -49,6 +49,24 @@ def _resnet() -> tuple[type, type]:
     return ResNetGenerator, ResNetDiscriminator
 
 
+@ARCHS.register("unet", "image-to-image: pix2pix's U-Net G + PatchGAN D (Isola et al. 2017, arXiv 1611.07004); "
+                "for the image-to-image --task")
+def _unet() -> tuple[type, type]:
+    from gancli.models.pix2pix import Pix2PixDiscriminator, Pix2PixGenerator
+
+    return Pix2PixGenerator, Pix2PixDiscriminator
+
+
+#: Architectures whose G translates an image (``G(x)``, :attr:`ModelConfig.in_channels` > 0)
+#: instead of drawing one from ``z``: the image-to-image tasks' (:mod:`gancli.tasks`).
+TRANSLATORS = ("unet",)
+
+
+def noise_archs() -> list[str]:
+    """The architectures whose G draws images from ``z`` (every one but :data:`TRANSLATORS`)."""
+    return [name for name in ARCHS.names() if name not in TRANSLATORS]
+
+
 def build_generator(cfg: ModelConfig) -> nn.Module:
     """The generator described by ``cfg`` (freshly initialised); ``cfg`` is kept as
     its ``config`` attribute. ``cfg.clusters > 0`` (unconditional) gives a

@@ -14,6 +14,8 @@ image, paired translation (pix2pix, Isola et al. 2017, arXiv 1611.07004) and unp
   (:mod:`~gancli.translate.objectives`, :mod:`~gancli.translate.cyclegan`), PSNR / SSIM / L1 / label preservation of the outputs
   (:mod:`~gancli.translate.quality`).
 
-Work in progress (issue #24): these pieces are not yet wired into ``gan train`` or a
-``gan translate`` command. Importing the package imports no torch.
+Work in progress (issue #24): ``gan train --task inpaint|superres|denoise|colorize|edges``
+trains pix2pix with the networks and corruptions here (:mod:`gancli.engine.steps`,
+``--arch unet``); the update steps of :mod:`~gancli.translate.objectives` are not yet used by
+it, and there is no ``gan translate`` command yet (docs/translation-wip.md). Importing the package imports no torch.
 """

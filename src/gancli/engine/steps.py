@@ -1,0 +1,272 @@
+"""One training step per kind of task: what a batch is, what G and D are given, which terms the
+objective adds. The loop (:class:`~gancli.engine.trainer.Trainer`) is the same for all: it sets
+the learning rates, calls the run's step object, logs, checkpoints and runs the hooks.
+
+* :class:`GenerateStep` (``--task generate``): ``d_steps`` D updates on real images and
+  ``G(z)``, then one G update through the frozen D, then the EMA update.
+* :class:`TranslateStep` (the pix2pix tasks, :mod:`gancli.tasks`): the same updates, with the
+  batch corrupted on the fly (:func:`gancli.translate.corrupt.corrupt` at (seed, D update), so
+  resume stays exact), ``G(input)``, a conditional D scoring (input, image) pairs and L1 added
+  to G's loss (Isola et al. 2017, arXiv 1611.07004).
+
+A step object is built once per run by :func:`build_step` (in
+:func:`~gancli.engine.parts.build_parts`) and implements :class:`TrainStep`. Neither uses the
+global RNG outside what the networks draw (dropout, gradient-penalty mixing), so a checkpoint
+of the loop's RNG states resumes it exactly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+import torch
+
+from gancli.conditioning import Conditioning
+from gancli.engine.ema import ema_beta, ema_update_
+from gancli.engine.precision import autocast
+
+#: Columns of the periodic sample grid (a GAN's fixed-z grid: 8x8 unconditional, one row per
+#: class otherwise; an image-to-image task's: input, output and target rows).
+GRID_COLUMNS = 8
+
+if TYPE_CHECKING:
+    from gancli.config import RunConfig
+    from gancli.data import ImageData
+    from gancli.engine.trainer import Trainer
+
+
+class TrainStep(Protocol):
+    """What the loop asks of a task (``t`` is the :class:`~gancli.engine.trainer.Trainer`,
+    whose ``parts`` hold G, D, the optimizers, the objective and the batcher)."""
+
+    def __call__(self, t: Trainer, step: int) -> dict[str, torch.Tensor]:
+        """Train 0-based ``step`` (learning rates already set); returns detached scalars to log:
+        ``loss_d``, ``loss_g``, ``d_real``, ``d_fake`` and the task's extra terms."""
+        ...
+
+    def sample_grid(self, t: Trainer) -> torch.Tensor:
+        """The periodic sample grid of this step, ``(N, C, H, W)`` float32 in [-1, 1] on the CPU,
+        :data:`GRID_COLUMNS` cells per row; no global RNG."""
+        ...
+
+
+def _apply_update(t: Trainer, loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                  stats: dict[str, torch.Tensor]) -> None:
+    """Zero ``opt``'s gradients, then back-propagate ``loss`` and step unless the NaN policy skips it."""
+    opt.zero_grad(set_to_none=True)
+    if t.usable(loss, stats):
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+
+class GenerateStep:
+    """A GAN's step: ``d_steps`` D updates (each on a fresh real batch and a batch of fakes;
+    + the objective's regularizers: gradient penalty, lazy R1), then one G update through the
+    frozen D, then the EMA update of G. Labels: the dataset's classes (``--conditional``) or
+    the k-means clusters (self-conditioned, G drawing its cluster from ``z``)."""
+
+    def __init__(self, cfg: RunConfig, data: ImageData, device: torch.device):
+        self.cond = Conditioning.of(cfg.model)
+
+    def latents(self, t: Trainer) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This process's slice of the global batch's latents ``z (b, nz)`` (and D's fake
+        labels ``(b,)``: random classes, or the clusters of a self-conditioned G). Every
+        rank draws the whole global batch from the shared z generator, so z does not
+        depend on the number of processes."""
+        n, b, r = t.cfg.train.batch_size, t.parts.batcher.local_batch_size, t.dist.rank
+        z_gen = t.parts.z_gen
+        z = torch.randn(n, t.cfg.model.nz, generator=z_gen, device=t.device)
+        k = self.cond.generator_classes
+        y = torch.randint(0, k, (n,), generator=z_gen, device=t.device) if k else None
+        if t.dist.enabled:
+            z = z[r * b:(r + 1) * b]
+            y = y[r * b:(r + 1) * b] if y is not None else None
+        if self.cond.self_conditioned:  # D's labels: the clusters G draws from z
+            y = t.parts.G.cluster_of(z)
+        return z, y
+
+    def __call__(self, t: Trainer, step: int) -> dict[str, torch.Tensor]:
+        """Returns the detached scalars of the last D update and the G update, this process's
+        means: ``loss_d`` (with penalties), ``loss_g``, ``d_real`` / ``d_fake`` (mean D(x) and
+        D(G(z)) before the update: probabilities for BCE losses, raw scores otherwise), and
+        ``gp`` / ``r1`` when enabled."""
+        cfg, p = t.cfg, t.parts
+        n_d = cfg.optim.d_steps
+        stats: dict[str, torch.Tensor] = {}
+        for i in range(n_d):
+            d_update = step * n_d + i  # also the index of the real batch
+            real, y_real = p.batcher.batch(d_update)
+            if not self.cond.labelled:
+                y_real = None
+            z, y_fake = self.latents(t)
+            y_g = None if self.cond.self_conditioned else y_fake  # a self-conditioned G takes z alone
+            last = i == n_d - 1
+            with autocast(t.device, p.autocast_dtype):
+                if last:
+                    fake = p.G_call(z, y_g)  # kept for the G update below
+                    fake_d = fake.detach()
+                else:
+                    with torch.no_grad():
+                        fake_d = p.G_local(z, y_g)
+                real_in, fake_in = p.augment(real), p.augment(fake_d)
+                if p.joint_d:  # one forward of twice the batch: larger matmuls, one gradient sum fewer
+                    y = torch.cat([y_real, y_fake]) if y_real is not None else None
+                    scores = p.D_call(torch.cat([real_in, fake_in]), y).float()
+                    real_scores, fake_scores = scores[:real.shape[0]], scores[real.shape[0]:]
+                else:
+                    real_scores = p.D_call(real_in, y_real).float()
+                    fake_scores = p.D_call(fake_in, y_fake).float()
+                loss_d = p.objective.d_loss(real_scores, fake_scores)
+            # The penalties call the plain D: torch.compile has no double backward, and DDP's
+            # hooks sit on D's parameters, so their gradients are averaged all the same.
+            # Under fp16 they run in float32 (see gancli.losses.regularizers).
+            with autocast(t.device, p.autocast_dtype, penalty=True):
+                loss_d = p.objective.regularize(loss_d, lambda x: p.D(x, y_real), real_in, fake_in, d_update, stats)
+            _apply_update(t, loss_d, p.opt_d, p.scaler_d, stats)
+
+        p.D.requires_grad_(False)
+        with autocast(t.device, p.autocast_dtype):
+            loss_g = p.objective.g_loss(p.D_local(p.augment(fake), y_fake).float())
+        _apply_update(t, loss_g, p.opt_g, p.scaler_g, stats)
+        p.D.requires_grad_(True)
+        if p.G_ema is not None:
+            ema_update_(p.G_ema, p.G, ema_beta(cfg.train.ema_decay, step))
+
+        stats.update({
+            "loss_d": loss_d.detach(),
+            "loss_g": loss_g.detach(),
+            "d_real": p.objective.report(real_scores.detach()),
+            "d_fake": p.objective.report(fake_scores.detach()),
+        })
+        return stats
+
+    def sample_grid(self, t: Trainer) -> torch.Tensor:
+        """The fixed-z grid: 8x8, or one row per class for a conditional G."""
+        from gancli.generate.sampling import generate
+
+        return generate(t.parts.sampling_generator, t.parts.fixed_z, t.parts.fixed_y)
+
+
+class TranslateStep:
+    """pix2pix's step (Isola et al. 2017, arXiv 1611.07004) on a corruption task: each real batch
+    (the target) is corrupted at (seed, D update) into G's input; D's loss is halved, as the
+    paper does to slow D; G's loss is ``adv_weight * adversarial + l1_weight * |G(x) - y|_1``.
+    Tasks whose corruption reports a hole ``mask`` (inpaint) keep the known pixels: G's output
+    only fills the holes (:func:`~gancli.translate.corrupt.keep_known`).
+
+    The losses are written here for now; :mod:`gancli.translate.objectives` (``Pix2PixStep``,
+    issue #24) is meant to own them: :meth:`d_loss` and :meth:`g_loss` are where it plugs in.
+
+    Args:
+        cfg: the run's config (task, its corruption options, loss weights, seed).
+        data: the training split; its first :data:`GRID_COLUMNS` images,
+            corrupted once with a seed of their own, are the sample grid's inputs.
+        device: where the grid's inputs live.
+    """
+
+    def __init__(self, cfg: RunConfig, data: ImageData, device: torch.device):
+        from gancli.seeding import derive_seed
+        from gancli.tasks import TRAINING_TASKS
+
+        task = TRAINING_TASKS.get(cfg.task.name)
+        self.corruption = task.corruption
+        self.options = task.corruption_options(cfg.task)
+        self.seed = cfg.train.seed
+        self.l1_weight, self.adv_weight = cfg.loss.l1_weight, cfg.loss.adv_weight
+        clean = data.images[:GRID_COLUMNS].to(device).float().div(127.5).sub(1.0)
+        self.grid_target = clean
+        self.grid_input, self.grid_extra = self.corrupt(clean, derive_seed(self.seed, "fixed-input"), 0)
+
+    def corrupt(self, images: torch.Tensor, seed: int, index: int, rank: int = 0) -> tuple[torch.Tensor, dict]:
+        """G's input ``(N, C', H, W)`` and the corruption's extras for clean ``images``."""
+        from gancli.translate.corrupt import corrupt
+
+        return corrupt(self.corruption, images, seed, index, rank, **self.options)
+
+    @staticmethod
+    def compose(output: torch.Tensor, extra: dict[str, torch.Tensor]) -> torch.Tensor:
+        """G's output as the task's result: the known pixels kept where the corruption made holes."""
+        if "mask" in extra:
+            from gancli.translate.corrupt import keep_known
+
+            return keep_known(output, extra["damaged"], extra["mask"])
+        return output
+
+    def d_loss(self, t: Trainer, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+        """D's loss on its patch logits, halved (pix2pix, section 3.3)."""
+        return 0.5 * t.parts.objective.d_loss(real_scores, fake_scores)
+
+    def g_loss(self, t: Trainer, fake: torch.Tensor, target: torch.Tensor,
+               fake_scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loss_g, l1)``: the weighted sum of the adversarial and the L1 terms, and the L1 term."""
+        l1 = (fake.float() - target.float()).abs().mean()
+        return self.adv_weight * t.parts.objective.g_loss(fake_scores) + self.l1_weight * l1, l1
+
+    def __call__(self, t: Trainer, step: int) -> dict[str, torch.Tensor]:
+        """Returns ``loss_d``, ``loss_g``, ``d_real``, ``d_fake`` (as :class:`GenerateStep`) and
+        ``l1``, the mean absolute error of G's output (unweighted)."""
+        cfg, p = t.cfg, t.parts
+        n_d = cfg.optim.d_steps
+        stats: dict[str, torch.Tensor] = {}
+        for i in range(n_d):
+            d_update = step * n_d + i  # the index of the real batch and of its corruption
+            target, _ = p.batcher.batch(d_update)
+            source, extra = self.corrupt(target, self.seed, d_update, t.dist.rank)
+            last = i == n_d - 1
+            with autocast(t.device, p.autocast_dtype):
+                if last:
+                    fake = self.compose(p.G_call(source), extra)  # kept for the G update below
+                    fake_d = fake.detach()
+                else:
+                    with torch.no_grad():
+                        fake_d = self.compose(p.G_local(source), extra)
+                real_scores = p.D_call(target, source).float()
+                fake_scores = p.D_call(fake_d, source).float()
+                loss_d = self.d_loss(t, real_scores, fake_scores)
+            with autocast(t.device, p.autocast_dtype, penalty=True):
+                loss_d = p.objective.regularize(loss_d, lambda x: p.D(x, source), target, fake_d, d_update, stats)
+            _apply_update(t, loss_d, p.opt_d, p.scaler_d, stats)
+
+        p.D.requires_grad_(False)
+        with autocast(t.device, p.autocast_dtype):
+            loss_g, l1 = self.g_loss(t, fake, target, p.D_local(fake, source).float())
+        _apply_update(t, loss_g, p.opt_g, p.scaler_g, stats)
+        p.D.requires_grad_(True)
+        if p.G_ema is not None:
+            ema_update_(p.G_ema, p.G, ema_beta(cfg.train.ema_decay, step))
+
+        stats.update({
+            "loss_d": loss_d.detach(),
+            "loss_g": loss_g.detach(),
+            "d_real": p.objective.report(real_scores.detach()),
+            "d_fake": p.objective.report(fake_scores.detach()),
+            "l1": l1.detach(),
+        })
+        return stats
+
+    @torch.no_grad()
+    def sample_grid(self, t: Trainer) -> torch.Tensor:
+        """Three rows of :data:`GRID_COLUMNS`: the inputs (their first C
+        channels, a 1-channel input repeated), the outputs of the sampling G in eval mode, the targets."""
+        G = t.parts.sampling_generator
+        was_training = G.training
+        G.eval()
+        try:
+            output = self.compose(G(self.grid_input), self.grid_extra)
+        finally:
+            G.train(was_training)
+        c = self.grid_target.shape[1]
+        shown = self.grid_input[:, :c] if self.grid_input.shape[1] >= c else self.grid_input.repeat(1, c, 1, 1)
+        return torch.cat([shown, output, self.grid_target]).float().cpu().clamp_(-1, 1)
+
+
+#: ``Task.step`` (:mod:`gancli.tasks`) -> the step class; each is built as ``cls(cfg, data, device)``.
+STEPS: dict[str, Any] = {"generate": GenerateStep, "pix2pix": TranslateStep}
+
+
+def build_step(cfg: RunConfig, data: ImageData, device: torch.device) -> TrainStep:
+    """The step object of ``cfg``'s task."""
+    from gancli.tasks import TRAINING_TASKS
+
+    return STEPS[TRAINING_TASKS.get(cfg.task.name).step](cfg, data, device)

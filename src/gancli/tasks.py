@@ -1,0 +1,137 @@
+"""What a run learns (``gan train --task``), one registry entry per task.
+
+* ``generate``: a GAN draws images from noise, ``G(z)`` (every run before issue #24; the default).
+* ``inpaint``, ``superres``, ``denoise``, ``colorize``, ``edges``: pix2pix (Isola et al. 2017,
+  arXiv 1611.07004) on the dataset's own images: each batch is corrupted on the fly
+  (:mod:`gancli.translate.corrupt`, a pure function of (seed, step), so resume stays exact) and
+  G learns to map the corrupted image back to the clean one, ``G(x)``, D judging (input, output)
+  pairs. Their recipe: the ``unet`` architecture (U-Net G + PatchGAN D), L1 weight 100, Adam
+  2e-4 with betas 0.5 / 0.999, no mode-collapse monitor (it scores noise-to-image samples).
+
+A :class:`Task` says which training step runs it (``step``, a key of
+:data:`gancli.engine.steps.STEPS`), which corruption makes its inputs and which
+:class:`~gancli.config.TaskConfig` options it takes; :func:`check_task_config` checks a
+resolved config against it (the resolver calls it before any run directory exists).
+
+Torch-free: the CLI lists the tasks in ``gan train --help``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gancli.errors import UsageError
+from gancli.registry import Registry
+from gancli.translate import corrupt
+
+#: The recipe of the pix2pix tasks (flat option -> value): below the loss's recipe and explicit
+#: options (:func:`gancli.resolve.build_config`).
+PIX2PIX_RECIPE: dict[str, Any] = {"arch": "unet", "l1_weight": 100.0, "optimizer": "adam", "lr_g": 2e-4,
+                                  "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "monitor_every": 0}
+#: The :class:`~gancli.config.TaskConfig` fields that are options of a corruption.
+CORRUPTION_OPTIONS = ("mask", "mask_size", "scale", "upsample", "noise_std", "edge_threshold")
+#: Options (flat names) of the image-to-image tasks' loss, refused with ``--task generate``.
+TRANSLATION_OPTIONS = ("l1_weight", "adv_weight")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One ``--task``.
+
+    Attributes:
+        name: the ``--task`` value.
+        step: the training step that runs it: ``generate`` or ``pix2pix``
+            (:data:`gancli.engine.steps.STEPS`).
+        corruption: the :data:`~gancli.translate.corrupt.TASKS` entry that makes G's inputs;
+            ``""`` = none (``generate``).
+    """
+
+    name: str
+    step: str
+    corruption: str = ""
+
+    @property
+    def translates(self) -> bool:
+        """G maps an image to an image (``G(x)``) instead of drawing one from ``z``."""
+        return self.step != "generate"
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The :class:`~gancli.config.TaskConfig` options this task takes."""
+        return tuple(corrupt.TASKS.get(self.corruption).options) if self.corruption else ()
+
+    def input_channels(self, channels: int) -> int:
+        """C of G's image input for images of ``channels`` channels; 0 = G takes ``z``."""
+        return corrupt.TASKS.get(self.corruption).input_channels(channels) if self.corruption else 0
+
+    def corruption_options(self, task_cfg: Any) -> dict[str, Any]:
+        """This task's options, from a :class:`~gancli.config.TaskConfig`."""
+        return {name: getattr(task_cfg, name) for name in self.options}
+
+
+#: ``--task`` names -> :class:`Task`; entry defaults are the task's recipe.
+TRAINING_TASKS: Registry[Task] = Registry("task")
+TRAINING_TASKS.register("generate", "images from noise: a GAN, G(z)")(Task("generate", "generate"))
+for _entry in corrupt.TASKS:
+    TRAINING_TASKS.register(_entry.name, f"pix2pix: {_entry.summary}", PIX2PIX_RECIPE)(
+        Task(_entry.name, "pix2pix", corruption=_entry.name))
+
+
+def _flags(names: Any) -> str:
+    return ", ".join("--" + n.replace("_", "-") for n in names)
+
+
+def check_given_options(task_name: str, given: dict[str, Any]) -> None:
+    """Refuse options of another task than ``task_name`` given explicitly (``given``: flat option
+    name -> value), e.g. ``--task denoise --scale 2`` or ``--l1-weight 10`` with ``--task generate``.
+
+    Raises:
+        UnknownNameError: an unknown task (naming the valid ones).
+        UsageError: one line naming the options and those the task takes.
+    """
+    task = TRAINING_TASKS.get(task_name)
+    foreign = [n for n in CORRUPTION_OPTIONS if n in given and n not in task.options]
+    if foreign:
+        takes = _flags(task.options) or "none"
+        raise UsageError(f"--task {task_name} takes no {_flags(foreign)}; its options: {takes}")
+    loss_terms = [n for n in TRANSLATION_OPTIONS if n in given]
+    if loss_terms and not task.translates:
+        raise UsageError(f"--task {task_name} takes no {_flags(loss_terms)}; they weigh the loss of the "
+                         f"image-to-image tasks ({', '.join(n for n in TRAINING_TASKS.names() if n != 'generate')})")
+
+
+def check_task_config(cfg: Any) -> None:
+    """Check a resolved :class:`~gancli.config.RunConfig` against its task: the corruption's
+    options against the image shape (colorize needs RGB, ``--scale`` must divide the size...),
+    the architecture's kind, and the options a translation run cannot use yet.
+
+    Raises:
+        UsageError: one line naming the bad value and the valid choices.
+    """
+    from gancli.models import TRANSLATORS
+
+    task = TRAINING_TASKS.get(cfg.task.name)
+    m, loss = cfg.model, cfg.loss
+    if not task.translates:
+        if m.arch in TRANSLATORS:
+            raise UsageError(f"--arch {m.arch} translates images; give it an image-to-image --task "
+                             f"({', '.join(n for n in TRAINING_TASKS.names() if n != 'generate')})")
+        return
+    corrupt.check_task(task.corruption, m.img_channels, m.img_resolution, m.img_resolution,
+                       **task.corruption_options(cfg.task))
+    if m.arch not in TRANSLATORS:
+        raise UsageError(f"--arch {m.arch} draws images from noise; --task {task.name} needs an image-to-image "
+                         f"architecture: {', '.join(TRANSLATORS)}")
+    if not loss.l1_weight and not loss.adv_weight:
+        raise UsageError(f"--l1-weight 0 and --adv-weight 0 leave --task {task.name} nothing to learn; "
+                         "give one of them > 0")
+    # not wired for translation runs yet (issue #24): refused rather than silently wrong
+    if m.d_norm == "layer":
+        raise UsageError(f"--d-norm layer is not available with --task {task.name} (the PatchGAN's: batch, none)")
+    t = cfg.train
+    for value, flag_ in ((t.augment, "--augment"), (t.eval_every_steps, "--eval-every"),
+                         (t.monitor_every_steps, "--monitor-every")):
+        if value:
+            raise UsageError(f"{flag_} is not available with --task {task.name} yet; leave it off "
+                             f"(got {flag_} {value})")
