@@ -70,7 +70,7 @@ def test_dry_run_prints_config_and_creates_nothing(home):
     "args,fragment",
     [
         (["train", "--dataset", "imagenet9"], "unknown dataset 'imagenet9'; valid choices: mnist"),
-        (["train", "--arch", "unet"], "unknown arch 'unet'; valid choices: mlp, dcgan"),
+        (["train", "--arch", "stylegan9"], "unknown arch 'stylegan9'; valid choices: mlp, dcgan"),
         (["train", "--loss", "l1"], "unknown loss 'l1'; valid choices: bce, minimax"),
         (["train", "--device", "tpu", "--steps", "1"], "unknown device 'tpu'; valid choices: auto, cpu, cuda, cuda:N, mps"),
         (["train", "--batch-size", "-3"], "--batch-size must be > 0, got -3"),
@@ -379,7 +379,7 @@ def _complete(home, words: str) -> list[str]:
 
 
 def test_completion_of_values_run_ids_and_steps(home, tmp_path):
-    assert _complete(home, "gan train --arch ") == ["mlp", "dcgan", "resnet"]
+    assert _complete(home, "gan train --arch ") == ["mlp", "dcgan", "resnet", "unet"]
     assert _complete(home, "gan train --loss h") == ["hinge"]
     assert _complete(home, "gan train --preset mnist-c") == ["mnist-cdcgan"]
     assert _complete(home, "gan train --dataset c") == ["cifar10", "celeba"]
