@@ -17,6 +17,7 @@ of the loop's RNG states resumes it exactly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
@@ -58,6 +59,29 @@ def _apply_update(t: Trainer, loss: torch.Tensor, opt: torch.optim.Optimizer, sc
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
+
+
+def _g_update(t: Trainer, step: int, stats: dict[str, torch.Tensor], g_loss: Callable[[], Any]) -> Any:
+    """The G update of a step: D frozen, ``g_loss()`` under autocast (returns the loss, or a
+    tuple whose first item is the loss), the update, D unfrozen, then the EMA update of G.
+    Returns what ``g_loss`` returned."""
+    p = t.parts
+    p.D.requires_grad_(False)
+    with autocast(t.device, p.autocast_dtype):
+        out = g_loss()
+    _apply_update(t, out[0] if isinstance(out, tuple) else out, p.opt_g, p.scaler_g, stats)
+    p.D.requires_grad_(True)
+    if p.G_ema is not None:
+        ema_update_(p.G_ema, p.G, ema_beta(t.cfg.train.ema_decay, step))
+    return out
+
+
+def _step_stats(t: Trainer, loss_d: torch.Tensor, loss_g: torch.Tensor, real_scores: torch.Tensor,
+                fake_scores: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The detached scalars every step logs: the last D loss, G's loss, mean D(x) and D(G(z))."""
+    report = t.parts.objective.report
+    return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_real": report(real_scores.detach()),
+            "d_fake": report(fake_scores.detach())}
 
 
 class GenerateStep:
@@ -125,20 +149,8 @@ class GenerateStep:
                 loss_d = p.objective.regularize(loss_d, lambda x: p.D(x, y_real), real_in, fake_in, d_update, stats)
             _apply_update(t, loss_d, p.opt_d, p.scaler_d, stats)
 
-        p.D.requires_grad_(False)
-        with autocast(t.device, p.autocast_dtype):
-            loss_g = p.objective.g_loss(p.D_local(p.augment(fake), y_fake).float())
-        _apply_update(t, loss_g, p.opt_g, p.scaler_g, stats)
-        p.D.requires_grad_(True)
-        if p.G_ema is not None:
-            ema_update_(p.G_ema, p.G, ema_beta(cfg.train.ema_decay, step))
-
-        stats.update({
-            "loss_d": loss_d.detach(),
-            "loss_g": loss_g.detach(),
-            "d_real": p.objective.report(real_scores.detach()),
-            "d_fake": p.objective.report(fake_scores.detach()),
-        })
+        loss_g = _g_update(t, step, stats, lambda: p.objective.g_loss(p.D_local(p.augment(fake), y_fake).float()))
+        stats.update(_step_stats(t, loss_d, loss_g, real_scores, fake_scores))
         return stats
 
     def sample_grid(self, t: Trainer) -> torch.Tensor:
@@ -228,21 +240,8 @@ class TranslateStep:
                 loss_d = p.objective.regularize(loss_d, lambda x: p.D(x, source), target, fake_d, d_update, stats)
             _apply_update(t, loss_d, p.opt_d, p.scaler_d, stats)
 
-        p.D.requires_grad_(False)
-        with autocast(t.device, p.autocast_dtype):
-            loss_g, l1 = self.g_loss(t, fake, target, p.D_local(fake, source).float())
-        _apply_update(t, loss_g, p.opt_g, p.scaler_g, stats)
-        p.D.requires_grad_(True)
-        if p.G_ema is not None:
-            ema_update_(p.G_ema, p.G, ema_beta(cfg.train.ema_decay, step))
-
-        stats.update({
-            "loss_d": loss_d.detach(),
-            "loss_g": loss_g.detach(),
-            "d_real": p.objective.report(real_scores.detach()),
-            "d_fake": p.objective.report(fake_scores.detach()),
-            "l1": l1.detach(),
-        })
+        loss_g, l1 = _g_update(t, step, stats, lambda: self.g_loss(t, fake, target, p.D_local(fake, source).float()))
+        stats.update(_step_stats(t, loss_d, loss_g, real_scores, fake_scores), l1=l1.detach())
         return stats
 
     @torch.no_grad()
