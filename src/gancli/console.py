@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from gancli.units import fmt_duration  # noqa: F401 -- re-exported for the CLI
+from gancli.units import fmt_duration
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

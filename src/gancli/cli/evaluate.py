@@ -13,6 +13,7 @@ import typer
 from gancli import console
 from gancli.cli.common import complete_checkpoint, complete_run, handles_errors, resolve_generator_source, state
 from gancli.errors import UsageError
+from gancli.units import fmt_duration
 
 
 @handles_errors
@@ -164,7 +165,7 @@ def _print_cas(report, label: str, settings) -> None:
     what = f"{tr['generated']:,} generated" if mix is None else f"{tr['real']:,} real + {tr['generated']:,} generated (R = {mix})"
     console.info(f"protocol cas (Ravuri & Vinyals 2019): LeNet-MNIST recipe, {what}, {tr['steps']} steps "
                  f"({settings.epochs} epochs), tested on {p['test']['num']:,} real {p['test']['dataset']} test images; "
-                 f"seed {settings.seed}; real baseline {doc['baseline_cache']}; {console.fmt_duration(report.seconds)}")
+                 f"seed {settings.seed}; real baseline {doc['baseline_cache']}; {fmt_duration(report.seconds)}")
     if doc.get("metrics_file"):
         console.info(f"appended to {doc['metrics_file']}")
 
@@ -190,6 +191,6 @@ def _print_table(report) -> None:
     ref_s = f"{ref['dataset']}:{ref['split']}" if "dataset" in ref else ref.get("folder", "?")
     console.info(f"protocol {p['protocol']}: {p['feature_extractor']}, weights sha256 {p['weights_sha256'][:12]}..., "
                  f"resize {p['resize']}; {p['num_generated']:,} generated vs {p['num_reference']:,} reference "
-                 f"({ref_s}); seed {p['seed']}; {console.fmt_duration(report.seconds)}")
+                 f"({ref_s}); seed {p['seed']}; {fmt_duration(report.seconds)}")
     if report.doc.get("metrics_file"):
         console.info(f"appended to {report.doc['metrics_file']}")

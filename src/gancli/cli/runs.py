@@ -13,6 +13,7 @@ from gancli.cli.common import Command, Group, complete_run, handles_errors, stat
 from gancli.conditioning import Conditioning
 from gancli.errors import GancliError, UsageError
 from gancli.runs import Run
+from gancli.units import fmt_duration
 
 app = typer.Typer(help="List, show, delete and unlock runs.", no_args_is_help=True, cls=Group)
 
@@ -245,7 +246,7 @@ def compare(
         table.add_row("[dim]config[/]", *(["[dim]identical[/]"] * len(data)))
     table.add_section()
     table.add_row("step", *(f"{h['step']:,}/{h['steps']:,}" if h["steps"] is not None else f"{h['step']:,}" for h in heads))
-    table.add_row("wall time", *(console.fmt_duration(h["wall_seconds"]) if h["wall_seconds"] is not None else "-"
+    table.add_row("wall time", *(fmt_duration(h["wall_seconds"]) if h["wall_seconds"] is not None else "-"
                                  for h in heads))
     table.add_row("steps/s", *(f"{h['steps_per_second']:.2f}" if h["steps_per_second"] is not None else "-" for h in heads))
     table.add_row("eval step", *(f"{h['eval_step']:,}" if h["eval_step"] is not None else "-" for h in heads))

@@ -25,6 +25,7 @@ from gancli.cli.common import complete_names, complete_run, handles_errors, stat
 from gancli.config import DATA, MODEL, OPTIM, RUN, SPEED, TASK, OptionSpec, option_specs
 from gancli.errors import UsageError
 from gancli.resolve import registry
+from gancli.units import fmt_duration
 
 #: Environment variable through which ``gan train --nproc N`` hands its ranks the resolved
 #: config (a JSON file: ``{"config": ..., "resume": run path or null}``) instead of argv.
@@ -325,7 +326,7 @@ def _train(st, store, cfg, run, dist=None, device=None, as_json: bool = False) -
         )
         raise typer.Exit(code)
     console.info(
-        f"done: {result.step} steps; this session {console.fmt_duration(result.seconds)} "
+        f"done: {result.step} steps; this session {fmt_duration(result.seconds)} "
         f"at {result.images_per_sec:.0f} img/s; checkpoint {ckpt}"
     )
     if cfg.task.name == "generate":

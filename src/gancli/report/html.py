@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gancli._version import __version__
-from gancli.console import fmt_duration
+from gancli.units import fmt_duration
 from gancli.report.data import RunData, config_differences, is_number, lower_is_better
 from gancli.report.plots import PALETTE, TITLES, Plot
 
