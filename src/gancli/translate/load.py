@@ -1,0 +1,148 @@
+"""Load the translator of an image-to-image run (``gan train --task inpaint|superres|...``): the
+one loader behind ``gan translate``, ``gan evaluate`` and ``gan export`` on translation runs.
+
+A :class:`Translator` holds the run's generator (EMA weights when the run kept them) and what
+is needed to use it without a data loader: the task, its corruption options (so a clean image
+can be corrupted exactly as in training), the image channels, and :meth:`Translator.repair`,
+which runs G and applies the task's output rule (inpainting keeps the known pixels).
+
+Import cost: torch (through the checkpoint module).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gancli.checkpoint import GENERATOR_PARTS, Checkpoint, load_checkpoint
+from gancli.config import RunConfig
+from gancli.errors import GancliError, UsageError
+
+__all__ = ["DIRECTIONS", "Translator", "load_translator", "translator_from_checkpoint"]
+
+#: ``--direction`` values of an unpaired (CycleGAN) run: domain A to B, B to A.
+DIRECTIONS = ("a2b", "b2a")
+
+
+@dataclass
+class Translator:
+    """An image-to-image run's generator, ready to apply.
+
+    Attributes:
+        G: the generator in eval mode: ``(N, in_channels, H, W)`` in [-1, 1] -> ``(N,
+            img_channels, H, W)`` in [-1, 1], any H and W (padded to :attr:`multiple` inside).
+        config: the run's :class:`~gancli.config.RunConfig`.
+        task: the run's ``--task`` name (``inpaint``, ``superres``...).
+        corruption: the :data:`gancli.translate.corrupt.TASKS` entry that made G's training inputs.
+        options: that corruption's options as trained (``scale``, ``mask_size``...).
+        step: the checkpoint's step.
+        uses_ema: the weights are the EMA generator's.
+        path: the checkpoint file.
+    """
+
+    G: torch.nn.Module
+    config: RunConfig
+    task: str
+    corruption: str
+    options: dict[str, Any]
+    step: int
+    uses_ema: bool
+    path: Path
+
+    @property
+    def img_channels(self) -> int:
+        """C of the images the run was trained on (and of G's output)."""
+        return self.config.model.img_channels
+
+    @property
+    def in_channels(self) -> int:
+        """C of G's input (e.g. inpaint: C + 1, the damaged image and the mask)."""
+        return self.config.model.in_channels
+
+    @property
+    def multiple(self) -> int:
+        """G pads H and W to multiples of this internally."""
+        return int(getattr(self.G, "multiple", 1))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.G.parameters()).device
+
+    def corrupt(self, images: torch.Tensor, seed: int, index: int = 0):
+        """The training corruption of clean ``images`` ``(N, C, H, W)`` in [-1, 1] at (``seed``,
+        ``index``): :func:`gancli.translate.corrupt.corrupt` with the run's options. Returns
+        ``(input, extra)`` (:class:`~gancli.translate.corrupt.Corrupted`)."""
+        from gancli.translate.corrupt import corrupt
+
+        return corrupt(self.corruption, images, seed, index, **self.options)
+
+    @torch.no_grad()
+    def repair(self, source: torch.Tensor, extra: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """G applied to ``source`` ``(N, in_channels, H, W)`` in [-1, 1], float32 ``(N,
+        img_channels, H, W)`` in [-1, 1]; with an inpainting ``extra`` (``mask`` and ``damaged``)
+        the known pixels are kept (:func:`~gancli.translate.corrupt.keep_known`)."""
+        out = self.G(source.to(self.device)).float()
+        if extra and "mask" in extra:
+            from gancli.translate.corrupt import keep_known
+
+            out = keep_known(out, extra["damaged"].to(out.device), extra["mask"].to(out.device))
+        return out
+
+
+def translator_from_checkpoint(ckpt: Checkpoint, device: str | torch.device = "cpu", ema: bool = True,
+                               direction: str | None = None) -> Translator:
+    """The :class:`Translator` of an already loaded checkpoint.
+
+    Args:
+        direction: ``a2b`` / ``b2a`` for an unpaired (CycleGAN) run, which holds one generator per
+            direction; None = the run's only generator (a2b for CycleGAN).
+
+    Raises:
+        UsageError: the run draws images from noise (``--task generate``): use ``gan sample``.
+        GancliError: the weights do not match the config.
+    """
+    from gancli.models import build_generator
+    from gancli.tasks import TRAINING_TASKS
+
+    cfg = ckpt.config
+    task = TRAINING_TASKS.get(cfg.task.name)
+    if not task.translates:
+        raise UsageError(f"{ckpt.path} is a generation run (--task generate): it draws images from noise; "
+                         "use gan sample, or give a run trained with an image-to-image --task")
+    if direction is not None and direction not in DIRECTIONS:
+        raise UsageError(f"--direction {direction} is not one of {', '.join(DIRECTIONS)}")
+    if direction is not None and task.step != "cyclegan":
+        raise UsageError(f"--direction applies to unpaired (CycleGAN) runs; {ckpt.path} is a --task {task.name} "
+                         "run with one generator")
+    g = build_generator(cfg.model)
+    use_ema = ema and ckpt.has("generator_ema")
+    try:
+        g.load_state_dict(ckpt.part("generator_ema" if use_ema else "generator"), strict=True)
+    except RuntimeError as e:
+        raise GancliError(f"checkpoint {ckpt.path} does not match its config ({str(e).splitlines()[0]})") from None
+    g = g.to(device).eval()
+    return Translator(g, cfg, task.name, task.corruption, task.corruption_options(cfg.task), ckpt.step,
+                      use_ema, Path(ckpt.path))
+
+
+def load_translator(path: str | os.PathLike, device: str | torch.device = "cpu", ema: bool = True,
+                    direction: str | None = None) -> Translator:
+    """The :class:`Translator` of a checkpoint file, a run directory or a run's ``checkpoints/``
+    folder (its newest checkpoint).
+
+    Raises:
+        GancliError: no checkpoint there, or it is damaged.
+        UsageError: a generation run (see :func:`translator_from_checkpoint`).
+    """
+    path = Path(path)
+    if path.is_dir():
+        from gancli.runs import Run
+
+        run = Run(path if (path / "config.json").exists() else path.parent)
+        path = run.checkpoint_path("latest")
+    ckpt = load_checkpoint(path, device="cpu", prefixes=GENERATOR_PARTS)
+    return translator_from_checkpoint(ckpt, device=device, ema=ema, direction=direction)
