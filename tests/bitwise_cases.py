@@ -46,6 +46,23 @@ EVAL_VARIANT = ["--loss", "bce", "--ema-decay", "0.999", "--lr", "2e-4", "--beta
 
 ARCHS = ("mlp", "dcgan", "resnet")
 
+#: Image-to-image tasks (issue #24), one case each, recorded after the tasks existed (so a CPU kind
+#: recorded before them may lack these cases: the test then skips them, loudly). The widths, steps
+#: and batch are COMMON's; ``--ema-decay 0.999`` so the EMA of a translator is pinned too.
+TASK_COMMON = ["--limit", "128", "--batch-size", "16", "--steps", "6", "--seed", "7", "--device", "cpu",
+               "--log-every", "2", "--sample-every", "0", "--checkpoint-every", "0", "--keep", "0",
+               "--ngf", "8", "--ndf", "8", "--lr-schedule", "constant", "--precision", "fp32", "--no-compile",
+               "--ema-decay", "0.999"]
+TASK_VARIANTS: dict[str, list[str]] = {
+    "inpaint": ["--dataset", "mnist", "--task", "inpaint", "--mask", "mixed"],
+    "superres": ["--dataset", "mnist", "--task", "superres", "--scale", "4"],
+    "denoise": ["--dataset", "mnist", "--task", "denoise", "--noise-std", "0.3"],
+    "edges": ["--dataset", "mnist", "--task", "edges"],
+    "colorize": ["--dataset", "@rgb-mnist", "--task", "colorize"],
+}
+#: ``--dataset`` placeholders: a folder :func:`materialize` writes from MNIST before the case runs.
+PLACEHOLDERS = ("@rgb-mnist",)
+
 
 def cases() -> dict[str, list[str]]:
     """Case name -> ``gan train`` arguments (after ``train``)."""
@@ -55,7 +72,43 @@ def cases() -> dict[str, list[str]]:
             out[f"{arch}/{name}"] = ["--arch", arch, *COMMON, *extra, *_r1_off(extra)]
     for arch in ("mlp", "dcgan"):
         out[f"{arch}/eval-every"] = ["--arch", arch, *COMMON, *EVAL_VARIANT, *_r1_off(EVAL_VARIANT)]
+    out.update(task_cases())
     return out
+
+
+def task_cases() -> dict[str, list[str]]:
+    """The image-to-image cases: ``task/<name>`` -> ``gan train`` arguments."""
+    return {f"task/{name}": [*extra, *TASK_COMMON] for name, extra in TASK_VARIANTS.items()}
+
+
+def _mnist_subset(n: int):
+    """The first ``n`` MNIST training digits, uint8 ``(n, 28, 28)``, and their labels."""
+    import os
+
+    import torchvision
+
+    root = os.environ.get("GANCLI_DATA_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    ds = torchvision.datasets.MNIST(root=root, train=True, download=False)
+    return ds.data[:n], ds.targets[:n]
+
+
+def materialize(args: list[str], where: Path) -> list[str]:
+    """``args`` with a ``--dataset`` placeholder replaced by a folder written under ``where``:
+    ``@rgb-mnist``: the first 128 MNIST digits as 28x28 RGB PNGs, each digit drawn in a colour of
+    its label (a fixed palette), on black. Deterministic: the same bytes on every machine."""
+    if not any(a in PLACEHOLDERS for a in args):
+        return args
+    from PIL import Image
+
+    digits, labels = _mnist_subset(128)
+    palette = [(255, 64, 64), (64, 255, 64), (64, 64, 255), (255, 255, 64), (255, 64, 255),
+               (64, 255, 255), (255, 160, 32), (160, 32, 255), (32, 160, 96), (255, 255, 255)]
+    folder = where / "rgb-mnist"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (d, y) in enumerate(zip(digits.tolist(), labels.tolist())):
+        rgb = bytes(v * c // 255 for row in d for v in row for c in palette[y])
+        Image.frombytes("RGB", (28, 28), rgb).save(folder / f"{i:04d}.png")
+    return [str(folder) if a == "@rgb-mnist" else a for a in args]
 
 
 def _r1_off(extra: list[str]) -> list[str]:
@@ -108,7 +161,7 @@ def run_case(args: list[str], home: Path) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        res = CliRunner().invoke(app, ["--home", str(home), "-q", "train", *args])
+        res = CliRunner().invoke(app, ["--home", str(home), "-q", "train", *materialize(args, home / "data")])
     finally:
         torch.set_num_threads(threads)
     if res.exit_code != 0:

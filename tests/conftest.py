@@ -82,7 +82,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.section("bitwise fixture", sep="=", bold=True, red=bool(skipped), green=not skipped)
     if skipped:
         terminalreporter.write_line(
-            f"NOT CHECKED: {len(skipped)} bitwise case(s) skipped, no fixture for CPU kind {sig}; record one with "
-            "python scripts/record_bitwise.py on the code before a change", red=True, bold=True)
+            f"NOT CHECKED: {len(skipped)} bitwise case(s) skipped, no fixture for them on CPU kind {sig}; record "
+            "with python scripts/record_bitwise.py [--only CASE] on the code before a change", red=True, bold=True)
+        if ran:
+            terminalreporter.write_line(f"checked {len(ran)} other case(s) against the fixture of CPU kind {sig}")
     else:
         terminalreporter.write_line(f"checked {len(ran)} case(s) against the fixture of CPU kind {sig}", green=True)
