@@ -132,6 +132,24 @@ def start_line(cfg: RunConfig, run: Run, trainer: Trainer, resumed: bool) -> str
     )
 
 
+def load_training_data(cfg: RunConfig, data_dir: str | Path) -> ImageData:
+    """The training split: :func:`gancli.data.load_split` of ``cfg.data`` (``data_dir``: the data
+    directory), or for ``--task paired`` the folder's pairs
+    (:func:`gancli.translate.pairs.load_paired_split`: the targets B as ``images``, the inputs A
+    as ``inputs``, ``labels`` = ``arange(N)``).
+
+    Raises:
+        UsageError / GancliError: as those functions (also: A and B of a pair of other pixel sizes).
+    """
+    from gancli.tasks import TRAINING_TASKS
+
+    if TRAINING_TASKS.get(cfg.task.name).paired:
+        from gancli.translate.pairs import load_paired_split
+
+        return load_paired_split(cfg.data, cfg.task.paired_layout)
+    return load_split(cfg.data, data_dir)
+
+
 def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run | None = None,
           reporter: Reporter | None = None, should_stop: Callable[[], bool] = lambda: False,
           dist: Dist | None = None, device: torch.device | None = None) -> tuple[Run, TrainResult]:
@@ -158,7 +176,7 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     dist = dist or SINGLE
     note = reporter.note if reporter is not None else (lambda _t: None)
     device = preflight(cfg, dist.world_size, device)
-    data = dist.leaders_first(lambda: load_split(cfg.data, data_dir))
+    data = dist.leaders_first(lambda: load_training_data(cfg, data_dir))
     if data.skipped:
         note(f"skipped {len(data.skipped)} unreadable image(s) (--skip-bad-images), e.g. {data.skipped[0]}")
     slow = precision_warning(cfg.train.precision, device)
