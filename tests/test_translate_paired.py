@@ -101,7 +101,7 @@ def _parts(path: Path) -> dict[str, dict]:
 def test_paired_folders_train_through_the_cli(paired, home):
     r = gan(*tiny(paired, 4))
     assert r.exit_code == 0, r.output
-    assert "paired with unet" in r.output and f"{N_PAIRS} images" in r.output
+    assert "paired with unet" in r.output and f"({N_PAIRS} pairs, 3x16x16)" in r.output
     (run,) = RunStore(home).list()
     cfg = run.read_config()
     assert (cfg.task.name, cfg.task.paired_layout, cfg.model.arch) == ("paired", "folders", "unet")

@@ -261,12 +261,14 @@ class TrainConfig:
 class TaskConfig:
     """What the run learns (:mod:`gancli.tasks`): images from noise (``generate``, every run
     before issue #24) or an image-to-image task, with the options of its corruption
-    (:mod:`gancli.translate.corrupt`; the defaults are the corruptions' own). An option of
+    (:mod:`gancli.translate.corrupt`; the defaults are the corruptions' own) or of its data
+    (``paired_layout``, :mod:`gancli.translate.pairs`). An option of
     another task than the run's keeps its default and is refused when given."""
 
     name: str = option("generate", "What G learns: generate = images from noise (a GAN); the others translate "
                        "an image (pix2pix, arXiv 1611.07004): the training images corrupted on the fly -> "
-                       "the clean ones, or (paired) the A/ images of a folder -> its B/ images.", flag="--task", group=TASK, registry="task")
+                       "the clean ones, or (paired) the A/ images of a folder -> its B/ images.", flag="--task",
+                       group=TASK, registry="task")
     mask: str = option("box", "--task inpaint: the holes: squares of --mask-size, free-form brush strokes, or "
                        "either at random.", group=TASK, choices=MASK_KINDS)
     mask_size: int = option(0, "--task inpaint: side of a square hole, pixels; 0 = 3/7 of the image side "

@@ -121,8 +121,11 @@ def start_line(cfg: RunConfig, run: Run, trainer: Trainer, resumed: bool) -> str
     model = f"{cfg.task.name} with {cfg.model.arch}" if c.takes_image else cfg.model.arch
     length = f"{cfg.train.steps} steps" + (f" ({cfg.train.epochs:g} epochs)" if cfg.train.epochs else "")
     dist = trainer.dist
+    from gancli.tasks import TRAINING_TASKS
+
+    unit = "pairs" if TRAINING_TASKS.get(cfg.task.name).paired else "images"
     return (
-        f"{what} {model} on {cfg.data.dataset} ({len(trainer.batcher)} images, "
+        f"{what} {model} on {cfg.data.dataset} ({len(trainer.batcher)} {unit}, "
         f"{cfg.model.img_channels}x{cfg.model.img_resolution}x{cfg.model.img_resolution}){cond}, loss {cfg.loss.name}, "
         f"{length}, batch {cfg.train.batch_size}, device {trainer.device}{how}, precision {cfg.train.precision}"
         + (f", {torch.get_num_threads()} CPU threads" if trainer.device.type == "cpu" else "")
