@@ -311,19 +311,25 @@ def test_global_option_after_the_command_says_where_it_goes(argv, hint):
     assert "is a global option: it goes before the command" in r.output and hint in r.output
 
 
-def test_listed_preset_flags_reproduce_the_preset():
-    """What --list-presets prints for a preset, typed as flags, resolves to the preset's config."""
+def test_listed_preset_flags_reproduce_the_preset(tmp_path):
+    """What --list-presets prints for a preset, typed as flags, resolves to the preset's config.
+    A preset of ``--task paired`` names no dataset (the user's folder of pairs): both are given one."""
     import shlex
 
     from gancli.cli.train import preset_flags
     from gancli.presets import PRESETS
 
+    pairs = tmp_path / "pairs"
+    for side in ("A", "B"):
+        (pairs / side).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(pairs / side / "x.png")
     listing = gan("train", "--list-presets").output
     for entry in PRESETS:
         flags = preset_flags(entry.obj.options)
         assert " ".join(listing.split()).count(flags) == 1, flags  # printed whole, wrapped at spaces only
-        by_preset = json.loads(gan("train", "--preset", entry.name, "--dry-run").output)
-        by_flags = json.loads(gan("train", *shlex.split(flags), "--dry-run").output)
+        extra = ["--dataset", str(pairs)] if entry.obj.options.get("task") == "paired" else []
+        by_preset = json.loads(gan("train", "--preset", entry.name, *extra, "--dry-run").output)
+        by_flags = json.loads(gan("train", *shlex.split(flags), *extra, "--dry-run").output)
         assert by_flags == by_preset, entry.name
 
 

@@ -41,6 +41,8 @@ NAN_POLICIES = ("stop", "skip")
 MASK_KINDS = ("box", "free", "mixed")
 #: ``--upsample`` of ``--task superres`` (:data:`gancli.translate.corrupt.UPSAMPLE_MODES`).
 UPSAMPLE_MODES = ("bicubic", "nearest")
+#: ``--paired-layout`` of ``--task paired`` (the keys of :data:`gancli.translate.pairs.PAIRED_LAYOUTS`).
+PAIRED_LAYOUTS = ("folders", "ab")
 
 
 #: Largest seed of every command (``gan train / sample / evaluate --seed``): seeds go to torch
@@ -259,12 +261,14 @@ class TrainConfig:
 class TaskConfig:
     """What the run learns (:mod:`gancli.tasks`): images from noise (``generate``, every run
     before issue #24) or an image-to-image task, with the options of its corruption
-    (:mod:`gancli.translate.corrupt`; the defaults are the corruptions' own). An option of
+    (:mod:`gancli.translate.corrupt`; the defaults are the corruptions' own) or of its data
+    (``paired_layout``, :mod:`gancli.translate.pairs`). An option of
     another task than the run's keeps its default and is refused when given."""
 
     name: str = option("generate", "What G learns: generate = images from noise (a GAN); the others translate "
-                       "an image: the training images corrupted on the fly -> the clean ones (pix2pix, "
-                       "arXiv 1611.07004).", flag="--task", group=TASK, registry="task")
+                       "an image (pix2pix, arXiv 1611.07004): the training images corrupted on the fly -> "
+                       "the clean ones, or (paired) the A/ images of a folder -> its B/ images.", flag="--task",
+                       group=TASK, registry="task")
     mask: str = option("box", "--task inpaint: the holes: squares of --mask-size, free-form brush strokes, or "
                        "either at random.", group=TASK, choices=MASK_KINDS)
     mask_size: int = option(0, "--task inpaint: side of a square hole, pixels; 0 = 3/7 of the image side "
@@ -277,6 +281,10 @@ class TaskConfig:
                               "(0.2 = 25.5 of 255).", group=TASK, gt=0, le=2)
     edge_threshold: float = option(0.2, "--task edges: Sobel gradient magnitude above which a pixel is an edge "
                                    "(1 = a sharp step across the whole range).", group=TASK, gt=0, lt=1.5)
+    paired_layout: str = option("folders", "--task paired: how the --dataset folder holds the pairs: folders = "
+                                "A/ (inputs) and B/ (targets) matched by file name; ab = side-by-side A|B images "
+                                "(pix2pix's datasets; in ROOT/train when that folder exists).", group=TASK,
+                                choices=PAIRED_LAYOUTS)
 
 
 #: Sections that a config written by an older gancli may lack; they read as their defaults

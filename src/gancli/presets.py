@@ -82,3 +82,49 @@ _add("cifar10-sngan", Preset(
     cost="50k G steps; GPU recommended (days on a 2-core CPU)",
     source="Miyato et al. 2018 (arXiv 1802.05957), CIFAR-10 ResNet; mimicry SNGAN",
 ))
+
+# -- image-to-image (issue #24) ------------------------------------------------------------------
+#: Length of the MNIST image-to-image presets (``mnist-inpaint``, ``mnist-superres4``), epochs at
+#: :data:`MNIST_TRANSLATION_BATCH`: a first budget (about the README job's wall time on a 2-core
+#: CPU is the aim), to be tuned from measurements.
+MNIST_TRANSLATION_EPOCHS = 2.0
+#: Batch size of the MNIST image-to-image presets.
+MNIST_TRANSLATION_BATCH = 64
+#: Width (``--ngf`` / ``--ndf``) of the MNIST image-to-image presets: half the reference's 64, for the CPU.
+MNIST_TRANSLATION_WIDTH = 32
+#: pix2pix's facades recipe (Isola et al. 2017; junyanz/pytorch-CycleGAN-and-pix2pix): 256 px,
+#: batch 1, 200 epochs (the reference: 100 at the base rate + 100 decaying linearly to 0).
+PIX2PIX_IMAGE_SIZE, PIX2PIX_BATCH, PIX2PIX_EPOCHS = 256, 1, 200.0
+
+_MNIST_I2I = {"dataset": "mnist", "arch": "unet", "ngf": MNIST_TRANSLATION_WIDTH, "ndf": MNIST_TRANSLATION_WIDTH,
+              "batch_size": MNIST_TRANSLATION_BATCH, "epochs": MNIST_TRANSLATION_EPOCHS}
+_mnist_steps = int(MNIST_TRANSLATION_EPOCHS * (60000 // MNIST_TRANSLATION_BATCH))
+
+_add("mnist-inpaint", Preset(
+    f"pix2pix inpainting on MNIST: random 12x12 boxes, U-Net G + PatchGAN D (ngf/ndf {MNIST_TRANSLATION_WIDTH}), "
+    f"L1 100 + BCE, Adam(2e-4, 0.5, 0.999), batch {MNIST_TRANSLATION_BATCH}, {MNIST_TRANSLATION_EPOCHS:g} epochs",
+    {"task": "inpaint", "mask": "box", "mask_size": 12, **_MNIST_I2I},
+    cost=f"{_mnist_steps} steps; not measured yet",
+    source="Isola et al. 2017 (arXiv 1611.07004: U-Net, PatchGAN, L1 100, Adam); holes as Pathak et al. 2016 "
+           "(arXiv 1604.07379)",
+))
+_add("mnist-superres4", Preset(
+    f"pix2pix 4x super-resolution on MNIST (7x7 -> 28x28, bicubic upsampling in), U-Net G + PatchGAN D "
+    f"(ngf/ndf {MNIST_TRANSLATION_WIDTH}), L1 100 + BCE, Adam(2e-4, 0.5, 0.999), batch {MNIST_TRANSLATION_BATCH}, "
+    f"{MNIST_TRANSLATION_EPOCHS:g} epochs",
+    {"task": "superres", "scale": 4, **_MNIST_I2I},
+    cost=f"{_mnist_steps} steps; not measured yet",
+    source="Isola et al. 2017 (arXiv 1611.07004); super-resolution as a pix2pix task (cf. SRGAN, Ledig et al. "
+           "2017, arXiv 1609.04802)",
+))
+_add("pix2pix-folder", Preset(
+    f"pix2pix's facades recipe for a folder of pairs (give --dataset FOLDER: A/ and B/ matched by name, or "
+    f"--paired-layout ab for side-by-side A|B images), A -> B at {PIX2PIX_IMAGE_SIZE} px, U-Net G (depth 8) + "
+    f"70x70 PatchGAN D (ngf/ndf 64), L1 100 + BCE, Adam(2e-4, 0.5, 0.999), batch {PIX2PIX_BATCH}, "
+    f"{PIX2PIX_EPOCHS:g} epochs at a constant rate (the reference decays it over the last 100)",
+    {"task": "paired", "arch": "unet", "image_size": PIX2PIX_IMAGE_SIZE, "ngf": 64, "ndf": 64,
+     "batch_size": PIX2PIX_BATCH, "epochs": PIX2PIX_EPOCHS},
+    cost="facades (400 pairs): 80,000 steps; not measured; GPU recommended",
+    source="Isola et al. 2017 (arXiv 1611.07004); junyanz/pytorch-CycleGAN-and-pix2pix (facades: batch 1, "
+           "200 epochs)",
+))

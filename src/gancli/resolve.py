@@ -153,13 +153,14 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
     if "steps" in given:
         cfg = cfg.replace(train=dataclasses.replace(cfg.train, epochs=None))
 
-    from gancli.data import DATASETS, describe, is_folder_path
+    from gancli.data import DATASETS, is_folder_path
+    from gancli.tasks import describe_data
 
     if cfg.data.dataset not in DATASETS and is_folder_path(cfg.data.dataset):
         # a folder: store it absolute so a resume from elsewhere finds it
         folder = str(Path(cfg.data.dataset).expanduser().resolve())
         cfg = cfg.replace(data=dataclasses.replace(cfg.data, dataset=folder))
-    info = describe(cfg.data)
+    info = describe_data(cfg)  # the dataset, or --task paired's folder of pairs
     task = registry("task").get(cfg.task.name)
     if base is None:  # a new run's conditioning: classes, clusters or none (gancli.conditioning)
         from gancli.conditioning import resolve_new

@@ -7,6 +7,10 @@
   G learns to map the corrupted image back to the clean one, ``G(x)``, D judging (input, output)
   pairs. Their recipe: the ``unet`` architecture (U-Net G + PatchGAN D), L1 weight 100, Adam
   2e-4 with betas 0.5 / 0.999, no mode-collapse monitor (it scores noise-to-image samples).
+* ``paired``: pix2pix on a folder of image pairs (:mod:`gancli.translate.pairs`: ``A/`` and
+  ``B/`` matched by file name, or side-by-side A|B images with ``--paired-layout ab``); G maps
+  A to B. The same recipe and step, with no corruption: the step takes each batch's inputs
+  from A by the indices of its targets (:func:`gancli.engine.launch.load_training_data`).
 
 A :class:`Task` says which training step runs it (``step``, a key of
 :data:`gancli.engine.steps.STEPS`), which corruption makes its inputs and which
@@ -19,11 +23,14 @@ Torch-free: the CLI lists the tasks in ``gan train --help``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gancli.errors import UsageError
 from gancli.registry import Registry
 from gancli.translate import corrupt
+
+if TYPE_CHECKING:
+    from gancli.data import DatasetInfo
 
 #: The recipe of the pix2pix tasks (flat option -> value): below the loss's recipe and explicit
 #: options (:func:`gancli.resolve.build_config`).
@@ -31,6 +38,10 @@ PIX2PIX_RECIPE: dict[str, Any] = {"arch": "unet", "l1_weight": 100.0, "optimizer
                                   "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "monitor_every": 0}
 #: The :class:`~gancli.config.TaskConfig` fields that are options of a corruption.
 CORRUPTION_OPTIONS = ("mask", "mask_size", "scale", "upsample", "noise_std", "edge_threshold")
+#: The :class:`~gancli.config.TaskConfig` fields that are options of a task's data (``--task paired``).
+DATA_OPTIONS = ("paired_layout",)
+#: Every option of one task or another: each is refused with the tasks that do not take it.
+TASK_OPTIONS = CORRUPTION_OPTIONS + DATA_OPTIONS
 #: Options (flat names) of the image-to-image tasks' loss, refused with ``--task generate``.
 TRANSLATION_OPTIONS = ("l1_weight", "adv_weight")
 
@@ -44,12 +55,15 @@ class Task:
         step: the training step that runs it: ``generate`` or ``pix2pix``
             (:data:`gancli.engine.steps.STEPS`).
         corruption: the :data:`~gancli.translate.corrupt.TASKS` entry that makes G's inputs;
-            ``""`` = none (``generate``).
+            ``""`` = none (``generate``, ``paired``).
+        paired: G's inputs are the A images of a folder of pairs (``--task paired``), not
+            corrupted training images; False = the dataset's own images.
     """
 
     name: str
     step: str
     corruption: str = ""
+    paired: bool = False
 
     @property
     def translates(self) -> bool:
@@ -57,17 +71,26 @@ class Task:
         return self.step != "generate"
 
     @property
-    def options(self) -> tuple[str, ...]:
-        """The :class:`~gancli.config.TaskConfig` options this task takes."""
+    def corruption_option_names(self) -> tuple[str, ...]:
+        """The :class:`~gancli.config.TaskConfig` options of this task's corruption."""
         return tuple(corrupt.TASKS.get(self.corruption).options) if self.corruption else ()
 
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The :class:`~gancli.config.TaskConfig` options this task takes."""
+        return self.corruption_option_names + (DATA_OPTIONS if self.paired else ())
+
     def input_channels(self, channels: int) -> int:
-        """C of G's image input for images of ``channels`` channels; 0 = G takes ``z``."""
+        """C of G's image input for images (targets) of ``channels`` channels; 0 = G takes ``z``.
+        A paired task's inputs A are brought to the targets' channels (``--channels``)."""
+        if self.paired:
+            return channels
         return corrupt.TASKS.get(self.corruption).input_channels(channels) if self.corruption else 0
 
     def corruption_options(self, task_cfg: Any) -> dict[str, Any]:
-        """This task's options, from a :class:`~gancli.config.TaskConfig`."""
-        return {name: getattr(task_cfg, name) for name in self.options}
+        """This task's corruption options (keyword arguments of
+        :func:`~gancli.translate.corrupt.corrupt`), from a :class:`~gancli.config.TaskConfig`."""
+        return {name: getattr(task_cfg, name) for name in self.corruption_option_names}
 
 
 #: ``--task`` names -> :class:`Task`; entry defaults are the task's recipe.
@@ -76,6 +99,9 @@ TRAINING_TASKS.register("generate", "images from noise: a GAN, G(z)")(Task("gene
 for _entry in corrupt.TASKS:
     TRAINING_TASKS.register(_entry.name, f"pix2pix: {_entry.summary}", PIX2PIX_RECIPE)(
         Task(_entry.name, "pix2pix", corruption=_entry.name))
+TRAINING_TASKS.register("paired", "pix2pix: A -> B on a folder of image pairs (A/ and B/ matched by file name, "
+                        "or side-by-side A|B images: --paired-layout ab)", PIX2PIX_RECIPE)(
+    Task("paired", "pix2pix", paired=True))
 
 
 def _flags(names: Any) -> str:
@@ -91,7 +117,7 @@ def check_given_options(task_name: str, given: dict[str, Any]) -> None:
         UsageError: one line naming the options and those the task takes.
     """
     task = TRAINING_TASKS.get(task_name)
-    foreign = [n for n in CORRUPTION_OPTIONS if n in given and n not in task.options]
+    foreign = [n for n in TASK_OPTIONS if n in given and n not in task.options]
     if foreign:
         takes = _flags(task.options) or "none"
         raise UsageError(f"--task {task_name} takes no {_flags(foreign)}; its options: {takes}")
@@ -118,8 +144,9 @@ def check_task_config(cfg: Any) -> None:
             raise UsageError(f"--arch {m.arch} translates images; give it an image-to-image --task "
                              f"({', '.join(n for n in TRAINING_TASKS.names() if n != 'generate')})")
         return
-    corrupt.check_task(task.corruption, m.img_channels, m.img_resolution, m.img_resolution,
-                       **task.corruption_options(cfg.task))
+    if task.corruption:
+        corrupt.check_task(task.corruption, m.img_channels, m.img_resolution, m.img_resolution,
+                           **task.corruption_options(cfg.task))
     if m.arch not in TRANSLATORS:
         raise UsageError(f"--arch {m.arch} draws images from noise; --task {task.name} needs an image-to-image "
                          f"architecture: {', '.join(TRANSLATORS)}")
@@ -135,3 +162,22 @@ def check_task_config(cfg: Any) -> None:
         if value:
             raise UsageError(f"{flag_} is not available with --task {task.name} yet; leave it off "
                              f"(got {flag_} {value})")
+
+
+def describe_data(cfg: Any) -> DatasetInfo:
+    """What the training data of a :class:`~gancli.config.RunConfig` yields, without decoding:
+    :func:`gancli.data.describe` of ``cfg.data``, or for ``--task paired`` the pairs of the folder
+    (:func:`gancli.translate.pairs.describe_paired`: the targets' shape, the number of pairs).
+
+    Raises:
+        UsageError / UnknownDatasetError / GancliError: as those functions (an unknown dataset,
+        ``--task paired`` on a registered dataset, unmatched A/B names, an empty folder...).
+    """
+    if TRAINING_TASKS.get(cfg.task.name).paired:
+        from gancli.translate.pairs import describe_paired
+
+        return describe_paired(cfg.data, cfg.task.paired_layout)
+    from gancli.data import describe
+
+    return describe(cfg.data)
+

@@ -29,12 +29,16 @@ class ImageData:
         classes: class names, ``len(classes)`` = number of classes (empty = unlabelled).
         skipped: paths of unreadable image files left out (``--skip-bad-images``);
             empty when nothing was skipped.
+        inputs: a paired dataset's (``--task paired``) G inputs, ``(N, C_in, H, W)`` uint8 in
+            [0, 255], ``inputs[i]`` the input of target ``images[i]`` (then ``labels`` is
+            ``arange(N)``, so a batch's labels are its indices); None = no paired inputs.
     """
 
     images: torch.Tensor
     labels: torch.Tensor
     classes: list[str]
     skipped: list[str] = field(default_factory=list)
+    inputs: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)

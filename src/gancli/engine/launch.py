@@ -121,8 +121,11 @@ def start_line(cfg: RunConfig, run: Run, trainer: Trainer, resumed: bool) -> str
     model = f"{cfg.task.name} with {cfg.model.arch}" if c.takes_image else cfg.model.arch
     length = f"{cfg.train.steps} steps" + (f" ({cfg.train.epochs:g} epochs)" if cfg.train.epochs else "")
     dist = trainer.dist
+    from gancli.tasks import TRAINING_TASKS
+
+    unit = "pairs" if TRAINING_TASKS.get(cfg.task.name).paired else "images"
     return (
-        f"{what} {model} on {cfg.data.dataset} ({len(trainer.batcher)} images, "
+        f"{what} {model} on {cfg.data.dataset} ({len(trainer.batcher)} {unit}, "
         f"{cfg.model.img_channels}x{cfg.model.img_resolution}x{cfg.model.img_resolution}){cond}, loss {cfg.loss.name}, "
         f"{length}, batch {cfg.train.batch_size}, device {trainer.device}{how}, precision {cfg.train.precision}"
         + (f", {torch.get_num_threads()} CPU threads" if trainer.device.type == "cpu" else "")
@@ -130,6 +133,24 @@ def start_line(cfg: RunConfig, run: Run, trainer: Trainer, resumed: bool) -> str
            if dist.enabled else "")
         + f"\nrun directory: {run.path}"
     )
+
+
+def load_training_data(cfg: RunConfig, data_dir: str | Path) -> ImageData:
+    """The training split: :func:`gancli.data.load_split` of ``cfg.data`` (``data_dir``: the data
+    directory), or for ``--task paired`` the folder's pairs
+    (:func:`gancli.translate.pairs.load_paired_split`: the targets B as ``images``, the inputs A
+    as ``inputs``, ``labels`` = ``arange(N)``).
+
+    Raises:
+        UsageError / GancliError: as those functions (also: A and B of a pair of other pixel sizes).
+    """
+    from gancli.tasks import TRAINING_TASKS
+
+    if TRAINING_TASKS.get(cfg.task.name).paired:
+        from gancli.translate.pairs import load_paired_split
+
+        return load_paired_split(cfg.data, cfg.task.paired_layout)
+    return load_split(cfg.data, data_dir)
 
 
 def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run | None = None,
@@ -158,7 +179,7 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     dist = dist or SINGLE
     note = reporter.note if reporter is not None else (lambda _t: None)
     device = preflight(cfg, dist.world_size, device)
-    data = dist.leaders_first(lambda: load_split(cfg.data, data_dir))
+    data = dist.leaders_first(lambda: load_training_data(cfg, data_dir))
     if data.skipped:
         note(f"skipped {len(data.skipped)} unreadable image(s) (--skip-bad-images), e.g. {data.skipped[0]}")
     slow = precision_warning(cfg.train.precision, device)

@@ -6,8 +6,9 @@ the learning rates, calls the run's step object, logs, checkpoints and runs the 
   ``G(z)``, then one G update through the frozen D, then the EMA update.
 * :class:`TranslateStep` (the pix2pix tasks, :mod:`gancli.tasks`): the same updates, with the
   batch corrupted on the fly (:func:`gancli.translate.corrupt.corrupt` at (seed, D update), so
-  resume stays exact), ``G(input)``, a conditional D scoring (input, image) pairs and L1 added
-  to G's loss (Isola et al. 2017, arXiv 1611.07004).
+  resume stays exact) or, for ``--task paired``, the batch's A images as inputs, ``G(input)``,
+  a conditional D scoring (input, image) pairs and L1 added to G's loss (Isola et al. 2017,
+  arXiv 1611.07004).
 
 A step object is built once per run by :func:`build_step` (in
 :func:`~gancli.engine.parts.build_parts`) and implements :class:`TrainStep`. Neither uses the
@@ -162,7 +163,9 @@ class GenerateStep:
 
 class TranslateStep:
     """pix2pix's step (Isola et al. 2017, arXiv 1611.07004) on a corruption task: each real batch
-    (the target) is corrupted at (seed, D update) into G's input; D's loss is halved, as the
+    (the target) is corrupted at (seed, D update) into G's input (``--task paired``: G's input is
+    the A image of each target, gathered by the batch's labels, which are the pairs' indices:
+    :attr:`~gancli.data.ImageData.inputs`); D's loss is halved, as the
     paper does to slow D; G's loss is ``adv_weight * adversarial + l1_weight * |G(x) - y|_1``.
     Tasks whose corruption reports a hole ``mask`` (inpaint) keep the known pixels: G's output
     only fills the holes (:func:`~gancli.translate.corrupt.keep_known`).
@@ -173,8 +176,9 @@ class TranslateStep:
     Args:
         cfg: the run's config (task, its corruption options, loss weights, seed).
         data: the training split; its first :data:`GRID_COLUMNS` images,
-            corrupted once with a seed of their own, are the sample grid's inputs.
-        device: where the grid's inputs live.
+            corrupted once with a seed of their own (paired: their A images), are the sample
+            grid's inputs. A paired split's ``inputs`` are held on ``device`` (uint8).
+        device: where the grid's inputs (and a paired split's inputs) live.
     """
 
     def __init__(self, cfg: RunConfig, data: ImageData, device: torch.device):
@@ -188,7 +192,24 @@ class TranslateStep:
         self.l1_weight, self.adv_weight = cfg.loss.l1_weight, cfg.loss.adv_weight
         clean = data.images[:GRID_COLUMNS].to(device).float().div(127.5).sub(1.0)
         self.grid_target = clean
-        self.grid_input, self.grid_extra = self.corrupt(clean, derive_seed(self.seed, "fixed-input"), 0)
+        #: a paired split's inputs ``(N, C_in, H, W)`` uint8 on the device; None = corrupt the targets
+        self.inputs: torch.Tensor | None = None
+        if task.paired:
+            if data.inputs is None or data.inputs.shape[0] != data.images.shape[0]:
+                raise ValueError(f"--task {task.name} needs ImageData.inputs, one per image "
+                                 f"({data.images.shape[0]}), got {None if data.inputs is None else data.inputs.shape[0]}")
+            self.inputs = data.inputs.to(device)
+            self.grid_input, self.grid_extra = self.paired_inputs(torch.arange(clean.shape[0], device=device)), {}
+        else:
+            self.grid_input, self.grid_extra = self.corrupt(clean, derive_seed(self.seed, "fixed-input"), 0)
+
+    def paired_inputs(self, idx: torch.Tensor,
+                      memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+        """The A images of pairs ``idx`` ``(b,)`` int64: ``(b, C_in, H, W)`` float32 in [-1, 1]
+        (as :meth:`~gancli.data.batcher.DeviceBatcher.batch` makes the targets, in ``memory_format``)."""
+        assert self.inputs is not None
+        x = self.inputs.index_select(0, idx).to(torch.float32).div_(127.5).sub_(1.0)
+        return x if memory_format == torch.contiguous_format else x.contiguous(memory_format=memory_format)
 
     def corrupt(self, images: torch.Tensor, seed: int, index: int, rank: int = 0) -> tuple[torch.Tensor, dict]:
         """G's input ``(N, C', H, W)`` and the corruption's extras for clean ``images``."""
@@ -223,8 +244,11 @@ class TranslateStep:
         stats: dict[str, torch.Tensor] = {}
         for i in range(n_d):
             d_update = step * n_d + i  # the index of the real batch and of its corruption
-            target, _ = p.batcher.batch(d_update)
-            source, extra = self.corrupt(target, self.seed, d_update, t.dist.rank)
+            target, labels = p.batcher.batch(d_update)
+            if self.inputs is not None:  # paired: the labels are the pairs' indices
+                source, extra = self.paired_inputs(labels, p.batcher.memory_format), {}
+            else:
+                source, extra = self.corrupt(target, self.seed, d_update, t.dist.rank)
             last = i == n_d - 1
             with autocast(t.device, p.autocast_dtype):
                 if last:

@@ -13,6 +13,9 @@ below a domain folder, extensions as :data:`gancli.data.folder.IMAGE_EXTENSIONS`
   ``trainA`` exists, else ``ROOT/A`` + ``ROOT/B``; split "test" (or any other ``s``) reads
   ``ROOT/testA`` + ``ROOT/testB`` (``ROOT/sA`` + ``ROOT/sB``). The domains may differ in size.
 
+``gan train --task paired`` reads the training split with :func:`describe_paired` (the resolver)
+and :func:`load_paired_split` (the targets B as the images, the inputs A beside them).
+
 Images are decoded with Pillow one at a time and brought to ``channels`` x ``size`` x ``size`` as
 image folders are (:func:`gancli.data.transforms.pil_to_array`: grayscale <-> RGB, centered
 square crop, bilinear resize), so A and B of another channel count or size are conformed, and
@@ -36,6 +39,9 @@ from gancli.seeding import derive_seed
 
 if TYPE_CHECKING:
     import torch
+
+    from gancli.config import DataConfig
+    from gancli.data import DatasetInfo, ImageData
 
 PAIRED_LAYOUTS = {"folders": "ROOT/A and ROOT/B matched by file name", "ab": "side-by-side A|B images"}
 SHOWN_NAMES = 5  # unmatched names listed per side in the error
@@ -120,7 +126,8 @@ def scan_paired(root: str | Path, layout: str = "folders", split: str = "train")
     Raises:
         UsageError: ``layout`` not in :data:`PAIRED_LAYOUTS`; ``root`` or a domain folder missing
             or without images; names of one side without a match on the other (the counts and
-            the first few names of each side); two files of one name on one side.
+            the first few names of each side); two files of one name on one side; ``ab`` on a
+            folder with the subfolders A/ and B/ (the ``folders`` layout).
     """
     if layout not in PAIRED_LAYOUTS:
         valid = "; ".join(f"{k} ({v})" for k, v in PAIRED_LAYOUTS.items())
@@ -130,6 +137,9 @@ def scan_paired(root: str | Path, layout: str = "folders", split: str = "train")
         folder = root / split if (root / split).is_dir() else root
         if folder == root and split != "train":
             raise UsageError(f"no {split} split in {root}: expected a folder {root / split} of A|B images")
+        if folder == root and (root / "A").is_dir() and (root / "B").is_dir():
+            raise UsageError(f"{root} holds the subfolders A/ and B/: that is --paired-layout folders; "
+                             "--paired-layout ab reads side-by-side A|B images")
         paths = _domain_images(folder)
         return [(p.relative_to(folder).with_suffix("").as_posix(), p, None) for p in paths]
     dir_a, dir_b = root / "A", root / "B"
@@ -180,7 +190,9 @@ def load_paired(root: str | Path, layout: str = "folders", split: str = "train",
         :class:`PairedData` with ``a`` ``(N, channels, size, size)`` and ``b`` ``(N, channels_b, size, size)`` uint8.
 
     Raises:
-        UsageError: as :func:`scan_paired`; an AB image of odd width (it has no two halves).
+        UsageError: as :func:`scan_paired`; an AB image of odd width (it has no two halves); the two
+            files of a pair of other aspect ratios (they would not stay aligned once cropped and
+            resized; the same aspect ratio at another size is conformed).
         GancliError: an unreadable file (unless ``skip_bad``), or no readable pair.
     """
     import numpy as np
@@ -199,6 +211,11 @@ def load_paired(root: str | Path, layout: str = "folders", split: str = "train",
         if im_a is None or im_b is None:
             skipped.append(str(path_a if im_a is None else path_b))
             continue
+        if path_b is not None and im_a.size[0] * im_b.size[1] != im_b.size[0] * im_a.size[1]:
+            raise UsageError(f"{path_a} is {im_a.size[0]}x{im_a.size[1]} pixels but {path_b} is "
+                             f"{im_b.size[0]}x{im_b.size[1]}: the two images of a pair must have the same size, or "
+                             "at least the same aspect ratio (pix2pix aligns them pixel for pixel once both are "
+                             "cropped and resized); resize one side to the other")
         if path_b is None:
             w, h = im_a.size
             if w % 2:
@@ -215,6 +232,52 @@ def load_paired(root: str | Path, layout: str = "folders", split: str = "train",
         return torch.from_numpy(np.ascontiguousarray(np.stack(arrays).transpose(0, 3, 1, 2)))
 
     return PairedData(stack(a_list), stack(b_list), names, skipped)
+
+
+def _paired_root(cfg: DataConfig) -> Path:
+    """The folder of ``--task paired``'s ``--dataset``. Raises UsageError for a registered dataset name."""
+    from gancli.data import DATASETS, is_folder_path
+
+    if cfg.dataset in DATASETS or not is_folder_path(cfg.dataset):
+        raise UsageError(f"--task paired needs --dataset FOLDER, a folder of image pairs (A/ and B/ matched by "
+                         f"file name, or side-by-side A|B images with --paired-layout ab); got {cfg.dataset!r}")
+    return Path(cfg.dataset).expanduser()
+
+
+def describe_paired(cfg: DataConfig, layout: str) -> DatasetInfo:
+    """The training data of ``--task paired`` as configured, without decoding (for the resolver and
+    ``--dry-run``): B's (the targets') channels and size after ``--channels`` / ``--image-size``
+    (RGB 64 px by default, as image folders), no classes, the number of pairs.
+
+    Raises:
+        UsageError: ``--dataset`` not a folder; bad ``--channels`` / ``--image-size``; as :func:`scan_paired`.
+    """
+    from gancli.data import DatasetInfo, check_shape_options
+
+    check_shape_options(cfg)
+    pairs = scan_paired(_paired_root(cfg), layout, cfg.split)
+    return DatasetInfo(cfg.channels or DEFAULT_CHANNELS, cfg.image_size or DEFAULT_RESOLUTION, 0,
+                       {cfg.split: len(pairs)})
+
+
+def load_paired_split(cfg: DataConfig, layout: str) -> ImageData:
+    """The training data of ``--task paired``: :class:`~gancli.data.ImageData` whose ``images``
+    are the targets B ``(N, C, S, S)`` and ``inputs`` the inputs A ``(N, C, S, S)``, both uint8 at
+    :func:`describe_paired`'s shape (``--channels`` applies to both sides), ``labels`` ``arange(N)``
+    (a batch's labels are the indices of its pairs), the first ``--limit`` pairs by name.
+
+    Raises:
+        UsageError / GancliError: as :func:`describe_paired` and :func:`load_paired`.
+    """
+    import torch
+
+    from gancli.data import ImageData
+
+    info = describe_paired(cfg, layout)
+    pairs = load_paired(_paired_root(cfg), layout, cfg.split, info.channels, info.resolution,
+                        skip_bad=cfg.skip_bad_images, limit=cfg.limit)
+    n = pairs.b.shape[0]
+    return ImageData(pairs.b, torch.arange(n, dtype=torch.int64), [], pairs.skipped, inputs=pairs.a)
 
 
 def domain_folders(root: str | Path, split: str = "train") -> tuple[Path, Path]:
