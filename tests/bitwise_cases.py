@@ -59,9 +59,10 @@ TASK_VARIANTS: dict[str, list[str]] = {
     "denoise": ["--dataset", "mnist", "--task", "denoise", "--noise-std", "0.3"],
     "edges": ["--dataset", "mnist", "--task", "edges"],
     "colorize": ["--dataset", "@rgb-mnist", "--task", "colorize"],
+    "paired": ["--dataset", "@paired-mnist", "--task", "paired"],
 }
 #: ``--dataset`` placeholders: a folder :func:`materialize` writes from MNIST before the case runs.
-PLACEHOLDERS = ("@rgb-mnist",)
+PLACEHOLDERS = ("@rgb-mnist", "@paired-mnist")
 
 
 def cases() -> dict[str, list[str]]:
@@ -95,12 +96,21 @@ def _mnist_subset(n: int):
 def materialize(args: list[str], where: Path) -> list[str]:
     """``args`` with a ``--dataset`` placeholder replaced by a folder written under ``where``:
     ``@rgb-mnist``: the first 128 MNIST digits as 28x28 RGB PNGs, each digit drawn in a colour of
-    its label (a fixed palette), on black. Deterministic: the same bytes on every machine."""
+    its label (a fixed palette), on black; ``@paired-mnist``: ``A/`` the same digits inverted (grey
+    28x28), ``B/`` the digits, matched by name. Deterministic: the same bytes on every machine."""
     if not any(a in PLACEHOLDERS for a in args):
         return args
     from PIL import Image
 
     digits, labels = _mnist_subset(128)
+    if "@paired-mnist" in args:
+        root = where / "paired-mnist"
+        for side in ("A", "B"):
+            (root / side).mkdir(parents=True, exist_ok=True)
+        for i, d in enumerate(digits):
+            Image.fromarray((255 - d).numpy()).save(root / "A" / f"{i:04d}.png")
+            Image.fromarray(d.numpy()).save(root / "B" / f"{i:04d}.png")
+        return [str(root) if a == "@paired-mnist" else a for a in args]
     palette = [(255, 64, 64), (64, 255, 64), (64, 64, 255), (255, 255, 64), (255, 64, 255),
                (64, 255, 255), (255, 160, 32), (160, 32, 255), (32, 160, 96), (255, 255, 255)]
     folder = where / "rgb-mnist"
