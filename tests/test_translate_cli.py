@@ -1,7 +1,8 @@
 """``gan translate RUN INPUT... -o OUT`` (issue #24 item 3): files and folders in, PNGs out at each
 input's own size, tiles with blended seams, --mask / --corrupt / --compare / --json, and the bad
 inputs (wrong mask size, wrong channels, --direction on a pix2pix run) as one-line errors, exit 2.
-Two tiny runs (inpaint and superres x4 on 32x32 grayscale shapes) are trained once for the module."""
+Three tiny runs (inpaint and superres x4 on 32x32 grayscale shapes, colorize on RGB ones) are trained
+once for the module."""
 
 from __future__ import annotations
 
@@ -53,16 +54,20 @@ def save(a: np.ndarray, path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
-    """Run directories of a tiny inpaint run and a tiny superres --scale 4 run (32x32 grayscale)."""
+    """Run directories of tiny inpaint and superres --scale 4 runs (32x32 grayscale) and a colorize run (RGB)."""
     root = tmp_path_factory.mktemp("translate-runs")
     data = root / "shapes"
     for i, a in enumerate(shapes(24, 32, 32)):
         save(a, data / f"{i:02d}.png")
+    rgb = root / "colors"
+    for i, a in enumerate(shapes(24, 32, 32, seed=1)):
+        save(np.stack([a, a[::-1], np.full_like(a, 90)], -1), rgb / f"{i:02d}.png")
     out = {}
-    for task, extra in (("inpaint", []), ("superres", ["--scale", "4"])):
+    for task, extra, folder, channels in (("inpaint", [], data, 1), ("superres", ["--scale", "4"], data, 1),
+                                          ("colorize", [], rgb, 3)):
         home = root / task
-        r = gan("--home", home, "train", "--task", task, *extra, "--dataset", data, "--image-size", 32,
-                "--channels", 1, "--batch-size", 8, "--ngf", 4, "--ndf", 4, "--steps", 3, "--seed", 3,
+        r = gan("--home", home, "train", "--task", task, *extra, "--dataset", folder, "--image-size", 32,
+                "--channels", channels, "--batch-size", 8, "--ngf", 4, "--ndf", 4, "--steps", 3, "--seed", 3,
                 "--device", "cpu", "--log-every", 1, "--sample-every", 0, "--checkpoint-every", 3)
         assert r.exit_code == 0, r.output
         (run,) = [p for p in (home / "runs").iterdir() if (p / "config.json").is_file()]
@@ -93,6 +98,20 @@ def test_one_file_at_an_odd_size_comes_back_at_that_size_with_the_known_pixels_k
     assert not np.array_equal(out[~known], a[~known])  # the hole is G's (the input's pixels were hidden from it)
 
 
+def test_inpainting_in_tiles_keeps_the_known_pixels_too(runs, tmp_path):
+    (a,) = shapes(1, 50, 90, seed=2)
+    src = save(a, tmp_path / "in.png")
+    hole = np.zeros((50, 90), np.uint8)
+    hole[10:40, 30:70] = 255  # across a tile boundary
+    mask = save(hole, tmp_path / "mask.png")
+    r = gan("translate", runs["inpaint"], src, "--mask", mask, "-o", tmp_path / "out.png", "--device", "cpu",
+            "--tile", 64, "--overlap", 16, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["files"][0]["tiled"] is True
+    out = png(tmp_path / "out.png")
+    assert out.shape == (50, 90) and np.array_equal(out[hole == 0], a[hole == 0])
+
+
 def test_a_folder_of_several_sizes_keeps_names_and_sizes_and_the_json_manifest_parses(runs, tmp_path):
     sizes = [(20, 20), (31, 45), (17, 64)]  # (H, W)
     for k, (h, w) in enumerate(sizes):
@@ -119,6 +138,22 @@ def test_a_folder_of_several_sizes_keeps_names_and_sizes_and_the_json_manifest_p
              "--device", "cpu")
     assert r2.exit_code == 0, r2.output
     assert np.array_equal(png(tmp_path / "again" / "img1.png"), png(tmp_path / "out" / "img1.png"))
+
+
+def test_corrupt_draws_other_holes_for_each_image_and_each_seed(runs, tmp_path):
+    (a,) = shapes(1, 32, 32)
+    for name in ("a.png", "b.png"):  # the same picture twice
+        save(a, tmp_path / "in" / name)
+
+    def damaged(seed, out):
+        r = gan("translate", runs["inpaint"], tmp_path / "in", "--corrupt", "--seed", seed, "--compare", "-o",
+                tmp_path / out, "--device", "cpu")
+        assert r.exit_code == 0, r.output
+        return [png(tmp_path / out / f"{n}-compare.png")[:, :32] for n in ("a", "b")]
+
+    first, second = damaged(0, "s0")
+    assert not np.array_equal(first, second)  # image k gets (seed, k)
+    assert not np.array_equal(damaged(1, "s1")[0], first)
 
 
 def test_the_output_folder_must_be_new_or_empty_and_a_png_output_takes_one_file(runs, tmp_path):
@@ -198,6 +233,26 @@ def test_tiled_seams_are_blended(runs):
     d_blend, d_abut = (blend - one).abs().max().item(), (abut - one).abs().max().item()
     assert d_blend < 0.2 * one.std().item(), (d_blend, one.std().item())
     assert d_blend < 0.1 * d_abut, (d_blend, d_abut)
+
+
+def test_colorize_takes_a_grayscale_image_and_gives_rgb(runs, tmp_path):
+    (a,) = shapes(1, 23, 37)
+    gray = save(a, tmp_path / "gray.png")
+    r = gan("translate", runs["colorize"], gray, "-o", tmp_path / "color.png", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert png(tmp_path / "color.png").shape == (23, 37, 3)
+    rgb = save(np.stack([a] * 3, -1), tmp_path / "rgb.png")
+    one_error_line(gan("translate", runs["colorize"], rgb, "-o", tmp_path / "o.png", "--device", "cpu"),
+                   f"{rgb} has 3 channels (RGB); the run takes 1 (grayscale)")
+    # --corrupt: clean RGB in, its luma to G, the strip shows the luma gray beside the output and the target
+    r = gan("translate", runs["colorize"], rgb, "--corrupt", "--compare", "-o", tmp_path / "c.png", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    strip = png(tmp_path / "c-compare.png")
+    assert strip.shape == (23, 3 * 37 + 2 * apply.COMPARE_GAP, 3)
+    luma = strip[:, :37]
+    assert np.array_equal(luma[..., 0], luma[..., 1]) and np.abs(luma[..., 0].astype(int) - a).max() <= 1
+    one_error_line(gan("translate", runs["colorize"], gray, "--corrupt", "-o", tmp_path / "o.png", "--device", "cpu"),
+                   "has 1 channel (grayscale); the run takes 3 (RGB) clean images with --corrupt")
 
 
 # -- --compare --------------------------------------------------------------------------------------

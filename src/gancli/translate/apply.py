@@ -46,10 +46,9 @@ from gancli.fsutil import atomic_path
 from gancli.translate.load import Translator
 from gancli.translate.tiling import tiled_apply
 
-__all__ = ["COMPARE_GAP", "DEFAULT_OVERLAP", "DEFAULT_TILE", "INPUT_EXTENSIONS", "Job", "Translation",
-           "Written", "check_options", "compare_strip", "describe", "expected_channels", "plan", "prepare", "read_image", "read_mask",
-           "run_generator", "translate_files", "translate_image", "upsample",
-           "write_png"]
+__all__ = ["COMPARE_GAP", "DEFAULT_OVERLAP", "DEFAULT_TILE", "INPUT_EXTENSIONS", "Job", "Translation", "Written",
+           "check_options", "compare_strip", "describe", "expected_channels", "plan", "prepare", "read_image",
+           "read_mask", "run_generator", "to_uint8", "translate_files", "translate_image", "upsample", "write_png"]
 
 #: ``--tile``: images with a side above this many pixels go through tiles; 0 = never tile
 DEFAULT_TILE = 256
