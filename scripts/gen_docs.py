@@ -244,7 +244,7 @@ def blocks() -> dict[str, Callable[[], str]]:
     out["cli-recipe-defaults"] = recipe_defaults
     out["cli-presets"] = presets
     out["cli-resumable"] = resumable
-    for path in ("sample", "evaluate", "report", "export", "runs list", "runs show", "runs compare", "runs rm",
+    for path in ("sample", "translate", "evaluate", "report", "export", "runs list", "runs show", "runs compare", "runs rm",
                  "runs unlock"):
         out["cli-" + path.replace(" ", "-")] = lambda path=path: option_table(path)
     for sec in ("data", "model", "loss", "optim", "train", "task"):

@@ -31,7 +31,7 @@ TINY = ["--limit", "256", "--batch-size", "32", "--nz", "16", "--ngf", "8", "--n
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["sample", "--help"], ["runs", "--help"],
-                                  ["export", "--help"]])
+                                  ["export", "--help"], ["translate", "--help"]])
 def test_help_does_not_import_torch(argv):
     code = (
         "import sys\n"

@@ -65,7 +65,7 @@ def test_help_names_the_loss_recipe_defaults():
 
 
 def test_help_has_no_type_metavars():
-    for cmd in ("train", "sample", "evaluate", "export"):
+    for cmd in ("train", "sample", "translate", "evaluate", "export"):
         r = runner.invoke(app, [cmd, "--help"], env={"COLUMNS": "200"})
         assert "<bool>" not in r.output, cmd
 

@@ -263,15 +263,14 @@ def generator_from_checkpoint(ckpt: Checkpoint, device: str | torch.device = "cp
     Raises:
         GancliError: the weights do not match the config.
         UsageError: an image-to-image run's generator (``--task inpaint`` ...): it takes an
-            image, not ``z``, and has no loader yet (issue #24, work in progress).
+            image, not ``z``: ``gan translate`` runs it (:func:`gancli.translate.load.load_translator`).
     """
     from gancli.errors import UsageError
     from gancli.models import build_generator
 
     if ckpt.config.task.name != "generate":
         raise UsageError(f"{ckpt.path} is an image-to-image run (--task {ckpt.config.task.name}): its generator "
-                         "translates images, which gan sample, evaluate and export cannot run yet; its "
-                         "samples/ grids show input, output and target")
+                         "translates images rather than drawing them from noise; use gan translate RUN INPUT... -o OUT")
     g = build_generator(ckpt.config.model)
     use_ema = ema and ckpt.has("generator_ema")
     try:

@@ -20,6 +20,7 @@ from gancli.cli import report as report_cmd
 from gancli.cli import runs as runs_cmd
 from gancli.cli import sample as sample_cmd
 from gancli.cli import train as train_cmd
+from gancli.cli import translate as translate_cmd
 from gancli.cli.common import Command, Group, State
 from gancli.console import settings
 
@@ -64,6 +65,7 @@ def _global(
 
 app.command("train", no_args_is_help=False, cls=Command)(train_cmd.train)
 app.command("sample", cls=Command)(sample_cmd.sample)
+app.command("translate", cls=Command)(translate_cmd.translate)
 app.command("evaluate", cls=Command)(evaluate_cmd.evaluate)
 app.command("export", cls=Command)(export_cmd.export)
 app.command("report", cls=Command)(report_cmd.report)
