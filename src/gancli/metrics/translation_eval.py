@@ -45,8 +45,8 @@ from typing import Any
 from gancli.errors import GancliError, UsageError
 from gancli.metrics.extractors import PROTOCOLS
 
-__all__ = ["CORRUPT_CHUNK", "ROWS", "TranslationEvalSettings", "evaluate_translation", "identity_output",
-           "is_translation_checkpoint"]
+__all__ = ["CORRUPT_CHUNK", "ROWS", "SEED_PURPOSE", "TranslationEvalSettings", "evaluate_translation",
+           "identity_output", "is_translation_checkpoint", "repaired_sets"]
 
 #: Images corrupted per call of the corruption (chunk k is corrupted at index k).
 CORRUPT_CHUNK = 500
@@ -191,6 +191,33 @@ def _outputs(translator, source, extra, batch_size: int):
     return torch.cat(outs)
 
 
+def repaired_sets(translator, images, corrupt_seed: int, batch_size: int = 256, baseline=None):
+    """The images the figures compare: clean ``images`` corrupted at ``corrupt_seed`` (chunk k of
+    :data:`CORRUPT_CHUNK` images at index k) and each row's output.
+
+    Args:
+        translator: the run's :class:`~gancli.translate.load.Translator`.
+        images: ``(N, C, H, W)`` uint8 clean images, N >= 1.
+        baseline: another Translator of the same task and options, or None.
+
+    Returns:
+        ``(clean, sets)``: ``clean`` ``(N, C, H, W)`` float32 in [-1, 1] on the CPU; ``sets`` maps
+        ``run``, ``identity`` (and ``baseline``) to outputs of the same shape, in [-1, 1], CPU.
+    """
+    import torch
+
+    clean, outs = [], {"run": [], "identity": [], **({"baseline": []} if baseline is not None else {})}
+    for k, start in enumerate(range(0, len(images), CORRUPT_CHUNK)):
+        x = images[start:start + CORRUPT_CHUNK].float().div_(127.5).sub_(1.0)
+        source, extra = translator.corrupt(x, corrupt_seed, k)
+        clean.append(x)
+        outs["identity"].append(identity_output(source, translator.img_channels).clamp(-1, 1).cpu())
+        outs["run"].append(_outputs(translator, source, extra, batch_size))
+        if baseline is not None:
+            outs["baseline"].append(_outputs(baseline, source, extra, batch_size))
+    return torch.cat(clean), {row: torch.cat(parts) for row, parts in outs.items()}
+
+
 def _fd_extractor(settings: TranslationEvalSettings, dataset: str | None, shape, num: int, device, notes,
                   on_download):
     """``(protocol, extractor)`` for the Fréchet distance, or ``(protocol, None)`` with a note why not."""
@@ -273,8 +300,6 @@ def evaluate_translation(path: str | Path, settings: TranslationEvalSettings, *,
             dataset or split, a protocol the images cannot take.
         GancliError: an unreadable checkpoint, missing data, Inception weights given but unusable.
     """
-    import torch
-
     from gancli._version import __version__
     from gancli.metrics.catalog import metric_names
     from gancli.metrics.run_eval import Report, as_device
@@ -295,17 +320,7 @@ def evaluate_translation(path: str | Path, settings: TranslationEvalSettings, *,
             warn(note)
 
     corrupt_seed = derive_seed(settings.seed, SEED_PURPOSE)
-    clean, outs = [], {"run": [], "identity": [], **({"baseline": []} if base is not None else {})}
-    for k, start in enumerate(range(0, n, CORRUPT_CHUNK)):
-        x = images[start:start + CORRUPT_CHUNK].float().div_(127.5).sub_(1.0)
-        source_k, extra = g.corrupt(x, corrupt_seed, k)
-        clean.append(x)
-        outs["identity"].append(identity_output(source_k, g.img_channels).clamp(-1, 1).cpu())
-        outs["run"].append(_outputs(g, source_k, extra, settings.batch_size))
-        if base is not None:
-            outs["baseline"].append(_outputs(base, source_k, extra, settings.batch_size))
-    clean_t = torch.cat(clean)
-    sets = {row: torch.cat(parts) for row, parts in outs.items()}
+    clean_t, sets = repaired_sets(g, images, corrupt_seed, settings.batch_size, base)
 
     rows: dict[str, dict[str, float | None]] = {}
     for row, images_r in sets.items():
