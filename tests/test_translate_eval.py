@@ -165,6 +165,38 @@ def test_a_baseline_of_another_task_or_a_generation_run_is_refused(runs):
     assert len(Run(runs["inpaint"]).read_metrics()) == n  # nothing recorded by refused commands
 
 
+def _translator(task="inpaint", options=None, dataset="mnist", channels=1, size=28):
+    from types import SimpleNamespace
+
+    data = SimpleNamespace(dataset=dataset, image_size=size)
+    return SimpleNamespace(task=task, options=options or {"mask": "box", "mask_size": 0}, img_channels=channels,
+                           config=SimpleNamespace(data=data))
+
+
+@pytest.mark.parametrize("base, what", [
+    (_translator(options={"mask": "free", "mask_size": 0}), "task options: {'mask': 'free'"),
+    (_translator(dataset="fashion-mnist"), "dataset: fashion-mnist vs mnist"),
+    (_translator(size=32), "images (channels x size): (1, 32) vs (1, 28)"),
+    (_translator(channels=3), "images (channels x size): (3, 28) vs (1, 28)"),
+])
+def test_a_baseline_must_share_task_options_and_data(base, what):
+    from gancli.errors import UsageError
+    from gancli.metrics.translation_eval import _check_baseline
+
+    _check_baseline(_translator(), _translator(), "run-2")  # the same: accepted
+    with pytest.raises(UsageError, match="--baseline run-2 differs from the run evaluated in its ") as e:
+        _check_baseline(_translator(), base, "run-2")
+    assert what in str(e.value)
+
+
+def test_real_picks_other_clean_images(runs):
+    doc = evaluate_json(runs["inpaint"], "-n", 16, "--real", "mnist:train")
+    assert doc["protocol"]["images"] == {"dataset": "mnist", "split": "train", "held_out": None}
+    assert doc["protocol"]["num"] == 16 and "real" in doc["rows"]
+    r = gan("evaluate", runs["inpaint"], "-n", 16, "--real", "mnist:validation")
+    assert r.exit_code == 2 and "unknown split 'validation' for mnist" in one_error_line(r)
+
+
 def test_table_shows_the_rows_with_directions(runs):
     r = gan("evaluate", runs["inpaint"], "-n", N, "--baseline", runs["l1only"])
     assert r.exit_code == 0, r.output
