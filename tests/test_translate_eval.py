@@ -19,7 +19,7 @@ from conftest import require_mnist
 from gancli.cli import app
 from gancli.config import DataConfig
 from gancli.data import load_split
-from gancli.metrics.translation_eval import (CORRUPT_CHUNK, SEED_PURPOSE, TranslationEvalSettings,
+from gancli.metrics.translation_eval import (CORRUPT_CHUNK, ROWS, SEED_PURPOSE, TranslationEvalSettings,
                                              evaluate_translation, identity_output, is_translation_checkpoint,
                                              repaired_sets)
 from gancli.runs import Run
@@ -83,7 +83,7 @@ def test_json_holds_every_row_and_the_protocol_and_is_recorded_in_the_run(runs):
     assert p["fd"] is None and any("too few for a Fréchet distance" in n for n in doc["notes"])  # 64 < 2048
     assert doc["run"]["weights"] == "ema" and doc["run"]["step"] == 2
     assert doc["baseline"]["checkpoint"].startswith(str(runs["l1only"]))
-    assert list(doc["rows"]) == ["run", "identity", "baseline", "real"]
+    assert tuple(doc["rows"]) == ROWS == ("run", "identity", "baseline", "real")
     for row in ("run", "identity", "baseline"):
         assert set(doc["rows"][row]) == FIGURES, row
         assert all(isinstance(v, float) and math.isfinite(v) for v in doc["rows"][row].values()), row
