@@ -1,7 +1,8 @@
-"""``gan evaluate``: FID / KID / IS / precision-recall, the offline MNIST protocol, or CAS.
+"""``gan evaluate``: FID / KID / IS / precision-recall, the offline MNIST protocol, or CAS; on an
+image-to-image run, its repair figures beside the baselines.
 
-Parses the options, calls :mod:`gancli.metrics.run_eval` (or :mod:`gancli.metrics.run_cas`),
-prints the report.
+Parses the options, calls :mod:`gancli.metrics.run_eval` (or :mod:`gancli.metrics.run_cas`, or
+:mod:`gancli.metrics.translation_eval` for a translation run), prints the report.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def evaluate(
                                   "against the real images alone for as many steps."),
     cas_real_limit: int = typer.Option(None, "--cas-real-limit", show_default=False,
                                        help="--cas-mix: the real labelled images M. \\[default: -n]"),
+    baseline: str = typer.Option(None, "--baseline", show_default=False, autocompletion=complete_run,
+                                 help="Image-to-image runs: another run of the same task, options and dataset "
+                                 "(e.g. trained with --adv-weight 0) scored beside RUN on the same inputs."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout and nothing else."),
 ) -> None:
     """Score a generator: FD-LeNet + IS + mode coverage (MNIST), or FID / KID / IS / PR.
@@ -74,12 +78,35 @@ def evaluate(
       gan evaluate run-5 --cas                          (conditional MNIST runs)
 
       gan evaluate run-5 --cas --cas-mix 0.9 --cas-real-limit 1000
+
+      gan evaluate run-7 --baseline run-8               (image-to-image runs: PSNR, SSIM, L1, FD)
     """
     from gancli.engine.device import resolve_device
     from gancli.metrics import run_cas, run_eval
     from gancli.metrics.evaluate import DEFAULT_METRICS, METRICS
+    from gancli.metrics.translation_eval import TranslationEvalSettings, evaluate_translation, is_translation_checkpoint
 
     st = state(ctx)
+    source = resolve_generator_source(ctx, run, checkpoint, fallback_label="generator") if fake is None else None
+    if source is not None and is_translation_checkpoint(source.path):
+        _refuse_generation_options(ctx, source.run_id or source.label)
+        settings = TranslationEvalSettings(num=num_samples, batch_size=batch_size, seed=seed, ema=ema,
+                                           protocol=protocol, inception_weights=inception_weights)
+        base = resolve_generator_source(ctx, baseline, "latest", fallback_label="baseline") if baseline else None
+        report = evaluate_translation(source.path, settings, data_root=st.data_path, device=device, real=real,
+                                      baseline=None if base is None else base.path, run=_run_of(ctx, source),
+                                      run_id=source.run_id or source.label,
+                                      baseline_id=None if base is None else base.label, warn=console.warn,
+                                      on_download=lambda url, dst: console.err.print(f"downloading {url} -> {dst}",
+                                                                                     soft_wrap=True))
+        if as_json:
+            console.emit_json(report.doc)
+        else:
+            _print_translation(report)
+        return
+    if baseline is not None:
+        raise UsageError(f"--baseline applies to image-to-image runs (gan train --task inpaint|superres|...); "
+                         f"{source.label if source is not None else fake} draws images from noise")
     if cas or cas_mix is not None or cas_real_limit is not None:
         if not cas:
             raise UsageError("--cas-mix and --cas-real-limit go with --cas")
@@ -89,7 +116,6 @@ def evaluate(
         cas_settings = run_cas.CasSettings(num=run_cas.CAS_SAMPLES if num_samples is None else num_samples,
                                            epochs=cas_epochs, mix=cas_mix, real_limit=cas_real_limit, seed=seed,
                                            batch_size=batch_size, ema=ema, use_cache=not no_cache)
-        source = resolve_generator_source(ctx, run, checkpoint, fallback_label="generator")
         with console.progress_bar(transient=True) as bar:
             report = run_cas.evaluate_cas(source.path, cas_settings, data_root=st.data_path, device=device,
                                           run=_run_of(ctx, source), run_id=source.run_id, label=source.label,
@@ -112,13 +138,64 @@ def evaluate(
     if fake is not None and Path(fake).is_dir() and not (Path(fake) / "config.json").exists():
         report = run_eval.evaluate_folder(fake, real, settings, **common)
     else:
-        source = resolve_generator_source(ctx, fake if fake is not None else run, checkpoint, fallback_label="generator")
+        if source is None:
+            source = resolve_generator_source(ctx, fake, checkpoint, fallback_label="generator")
         report = run_eval.evaluate_generator(source.path, settings, real=real, run=_run_of(ctx, source),
                                              run_id=source.run_id, **common)
     if as_json:
         console.emit_json(report.doc)
     else:
         _print_table(report)
+
+
+#: Options of generation evaluation that an image-to-image run does not take (parameter -> flag).
+_GENERATION_ONLY = {"kid": "--kid", "is_": "--is", "pr": "--pr", "fake": "--fake", "fast": "--fast",
+                    "no_cache": "--no-cache", "cas": "--cas", "cas_epochs": "--cas-epochs", "cas_mix": "--cas-mix",
+                    "cas_real_limit": "--cas-real-limit"}
+
+
+def _refuse_generation_options(ctx: typer.Context, label: str) -> None:
+    """UsageError naming the options given (set to other than their defaults) that only generation runs take."""
+    defaults = {p.name: p.default for p in ctx.command.params}
+    given = [flag for name, flag in _GENERATION_ONLY.items() if ctx.params.get(name) != defaults.get(name)]
+    if given:
+        raise UsageError(f"{label} is an image-to-image run: {', '.join(given)} apply to generation runs only; "
+                         "it takes --baseline, --real, -n, --protocol, --seed, --batch-size, --checkpoint, "
+                         "--ema/--no-ema, --inception-weights, --device and --json (FD is always computed)")
+
+
+def _print_translation(report) -> None:
+    """The rows (run, identity, baseline, real) x figures table and the protocol line."""
+    from rich.table import Table
+
+    from gancli.metrics.catalog import higher_is_better
+
+    doc, p = report.doc, report.doc["protocol"]
+    rows = doc["rows"]
+    names = list(dict.fromkeys(k for r in rows.values() for k in r))
+    run = doc["run"]
+    table = Table(title=f"{run['run']} step {run['step']}, {run['weights']} G: {doc['task']} "
+                  f"({', '.join(f'{k} {v}' for k, v in doc['options'].items()) or 'no options'})",
+                  title_justify="left", box=None, pad_edge=False, header_style="bold")
+    table.add_column("row", no_wrap=True)
+    for name in names:
+        table.add_column(f"{name} {'↑' if higher_is_better(name) else '↓'}", justify="right", no_wrap=True)
+    what = {"run": "G's output", "identity": "the corrupted input", "real": "the clean targets",
+            "baseline": f"--baseline {doc['baseline']['run']}" if doc["baseline"] else ""}
+    for row, figures in rows.items():
+        cells = ["" if name not in figures else ("inf" if figures[name] is None else f"{figures[name]:.4f}")
+                 for name in names]
+        table.add_row(f"{row} ({what[row]})", *cells)
+    console.out.print(table)
+    images = p["images"]
+    where = (f"{images['dataset']}:{images['split']}" if "dataset" in images else f"folder {images['folder']}")
+    fd = p["fd"]
+    console.info(f"protocol: {p['num']:,} clean images of {where}, corrupted as in training at seed "
+                 f"{p['corruption_seed']} (derive_seed({p['seed']}, \"eval-corrupt\")), {p['corrupt_chunk']} per chunk"
+                 + (f"; {fd['metric']}: {fd['feature_extractor']}, weights sha256 {fd['weights_sha256'][:12]}..."
+                    if fd else "") + f"; {fmt_duration(report.seconds)}")
+    if doc.get("metrics_file"):
+        console.info(f"appended to {doc['metrics_file']}")
 
 
 def _run_of(ctx: typer.Context, source):

@@ -69,6 +69,11 @@ CATALOG: dict[str, MetricInfo] = {m.name: m for m in (
     MetricInfo("cas_real_only", True, "the same LeNet, same steps, on the real images alone", states_direction=False),
     MetricInfo("cas_mix_gain", True, "cas_mix - cas_real_only: > 0 = the generated images helped",
                states_direction=False),
+    # gan evaluate on an image-to-image run (gancli.metrics.translation_eval), against the clean targets
+    MetricInfo("psnr", True, ", in dB: peak signal-to-noise ratio (inf = identical)"),
+    MetricInfo("ssim", True, ", at most 1 = identical: structural similarity"),
+    MetricInfo("l1", False, ", in [-1, 1] units; 0 = identical"),
+    MetricInfo("label_preservation", True, ", in [0, 1]: LeNet reads the true digit; real MNIST test digits ~0.99"),
     # the mode-collapse monitor (gancli.metrics.monitor)
     MetricInfo("diversity", True),
     MetricInfo("duplicates", False),
