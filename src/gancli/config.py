@@ -264,7 +264,8 @@ class TaskConfig:
 
     name: str = option("generate", "What G learns: generate = images from noise (a GAN); the others translate "
                        "an image: the training images corrupted on the fly -> the clean ones (pix2pix, "
-                       "arXiv 1611.07004).", flag="--task", group=TASK, registry="task")
+                       "arXiv 1611.07004); unpaired = CycleGAN between the folders A/ and B/ (or trainA/ "
+                       "and trainB/) of --dataset (arXiv 1703.10593).", flag="--task", group=TASK, registry="task")
     mask: str = option("box", "--task inpaint: the holes: squares of --mask-size, free-form brush strokes, or "
                        "either at random.", group=TASK, choices=MASK_KINDS)
     mask_size: int = option(0, "--task inpaint: side of a square hole, pixels; 0 = 3/7 of the image side "
@@ -277,6 +278,10 @@ class TaskConfig:
                               "(0.2 = 25.5 of 255).", group=TASK, gt=0, le=2)
     edge_threshold: float = option(0.2, "--task edges: Sobel gradient magnitude above which a pixel is an edge "
                                    "(1 = a sharp step across the whole range).", group=TASK, gt=0, lt=1.5)
+    cycle_weight: float = option(10.0, "--task unpaired: weight of each cycle-consistency L1, |G_ba(G_ab(a)) - a| "
+                                 "and |G_ab(G_ba(b)) - b| (CycleGAN's lambda, arXiv 1703.10593).", group=TASK, ge=0)
+    identity_weight: float = option(0.5, "--task unpaired: weight of the identity L1s |G_ba(a) - a| and "
+                                    "|G_ab(b) - b| as a fraction of --cycle-weight; 0 = off.", group=TASK, ge=0)
 
 
 #: Sections that a config written by an older gancli may lack; they read as their defaults

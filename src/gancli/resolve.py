@@ -143,7 +143,7 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
         task_name = given.get("task", RunConfig().task.name)
         check_given_options(task_name, given)
         task_recipe = registry("task").entry(task_name).defaults
-        loss = given.get("loss", RunConfig().loss.name)
+        loss = given.get("loss", task_recipe.get("loss", RunConfig().loss.name))
         arch = given.get("arch", task_recipe.get("arch", RunConfig().model.arch))
         given = {**registry("arch").entry(arch).defaults, **task_recipe, **registry("loss").entry(loss).defaults,
                  **given}
@@ -153,14 +153,14 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
     if "steps" in given:
         cfg = cfg.replace(train=dataclasses.replace(cfg.train, epochs=None))
 
-    from gancli.data import DATASETS, describe, is_folder_path
+    from gancli.data import DATASETS, is_folder_path
 
     if cfg.data.dataset not in DATASETS and is_folder_path(cfg.data.dataset):
         # a folder: store it absolute so a resume from elsewhere finds it
         folder = str(Path(cfg.data.dataset).expanduser().resolve())
         cfg = cfg.replace(data=dataclasses.replace(cfg.data, dataset=folder))
-    info = describe(cfg.data)
     task = registry("task").get(cfg.task.name)
+    info = task.describe_data(cfg.data)  # a dataset, an image folder, or an unpaired task's two domain folders
     if base is None:  # a new run's conditioning: classes, clusters or none (gancli.conditioning)
         from gancli.conditioning import resolve_new
 

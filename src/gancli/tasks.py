@@ -7,6 +7,13 @@
   G learns to map the corrupted image back to the clean one, ``G(x)``, D judging (input, output)
   pairs. Their recipe: the ``unet`` architecture (U-Net G + PatchGAN D), L1 weight 100, Adam
   2e-4 with betas 0.5 / 0.999, no mode-collapse monitor (it scores noise-to-image samples).
+* ``unpaired``: CycleGAN (Zhu et al. 2017, arXiv 1703.10593) between two domains, the folders
+  ``A/`` and ``B/`` (or ``trainA/`` and ``trainB/``) of ``--dataset ROOT``
+  (:mod:`gancli.translate.pairs`): two ResNet generators ``G_ab``, ``G_ba`` and two PatchGANs
+  (``--arch cyclegan``). Recipe: ``lsgan``, cycle weight 10, identity 0.5, 50-image pools,
+  Adam 2e-4 with betas 0.5 / 0.999, no monitor, and ``--adv-weight 2``: gancli's ``lsgan``
+  has Mao et al.'s 1/2 in front of G's squared error, so 2 gives the reference's balance of
+  the adversarial and the cycle terms (:class:`~gancli.translate.cyclegan.CycleGANStep`).
 
 A :class:`Task` says which training step runs it (``step``, a key of
 :data:`gancli.engine.steps.STEPS`), which corruption makes its inputs and which
@@ -29,10 +36,20 @@ from gancli.translate import corrupt
 #: options (:func:`gancli.resolve.build_config`).
 PIX2PIX_RECIPE: dict[str, Any] = {"arch": "unet", "l1_weight": 100.0, "optimizer": "adam", "lr_g": 2e-4,
                                   "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "monitor_every": 0}
+#: The recipe of ``--task unpaired`` (CycleGAN, arXiv 1703.10593; see the module doc for ``adv_weight``).
+CYCLEGAN_RECIPE: dict[str, Any] = {"arch": "cyclegan", "loss": "lsgan", "adv_weight": 2.0, "l1_weight": 0.0,
+                                   "cycle_weight": 10.0, "identity_weight": 0.5, "optimizer": "adam",
+                                   "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "monitor_every": 0}
 #: The :class:`~gancli.config.TaskConfig` fields that are options of a corruption.
 CORRUPTION_OPTIONS = ("mask", "mask_size", "scale", "upsample", "noise_std", "edge_threshold")
+#: The :class:`~gancli.config.TaskConfig` fields that weigh CycleGAN's extra terms.
+CYCLE_OPTIONS = ("cycle_weight", "identity_weight")
 #: Options (flat names) of the image-to-image tasks' loss, refused with ``--task generate``.
 TRANSLATION_OPTIONS = ("l1_weight", "adv_weight")
+#: The loss options each translation step takes (flat names); the others are refused.
+STEP_LOSS_OPTIONS = {"pix2pix": ("l1_weight", "adv_weight"), "cyclegan": ("adv_weight",)}
+#: The architecture kind of each translation step (``--arch``).
+STEP_ARCHS = {"pix2pix": ("unet",), "cyclegan": ("cyclegan",)}
 
 
 @dataclass(frozen=True)
@@ -41,15 +58,19 @@ class Task:
 
     Attributes:
         name: the ``--task`` value.
-        step: the training step that runs it: ``generate`` or ``pix2pix``
+        step: the training step that runs it: ``generate``, ``pix2pix`` or ``cyclegan``
             (:data:`gancli.engine.steps.STEPS`).
         corruption: the :data:`~gancli.translate.corrupt.TASKS` entry that makes G's inputs;
-            ``""`` = none (``generate``).
+            ``""`` = none (``generate``, ``unpaired``).
+        data: what ``--dataset`` is: ``""`` = a dataset name or an image folder
+            (:mod:`gancli.data`); ``"unpaired"`` = a folder of two domain folders
+            (:func:`gancli.translate.pairs.domain_folders`).
     """
 
     name: str
     step: str
     corruption: str = ""
+    data: str = ""
 
     @property
     def translates(self) -> bool:
@@ -57,17 +78,56 @@ class Task:
         return self.step != "generate"
 
     @property
+    def grid_rows(self) -> str:
+        """What the rows of the run's sample grids show (``gan train``'s closing line)."""
+        if self.step == "cyclegan":
+            return "A, G_ab(A), B, G_ba(B)"
+        return "input, output, target" if self.translates else "fixed z"
+
+    @property
     def options(self) -> tuple[str, ...]:
         """The :class:`~gancli.config.TaskConfig` options this task takes."""
+        if self.step == "cyclegan":
+            return CYCLE_OPTIONS
         return tuple(corrupt.TASKS.get(self.corruption).options) if self.corruption else ()
 
     def input_channels(self, channels: int) -> int:
-        """C of G's image input for images of ``channels`` channels; 0 = G takes ``z``."""
-        return corrupt.TASKS.get(self.corruption).input_channels(channels) if self.corruption else 0
+        """C of G's image input for images of ``channels`` channels; 0 = G takes ``z``
+        (``unpaired``: both domains are brought to ``channels``, so ``channels``)."""
+        if self.corruption:
+            return corrupt.TASKS.get(self.corruption).input_channels(channels)
+        return channels if self.translates else 0
+
+    def describe_data(self, data_cfg: Any) -> Any:
+        """The :class:`~gancli.data.DatasetInfo` of ``--dataset`` for this task (without decoding
+        images; an unpaired dataset's ``train`` size is domain A's).
+
+        Raises:
+            UsageError: a bad dataset for the task (named, with what it needs).
+        """
+        if self.data == "unpaired":
+            from gancli.translate.pairs import describe_unpaired
+
+            return describe_unpaired(data_cfg)
+        from gancli.data import describe
+
+        return describe(data_cfg)
+
+    def load_data(self, data_cfg: Any, root: Any) -> Any:
+        """The training data of this task as :class:`~gancli.data.ImageData` (``unpaired``: a
+        :class:`~gancli.translate.pairs.DomainData`, domain A as ``images`` and domain B as ``b``).
+        Errors as :func:`gancli.data.load_split`."""
+        if self.data == "unpaired":
+            from gancli.translate.pairs import load_domains
+
+            return load_domains(data_cfg)
+        from gancli.data import load_split
+
+        return load_split(data_cfg, root)
 
     def corruption_options(self, task_cfg: Any) -> dict[str, Any]:
-        """This task's options, from a :class:`~gancli.config.TaskConfig`."""
-        return {name: getattr(task_cfg, name) for name in self.options}
+        """This task's corruption options, from a :class:`~gancli.config.TaskConfig` (none without a corruption)."""
+        return {name: getattr(task_cfg, name) for name in self.options} if self.corruption else {}
 
 
 #: ``--task`` names -> :class:`Task`; entry defaults are the task's recipe.
@@ -76,6 +136,8 @@ TRAINING_TASKS.register("generate", "images from noise: a GAN, G(z)")(Task("gene
 for _entry in corrupt.TASKS:
     TRAINING_TASKS.register(_entry.name, f"pix2pix: {_entry.summary}", PIX2PIX_RECIPE)(
         Task(_entry.name, "pix2pix", corruption=_entry.name))
+TRAINING_TASKS.register("unpaired", "CycleGAN between the domain folders A/ and B/ of --dataset (trainA/ and "
+                        "trainB/ also)", CYCLEGAN_RECIPE)(Task("unpaired", "cyclegan", data="unpaired"))
 
 
 def _flags(names: Any) -> str:
@@ -91,7 +153,7 @@ def check_given_options(task_name: str, given: dict[str, Any]) -> None:
         UsageError: one line naming the options and those the task takes.
     """
     task = TRAINING_TASKS.get(task_name)
-    foreign = [n for n in CORRUPTION_OPTIONS if n in given and n not in task.options]
+    foreign = [n for n in (*CORRUPTION_OPTIONS, *CYCLE_OPTIONS) if n in given and n not in task.options]
     if foreign:
         takes = _flags(task.options) or "none"
         raise UsageError(f"--task {task_name} takes no {_flags(foreign)}; its options: {takes}")
@@ -99,6 +161,10 @@ def check_given_options(task_name: str, given: dict[str, Any]) -> None:
     if loss_terms and not task.translates:
         raise UsageError(f"--task {task_name} takes no {_flags(loss_terms)}; they weigh the loss of the "
                          f"image-to-image tasks ({', '.join(n for n in TRAINING_TASKS.names() if n != 'generate')})")
+    other = [n for n in loss_terms if task.translates and n not in STEP_LOSS_OPTIONS[task.step]]
+    if other:
+        raise UsageError(f"--task {task_name} takes no {_flags(other)}; its loss weights: "
+                         f"{_flags(STEP_LOSS_OPTIONS[task.step] + task.options)}")
 
 
 def check_task_config(cfg: Any) -> None:
@@ -118,12 +184,18 @@ def check_task_config(cfg: Any) -> None:
             raise UsageError(f"--arch {m.arch} translates images; give it an image-to-image --task "
                              f"({', '.join(n for n in TRAINING_TASKS.names() if n != 'generate')})")
         return
-    corrupt.check_task(task.corruption, m.img_channels, m.img_resolution, m.img_resolution,
-                       **task.corruption_options(cfg.task))
+    if task.corruption:
+        corrupt.check_task(task.corruption, m.img_channels, m.img_resolution, m.img_resolution,
+                           **task.corruption_options(cfg.task))
     if m.arch not in TRANSLATORS:
         raise UsageError(f"--arch {m.arch} draws images from noise; --task {task.name} needs an image-to-image "
-                         f"architecture: {', '.join(TRANSLATORS)}")
-    if not loss.l1_weight and not loss.adv_weight:
+                         f"architecture: {', '.join(STEP_ARCHS[task.step])}")
+    if m.arch not in STEP_ARCHS[task.step]:
+        raise UsageError(f"--arch {m.arch} does not fit --task {task.name}; its architecture: "
+                         f"{', '.join(STEP_ARCHS[task.step])}")
+    if task.step == "cyclegan":
+        _check_cyclegan(cfg)
+    elif not loss.l1_weight and not loss.adv_weight:
         raise UsageError(f"--l1-weight 0 and --adv-weight 0 leave --task {task.name} nothing to learn; "
                          "give one of them > 0")
     # not wired for translation runs yet (issue #24): refused rather than silently wrong
@@ -135,3 +207,16 @@ def check_task_config(cfg: Any) -> None:
         if value:
             raise UsageError(f"{flag_} is not available with --task {task.name} yet; leave it off "
                              f"(got {flag_} {value})")
+
+
+def _check_cyclegan(cfg: Any) -> None:
+    """What CycleGAN's step (:class:`~gancli.engine.steps.CycleGANTrainStep`) cannot do yet."""
+    name = cfg.task.name
+    if not cfg.loss.adv_weight:
+        raise UsageError(f"--adv-weight 0 is not valid with --task {name}: the adversarial terms are CycleGAN's only "
+                         "link between the domains; give a weight > 0 (recipe: 2)")
+    if cfg.optim.d_steps != 1:
+        raise UsageError(f"--d-steps {cfg.optim.d_steps} is not available with --task {name} (one D update of both "
+                         "discriminators per step); leave it at 1")
+    if cfg.train.compile:
+        raise UsageError(f"--compile is not available with --task {name} yet; leave it off")

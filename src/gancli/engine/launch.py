@@ -34,6 +34,7 @@ from gancli.engine.trainer import Trainer, TrainResult
 from gancli.errors import GancliError, UsageError
 from gancli.models import check_supported
 from gancli.runs import Run, RunStore
+from gancli.tasks import TRAINING_TASKS
 
 
 def run_meta(device: torch.device, data_dir: Path, command: list[str] | None = None, world_size: int = 1) -> dict:
@@ -102,6 +103,9 @@ def check_parallel(cfg: RunConfig, world_size: int, device: torch.device) -> Non
     the global batch must split evenly, and ``--sync-bn`` needs CUDA."""
     if world_size <= 1:
         return
+    if TRAINING_TASKS.get(cfg.task.name).step == "cyclegan":
+        raise UsageError(f"--task {cfg.task.name} trains in one process for now (its two generators are not "
+                         "wrapped for DistributedDataParallel); drop --nproc")
     b = cfg.train.batch_size
     if b % world_size:
         lower = max(world_size, b - b % world_size)
@@ -158,7 +162,8 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     dist = dist or SINGLE
     note = reporter.note if reporter is not None else (lambda _t: None)
     device = preflight(cfg, dist.world_size, device)
-    data = dist.leaders_first(lambda: load_split(cfg.data, data_dir))
+    task = TRAINING_TASKS.get(cfg.task.name)  # a dataset or image folder, or an unpaired task's two domains
+    data = dist.leaders_first(lambda: task.load_data(cfg.data, data_dir) if task.data else load_split(cfg.data, data_dir))
     if data.skipped:
         note(f"skipped {len(data.skipped)} unreadable image(s) (--skip-bad-images), e.g. {data.skipped[0]}")
     slow = precision_warning(cfg.train.precision, device)
