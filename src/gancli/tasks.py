@@ -37,8 +37,8 @@ from gancli.translate import corrupt
 PIX2PIX_RECIPE: dict[str, Any] = {"arch": "unet", "l1_weight": 100.0, "optimizer": "adam", "lr_g": 2e-4,
                                   "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "monitor_every": 0}
 #: The recipe of ``--task unpaired`` (CycleGAN, arXiv 1703.10593; see the module doc for ``adv_weight``).
-CYCLEGAN_RECIPE: dict[str, Any] = {"arch": "cyclegan", "loss": "lsgan", "adv_weight": 2.0, "l1_weight": 0.0,
-                                   "cycle_weight": 10.0, "identity_weight": 0.5, "optimizer": "adam",
+#: (cycle weight 10 and identity 0.5 are the defaults of --cycle-weight / --identity-weight.)
+CYCLEGAN_RECIPE: dict[str, Any] = {"arch": "cyclegan", "loss": "lsgan", "adv_weight": 2.0, "optimizer": "adam",
                                    "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "monitor_every": 0}
 #: The :class:`~gancli.config.TaskConfig` fields that are options of a corruption.
 CORRUPTION_OPTIONS = ("mask", "mask_size", "scale", "upsample", "noise_std", "edge_threshold")
