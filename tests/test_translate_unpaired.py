@@ -101,6 +101,28 @@ def test_unpaired_trains_cyclegan_with_its_recipe_and_checkpoints_its_pools(doma
     assert grid.shape[:2] == (4 * 18 + 2, 8 * 18 + 2)  # rows a, G_ab(a), b, G_ba(b) of 8 (2-px padding)
     listed = json.loads(gan("runs", "list", "--json").output)
     assert listed[0]["task"] == "unpaired" and listed[0]["arch"] == "cyclegan"
+    r = gan("sample", run.id, "-o", home / "grid.png")  # no noise-to-image sampling of a translator
+    assert r.exit_code == 2 and "is an image-to-image run (--task unpaired)" in r.output
+
+
+def test_a_pool_generator_state_of_another_device_is_reseeded(domains):
+    """A CUDA generator's state (16 bytes) cannot go into a CPU generator: the pools' generator
+    is re-seeded from (seed, D updates), deterministically; the pools themselves are restored."""
+    from gancli.resolve import build_config
+    from gancli.translate.pairs import load_domains
+
+    cfg = build_config({"task": "unpaired", "dataset": str(domains), "batch_size": 4, "ngf": 4, "ndf": 4,
+                        "steps": 2, "device": "cpu"})
+    data = load_domains(cfg.data)
+    steps = [CycleGANTrainStep(cfg, data, torch.device("cpu")) for _ in range(2)]
+    state = steps[0].state_dict()
+    state = {**state, "generator": torch.zeros(16, dtype=torch.uint8), "d_updates": 7,
+             "pool_a": {"images": torch.zeros(1, 1, 16, 16), "count": 1}}
+    for s in steps:
+        s.load_state_dict(state)
+    a, b = (s.state_dict() for s in steps)
+    assert torch.equal(a["generator"], b["generator"]) and a["d_updates"] == 7 and a["pool_a"]["count"] == 1
+    assert not torch.equal(a["generator"], CycleGANTrainStep(cfg, data, torch.device("cpu")).state_dict()["generator"])
 
 
 def test_resume_is_bitwise_identical_to_a_straight_run(domains, home, monkeypatch):
@@ -181,6 +203,7 @@ BAD = [
     ("ok", ["--adv-weight", "0"], "--adv-weight 0 is not valid with --task unpaired"),
     ("ok", ["--d-steps", "2"], "--d-steps 2 is not available with --task unpaired"),
     ("ok", ["--cycle-weight", "-1"], "--cycle-weight must be >= 0"),
+    ("ok", ["--nan-policy", "skip"], "--nan-policy skip is not available with --task unpaired"),
     ("mnist", [], "takes a folder with the domain folders A/ and B/"),
 ]
 

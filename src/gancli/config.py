@@ -264,7 +264,8 @@ class TaskConfig:
 
     name: str = option("generate", "What G learns: generate = images from noise (a GAN); the others translate "
                        "an image: corrupted training images -> clean ones (pix2pix, arXiv 1611.07004); "
-                       "unpaired = CycleGAN between --dataset's A/ and B/ (arXiv 1703.10593).", flag="--task", group=TASK, registry="task")
+                       "unpaired = CycleGAN between --dataset's A/ and B/ (arXiv 1703.10593).", flag="--task",
+                       group=TASK, registry="task")
     mask: str = option("box", "--task inpaint: the holes: squares of --mask-size, free-form brush strokes, or "
                        "either at random.", group=TASK, choices=MASK_KINDS)
     mask_size: int = option(0, "--task inpaint: side of a square hole, pixels; 0 = 3/7 of the image side "

@@ -220,3 +220,6 @@ def _check_cyclegan(cfg: Any) -> None:
                          "discriminators per step); leave it at 1")
     if cfg.train.compile:
         raise UsageError(f"--compile is not available with --task {name} yet; leave it off")
+    if cfg.train.nan_policy == "skip":
+        raise UsageError(f"--nan-policy skip is not available with --task {name} yet (its updates are "
+                         "CycleGANStep's own); use --nan-policy stop")

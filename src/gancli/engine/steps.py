@@ -299,7 +299,7 @@ class CycleGANTrainStep:
         b = getattr(data, "b", None)
         if b is None:
             raise ValueError("--task unpaired needs a gancli.translate.pairs.DomainData (domains A and B)")
-        self.cfg = cfg
+        self.seed = cfg.train.seed
         self.b = b.to(device)
         self.data_seed = derive_seed(cfg.train.seed, "data") % 2**31  # the batcher's seed (gancli.engine.parts)
         generator = torch.Generator(device=device).manual_seed(derive_seed(cfg.train.seed, "image-pool"))
@@ -351,11 +351,22 @@ class CycleGANTrainStep:
         return self.step.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` (pools moved to this run's device at their next use).
+        """Restore :meth:`state_dict` (pools moved to this run's device at their next use). A
+        generator state of another device type (a run moved from CUDA to the CPU, say) cannot be
+        restored: the pools' generator is then re-seeded from (seed, D updates), as the loop does
+        for z, and the run is no longer bitwise reproducible.
 
         Raises:
             ValueError: a state that does not fit (see ``CycleGANStep.load_state_dict``).
         """
+        from gancli.seeding import derive_seed
+
+        g = self.step.generator
+        saved = state.get("generator") if isinstance(state, dict) else None
+        if isinstance(saved, torch.Tensor) and saved.numel() != g.get_state().numel():
+            d_updates = state.get("d_updates")
+            state = {**state, "generator": g.manual_seed(
+                derive_seed(self.seed, f"image-pool-after-{d_updates}")).get_state()}
         self.step.load_state_dict(state)
 
     @torch.no_grad()
