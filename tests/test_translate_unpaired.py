@@ -223,3 +223,20 @@ def test_cyclegan_arch_needs_the_unpaired_task(domains, home):
     r = gan("train", "--task", "inpaint", "--arch", "cyclegan", "--dataset", domains / "A", "--steps", 1,
             "--batch-size", 4, "--device", "cpu")
     assert r.exit_code == 2 and "--arch cyclegan does not fit --task inpaint; its architecture: unet" in r.output
+
+
+# -- --arch cyclegan -----------------------------------------------------------------------------
+def test_cyclegan_arch_builds_both_pairs_from_a_config_at_any_size():
+    from gancli.config import ModelConfig
+    from gancli.models import build_discriminator, build_generator, check_supported
+
+    cfg = ModelConfig(arch="cyclegan", ngf=4, ndf=4, img_channels=3, img_resolution=30, in_channels=3)
+    G, D = build_generator(cfg), build_discriminator(cfg)
+    assert G.config == cfg and G.multiple == 4 and G.takes_image
+    x = torch.rand(2, 3, 30, 26) * 2 - 1  # neither side a multiple of 4
+    assert G(x).shape == G.g_ba(x).shape == (2, 3, 30, 26)
+    assert torch.equal(G(x), G.g_ab(x))
+    assert D.d_a(x).shape == D.d_b(x).shape == D(x).shape and D(x).shape[:2] == (2, 1)
+    assert D.d_a.norm == "instance" and G.g_ab.net.norm == "instance"
+    with pytest.raises(UsageError, match="cyclegan does not support 1x7x7 images"):
+        check_supported(ModelConfig(arch="cyclegan", img_channels=1, img_resolution=7, in_channels=1))
