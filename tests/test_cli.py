@@ -385,7 +385,7 @@ def _complete(home, words: str) -> list[str]:
 
 
 def test_completion_of_values_run_ids_and_steps(home, tmp_path):
-    assert _complete(home, "gan train --arch ") == ["mlp", "dcgan", "resnet", "unet"]
+    assert _complete(home, "gan train --arch ") == ["mlp", "dcgan", "resnet", "unet", "cyclegan"]
     assert _complete(home, "gan train --loss h") == ["hinge"]
     assert _complete(home, "gan train --preset mnist-c") == ["mnist-cdcgan"]
     assert _complete(home, "gan train --dataset c") == ["cifar10", "celeba"]

@@ -267,7 +267,8 @@ class TaskConfig:
 
     name: str = option("generate", "What G learns: generate = images from noise (a GAN); the others translate "
                        "an image (pix2pix, arXiv 1611.07004): the training images corrupted on the fly -> "
-                       "the clean ones, or (paired) the A/ images of a folder -> its B/ images.", flag="--task",
+                       "the clean ones, or (paired) the A/ images of a folder -> its B/ images; unpaired = "
+                       "CycleGAN between --dataset's A/ and B/ (arXiv 1703.10593).", flag="--task",
                        group=TASK, registry="task")
     mask: str = option("box", "--task inpaint: the holes: squares of --mask-size, free-form brush strokes, or "
                        "either at random.", group=TASK, choices=MASK_KINDS)
@@ -285,6 +286,10 @@ class TaskConfig:
                                 "A/ (inputs) and B/ (targets) matched by file name; ab = side-by-side A|B images "
                                 "(pix2pix's datasets; in ROOT/train when that folder exists).", group=TASK,
                                 choices=PAIRED_LAYOUTS)
+    cycle_weight: float = option(10.0, "--task unpaired: weight of each cycle-consistency L1, |G_ba(G_ab(a)) - a| "
+                                 "and |G_ab(G_ba(b)) - b| (CycleGAN's lambda, arXiv 1703.10593).", group=TASK, ge=0)
+    identity_weight: float = option(0.5, "--task unpaired: weight of the identity L1s |G_ba(a) - a| and "
+                                    "|G_ab(b) - b| as a fraction of --cycle-weight; 0 = off.", group=TASK, ge=0)
 
 
 #: Sections that a config written by an older gancli may lack; they read as their defaults

@@ -143,7 +143,7 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
         task_name = given.get("task", RunConfig().task.name)
         check_given_options(task_name, given)
         task_recipe = registry("task").entry(task_name).defaults
-        loss = given.get("loss", RunConfig().loss.name)
+        loss = given.get("loss", task_recipe.get("loss", RunConfig().loss.name))
         arch = given.get("arch", task_recipe.get("arch", RunConfig().model.arch))
         given = {**registry("arch").entry(arch).defaults, **task_recipe, **registry("loss").entry(loss).defaults,
                  **given}
@@ -154,14 +154,13 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
         cfg = cfg.replace(train=dataclasses.replace(cfg.train, epochs=None))
 
     from gancli.data import DATASETS, is_folder_path
-    from gancli.tasks import describe_data
 
     if cfg.data.dataset not in DATASETS and is_folder_path(cfg.data.dataset):
         # a folder: store it absolute so a resume from elsewhere finds it
         folder = str(Path(cfg.data.dataset).expanduser().resolve())
         cfg = cfg.replace(data=dataclasses.replace(cfg.data, dataset=folder))
-    info = describe_data(cfg)  # the dataset, or --task paired's folder of pairs
     task = registry("task").get(cfg.task.name)
+    info = task.describe_data(cfg)  # a dataset, an image folder, a folder of pairs or of two domains
     if base is None:  # a new run's conditioning: classes, clusters or none (gancli.conditioning)
         from gancli.conditioning import resolve_new
 

@@ -11,6 +11,13 @@
   ``B/`` matched by file name, or side-by-side A|B images with ``--paired-layout ab``); G maps
   A to B. The same recipe and step, with no corruption: the step takes each batch's inputs
   from A by the indices of its targets (:func:`gancli.engine.launch.load_training_data`).
+* ``unpaired``: CycleGAN (Zhu et al. 2017, arXiv 1703.10593) between two domains, the folders
+  ``A/`` and ``B/`` (or ``trainA/`` and ``trainB/``) of ``--dataset ROOT``
+  (:mod:`gancli.translate.pairs`): two ResNet generators ``G_ab``, ``G_ba`` and two PatchGANs
+  (``--arch cyclegan``). Recipe: ``lsgan``, cycle weight 10, identity 0.5, 50-image pools,
+  Adam 2e-4 with betas 0.5 / 0.999, no monitor, and ``--adv-weight 2``: gancli's ``lsgan``
+  has Mao et al.'s 1/2 in front of G's squared error, so 2 gives the reference's balance of
+  the adversarial and the cycle terms (:class:`~gancli.translate.cyclegan.CycleGANStep`).
 
 A :class:`Task` says which training step runs it (``step``, a key of
 :data:`gancli.engine.steps.STEPS`), which corruption makes its inputs and which
@@ -36,14 +43,24 @@ if TYPE_CHECKING:
 #: options (:func:`gancli.resolve.build_config`).
 PIX2PIX_RECIPE: dict[str, Any] = {"arch": "unet", "l1_weight": 100.0, "optimizer": "adam", "lr_g": 2e-4,
                                   "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "monitor_every": 0}
+#: The recipe of ``--task unpaired`` (CycleGAN, arXiv 1703.10593; see the module doc for ``adv_weight``).
+#: (cycle weight 10 and identity 0.5 are the defaults of --cycle-weight / --identity-weight.)
+CYCLEGAN_RECIPE: dict[str, Any] = {"arch": "cyclegan", "loss": "lsgan", "adv_weight": 2.0, "optimizer": "adam",
+                                   "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "monitor_every": 0}
 #: The :class:`~gancli.config.TaskConfig` fields that are options of a corruption.
 CORRUPTION_OPTIONS = ("mask", "mask_size", "scale", "upsample", "noise_std", "edge_threshold")
 #: The :class:`~gancli.config.TaskConfig` fields that are options of a task's data (``--task paired``).
 DATA_OPTIONS = ("paired_layout",)
+#: The :class:`~gancli.config.TaskConfig` fields that weigh CycleGAN's extra terms.
+CYCLE_OPTIONS = ("cycle_weight", "identity_weight")
 #: Every option of one task or another: each is refused with the tasks that do not take it.
-TASK_OPTIONS = CORRUPTION_OPTIONS + DATA_OPTIONS
+TASK_OPTIONS = CORRUPTION_OPTIONS + DATA_OPTIONS + CYCLE_OPTIONS
 #: Options (flat names) of the image-to-image tasks' loss, refused with ``--task generate``.
 TRANSLATION_OPTIONS = ("l1_weight", "adv_weight")
+#: The loss options each translation step takes (flat names); the others are refused.
+STEP_LOSS_OPTIONS = {"pix2pix": ("l1_weight", "adv_weight"), "cyclegan": ("adv_weight",)}
+#: The architecture kind of each translation step (``--arch``).
+STEP_ARCHS = {"pix2pix": ("unet",), "cyclegan": ("cyclegan",)}
 
 
 @dataclass(frozen=True)
@@ -52,23 +69,37 @@ class Task:
 
     Attributes:
         name: the ``--task`` value.
-        step: the training step that runs it: ``generate`` or ``pix2pix``
+        step: the training step that runs it: ``generate``, ``pix2pix`` or ``cyclegan``
             (:data:`gancli.engine.steps.STEPS`).
         corruption: the :data:`~gancli.translate.corrupt.TASKS` entry that makes G's inputs;
-            ``""`` = none (``generate``, ``paired``).
-        paired: G's inputs are the A images of a folder of pairs (``--task paired``), not
-            corrupted training images; False = the dataset's own images.
+            ``""`` = none (``generate``, ``paired``, ``unpaired``).
+        data: what ``--dataset`` is: ``""`` = a dataset name or an image folder
+            (:mod:`gancli.data`); ``"paired"`` = a folder of image pairs, whose A images are G's
+            inputs (:mod:`gancli.translate.pairs`); ``"unpaired"`` = a folder of two domain
+            folders (:func:`gancli.translate.pairs.domain_folders`).
     """
 
     name: str
     step: str
     corruption: str = ""
-    paired: bool = False
+    data: str = ""
 
     @property
     def translates(self) -> bool:
         """G maps an image to an image (``G(x)``) instead of drawing one from ``z``."""
         return self.step != "generate"
+
+    @property
+    def paired(self) -> bool:
+        """G's inputs are the A images of a folder of pairs (``--task paired``)."""
+        return self.data == "paired"
+
+    @property
+    def grid_rows(self) -> str:
+        """What the rows of the run's sample grids show (``gan train``'s closing line)."""
+        if self.step == "cyclegan":
+            return "A, G_ab(A), B, G_ba(B)"
+        return "input, output, target" if self.translates else "fixed z"
 
     @property
     def corruption_option_names(self) -> tuple[str, ...]:
@@ -78,14 +109,58 @@ class Task:
     @property
     def options(self) -> tuple[str, ...]:
         """The :class:`~gancli.config.TaskConfig` options this task takes."""
+        if self.step == "cyclegan":
+            return CYCLE_OPTIONS
         return self.corruption_option_names + (DATA_OPTIONS if self.paired else ())
 
     def input_channels(self, channels: int) -> int:
         """C of G's image input for images (targets) of ``channels`` channels; 0 = G takes ``z``.
-        A paired task's inputs A are brought to the targets' channels (``--channels``)."""
-        if self.paired:
-            return channels
-        return corrupt.TASKS.get(self.corruption).input_channels(channels) if self.corruption else 0
+        A paired task's inputs A and an unpaired task's two domains are brought to ``channels``
+        (``--channels``)."""
+        if self.corruption:
+            return corrupt.TASKS.get(self.corruption).input_channels(channels)
+        return channels if self.translates else 0
+
+    def describe_data(self, cfg: Any) -> DatasetInfo:
+        """What the training data of a :class:`~gancli.config.RunConfig` yields, without decoding
+        images: :func:`gancli.data.describe` of ``cfg.data``; ``paired``: the pairs of the folder
+        (:func:`gancli.translate.pairs.describe_paired`: the targets' shape, the number of pairs);
+        ``unpaired``: the two domain folders (``train`` size = domain A's).
+
+        Raises:
+            UsageError / UnknownDatasetError / GancliError: a bad dataset for the task (an unknown
+            dataset, a registered dataset name for a folder task, unmatched A/B names, an empty folder...).
+        """
+        if self.data == "unpaired":
+            from gancli.translate.pairs import describe_unpaired
+
+            return describe_unpaired(cfg.data)
+        if self.data == "paired":
+            from gancli.translate.pairs import describe_paired
+
+            return describe_paired(cfg.data, cfg.task.paired_layout)
+        from gancli.data import describe
+
+        return describe(cfg.data)
+
+    def load_data(self, cfg: Any, root: Any) -> Any:
+        """The training data of this task as :class:`~gancli.data.ImageData`: ``paired``: the
+        targets B as ``images``, the inputs A as ``inputs``, ``labels`` = ``arange(N)``
+        (:func:`gancli.translate.pairs.load_paired_split`); ``unpaired``: a
+        :class:`~gancli.translate.pairs.DomainData` (domain A as ``images``, domain B as ``b``);
+        otherwise :func:`gancli.data.load_split` of ``cfg.data`` (``root``: the data directory).
+        Errors as those functions."""
+        if self.data == "unpaired":
+            from gancli.translate.pairs import load_domains
+
+            return load_domains(cfg.data)
+        if self.data == "paired":
+            from gancli.translate.pairs import load_paired_split
+
+            return load_paired_split(cfg.data, cfg.task.paired_layout)
+        from gancli.data import load_split
+
+        return load_split(cfg.data, root)
 
     def corruption_options(self, task_cfg: Any) -> dict[str, Any]:
         """This task's corruption options (keyword arguments of
@@ -101,7 +176,9 @@ for _entry in corrupt.TASKS:
         Task(_entry.name, "pix2pix", corruption=_entry.name))
 TRAINING_TASKS.register("paired", "pix2pix: A -> B on a folder of image pairs (A/ and B/ matched by file name, "
                         "or side-by-side A|B images: --paired-layout ab)", PIX2PIX_RECIPE)(
-    Task("paired", "pix2pix", paired=True))
+    Task("paired", "pix2pix", data="paired"))
+TRAINING_TASKS.register("unpaired", "CycleGAN between the domain folders A/ and B/ of --dataset (trainA/ and "
+                        "trainB/ also)", CYCLEGAN_RECIPE)(Task("unpaired", "cyclegan", data="unpaired"))
 
 
 def _flags(names: Any) -> str:
@@ -125,6 +202,10 @@ def check_given_options(task_name: str, given: dict[str, Any]) -> None:
     if loss_terms and not task.translates:
         raise UsageError(f"--task {task_name} takes no {_flags(loss_terms)}; they weigh the loss of the "
                          f"image-to-image tasks ({', '.join(n for n in TRAINING_TASKS.names() if n != 'generate')})")
+    other = [n for n in loss_terms if task.translates and n not in STEP_LOSS_OPTIONS[task.step]]
+    if other:
+        raise UsageError(f"--task {task_name} takes no {_flags(other)}; its loss weights: "
+                         f"{_flags(STEP_LOSS_OPTIONS[task.step] + task.options)}")
 
 
 def check_task_config(cfg: Any) -> None:
@@ -149,8 +230,13 @@ def check_task_config(cfg: Any) -> None:
                            **task.corruption_options(cfg.task))
     if m.arch not in TRANSLATORS:
         raise UsageError(f"--arch {m.arch} draws images from noise; --task {task.name} needs an image-to-image "
-                         f"architecture: {', '.join(TRANSLATORS)}")
-    if not loss.l1_weight and not loss.adv_weight:
+                         f"architecture: {', '.join(STEP_ARCHS[task.step])}")
+    if m.arch not in STEP_ARCHS[task.step]:
+        raise UsageError(f"--arch {m.arch} does not fit --task {task.name}; its architecture: "
+                         f"{', '.join(STEP_ARCHS[task.step])}")
+    if task.step == "cyclegan":
+        _check_cyclegan(cfg)
+    elif not loss.l1_weight and not loss.adv_weight:
         raise UsageError(f"--l1-weight 0 and --adv-weight 0 leave --task {task.name} nothing to learn; "
                          "give one of them > 0")
     # not wired for translation runs yet (issue #24): refused rather than silently wrong
@@ -164,20 +250,17 @@ def check_task_config(cfg: Any) -> None:
                              f"(got {flag_} {value})")
 
 
-def describe_data(cfg: Any) -> DatasetInfo:
-    """What the training data of a :class:`~gancli.config.RunConfig` yields, without decoding:
-    :func:`gancli.data.describe` of ``cfg.data``, or for ``--task paired`` the pairs of the folder
-    (:func:`gancli.translate.pairs.describe_paired`: the targets' shape, the number of pairs).
-
-    Raises:
-        UsageError / UnknownDatasetError / GancliError: as those functions (an unknown dataset,
-        ``--task paired`` on a registered dataset, unmatched A/B names, an empty folder...).
-    """
-    if TRAINING_TASKS.get(cfg.task.name).paired:
-        from gancli.translate.pairs import describe_paired
-
-        return describe_paired(cfg.data, cfg.task.paired_layout)
-    from gancli.data import describe
-
-    return describe(cfg.data)
-
+def _check_cyclegan(cfg: Any) -> None:
+    """What CycleGAN's step (:class:`~gancli.engine.steps.CycleGANTrainStep`) cannot do yet."""
+    name = cfg.task.name
+    if not cfg.loss.adv_weight:
+        raise UsageError(f"--adv-weight 0 is not valid with --task {name}: the adversarial terms are CycleGAN's only "
+                         "link between the domains; give a weight > 0 (recipe: 2)")
+    if cfg.optim.d_steps != 1:
+        raise UsageError(f"--d-steps {cfg.optim.d_steps} is not available with --task {name} (one D update of both "
+                         "discriminators per step); leave it at 1")
+    if cfg.train.compile:
+        raise UsageError(f"--compile is not available with --task {name} yet; leave it off")
+    if cfg.train.nan_policy == "skip":
+        raise UsageError(f"--nan-policy skip is not available with --task {name} yet (its updates are "
+                         "CycleGANStep's own); use --nan-policy stop")

@@ -332,7 +332,9 @@ def _train(st, store, cfg, run, dist=None, device=None, as_json: bool = False) -
     if cfg.task.name == "generate":
         console.info(f"next: gan sample {run.id} -n 64 -o grid.png")
     else:  # gan translate is still to come (issue #24)
-        console.info(f"samples: {run.samples_dir}/ (rows: input, output, target)")
+        from gancli.tasks import TRAINING_TASKS
+
+        console.info(f"samples: {run.samples_dir}/ (rows: {TRAINING_TASKS.get(cfg.task.name).grid_rows})")
 
 
 def _summary(run, result) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from gancli.engine.trainer import Trainer, TrainResult
 from gancli.errors import GancliError, UsageError
 from gancli.models import check_supported
 from gancli.runs import Run, RunStore
+from gancli.tasks import TRAINING_TASKS
 
 
 def run_meta(device: torch.device, data_dir: Path, command: list[str] | None = None, world_size: int = 1) -> dict:
@@ -102,6 +103,9 @@ def check_parallel(cfg: RunConfig, world_size: int, device: torch.device) -> Non
     the global batch must split evenly, and ``--sync-bn`` needs CUDA."""
     if world_size <= 1:
         return
+    if TRAINING_TASKS.get(cfg.task.name).step == "cyclegan":
+        raise UsageError(f"--task {cfg.task.name} trains in one process for now (its two generators are not "
+                         "wrapped for DistributedDataParallel); drop --nproc")
     b = cfg.train.batch_size
     if b % world_size:
         lower = max(world_size, b - b % world_size)
@@ -121,7 +125,6 @@ def start_line(cfg: RunConfig, run: Run, trainer: Trainer, resumed: bool) -> str
     model = f"{cfg.task.name} with {cfg.model.arch}" if c.takes_image else cfg.model.arch
     length = f"{cfg.train.steps} steps" + (f" ({cfg.train.epochs:g} epochs)" if cfg.train.epochs else "")
     dist = trainer.dist
-    from gancli.tasks import TRAINING_TASKS
 
     unit = "pairs" if TRAINING_TASKS.get(cfg.task.name).paired else "images"
     return (
@@ -139,18 +142,15 @@ def load_training_data(cfg: RunConfig, data_dir: str | Path) -> ImageData:
     """The training split: :func:`gancli.data.load_split` of ``cfg.data`` (``data_dir``: the data
     directory), or for ``--task paired`` the folder's pairs
     (:func:`gancli.translate.pairs.load_paired_split`: the targets B as ``images``, the inputs A
-    as ``inputs``, ``labels`` = ``arange(N)``).
+    as ``inputs``, ``labels`` = ``arange(N)``), or for ``--task unpaired`` its two domains
+    (:meth:`gancli.tasks.Task.load_data`).
 
     Raises:
         UsageError / GancliError: as those functions (also: A and B of a pair of other pixel sizes).
     """
-    from gancli.tasks import TRAINING_TASKS
 
-    if TRAINING_TASKS.get(cfg.task.name).paired:
-        from gancli.translate.pairs import load_paired_split
-
-        return load_paired_split(cfg.data, cfg.task.paired_layout)
-    return load_split(cfg.data, data_dir)
+    task = TRAINING_TASKS.get(cfg.task.name)
+    return task.load_data(cfg, data_dir) if task.data else load_split(cfg.data, data_dir)
 
 
 def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run | None = None,

@@ -80,6 +80,9 @@ def modules(t: Trainer) -> dict[str, Any]:
     out.update({"optim_g": p.opt_g, "optim_d": p.opt_d, "rng": run_rng_state(t)})
     if p.scaler_d.is_enabled():
         out.update({"scaler_d": p.scaler_d, "scaler_g": p.scaler_g})
+    step_state = getattr(p.task_step, "state_dict", None)  # a step that owns state (CycleGAN's pools)
+    if step_state is not None:
+        out["task_step"] = step_state()
     return out
 
 
@@ -124,7 +127,8 @@ def save(t: Trainer) -> Path:
 
 
 def restore(t: Trainer, ckpt: Checkpoint) -> None:
-    """Load G, D, EMA G, optimizers, loss scalers, RNG states and the step from ``ckpt``.
+    """Load G, D, EMA G, optimizers, loss scalers, the task step's own state (CycleGAN's pools),
+    RNG states and the step from ``ckpt``.
 
     Raises:
         GancliError: the checkpoint's tensors do not fit this run's models.
@@ -140,6 +144,8 @@ def restore(t: Trainer, ckpt: Checkpoint) -> None:
         if p.scaler_d.is_enabled() and ckpt.has("scaler_d"):  # else a fresh scale (fp16 newly on)
             p.scaler_d.load_state_dict(ckpt.part("scaler_d"))
             p.scaler_g.load_state_dict(ckpt.part("scaler_g"))
+        if hasattr(p.task_step, "load_state_dict"):
+            p.task_step.load_state_dict(ckpt.part("task_step"))
     except (RuntimeError, ValueError, KeyError) as e:
         raise GancliError(f"checkpoint {ckpt.path} does not match the run ({str(e).splitlines()[0]})") from None
     t.step = ckpt.step

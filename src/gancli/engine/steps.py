@@ -9,6 +9,9 @@ the learning rates, calls the run's step object, logs, checkpoints and runs the 
   resume stays exact) or, for ``--task paired``, the batch's A images as inputs, ``G(input)``,
   a conditional D scoring (input, image) pairs and L1 added to G's loss (Isola et al. 2017,
   arXiv 1611.07004).
+* :class:`CycleGANTrainStep` (``--task unpaired``): CycleGAN (Zhu et al. 2017, arXiv
+  1703.10593) through :class:`gancli.translate.cyclegan.CycleGANStep`, on batches of domain A and
+  random draws of domain B at (seed, step); its pools go into checkpoints.
 
 A step object is built once per run by :func:`build_step` (in
 :func:`~gancli.engine.parts.build_parts`) and implements :class:`TrainStep`. Neither uses the
@@ -284,8 +287,128 @@ class TranslateStep:
         return torch.cat([shown, output, self.grid_target]).float().cpu().clamp_(-1, 1)
 
 
+class CycleGANTrainStep:
+    """CycleGAN's step (``--task unpaired``; Zhu et al. 2017, arXiv 1703.10593) in the loop: the
+    update itself is :class:`gancli.translate.cyclegan.CycleGANStep`'s (both generators, then both
+    discriminators on 50-image pools of fakes), then the EMA update of the generator pair.
+
+    Data: domain A is the batcher's images (batch of step ``s`` as any dataset's); domain B
+    (``data.b``, preloaded on the device) is drawn at random with replacement at ``(data seed,
+    s)`` (:func:`gancli.translate.pairs.b_indices`, as
+    :class:`~gancli.translate.pairs.UnpairedSampler`), so resume stays exact. The pools draw
+    from a generator of their own, seeded ``derive_seed(seed, "image-pool")``; its state, the
+    pools' images and the D-update count go into checkpoints (:meth:`state_dict`, part
+    ``task_step``).
+
+    The CycleGAN step is bound to the run's ``G.g_ab``, ``G.g_ba``, ``D.d_a``, ``D.d_b``,
+    ``opt_g``, ``opt_d`` and loss scalers at the first call. One process only, no
+    ``--compile`` and ``--nan-policy`` has no effect on its updates (the loss is checked by the
+    loop after the step; the resolver refuses the rest, :mod:`gancli.tasks`).
+
+    Args:
+        cfg: the run's config (loss, ``cycle_weight``, ``identity_weight``, ``adv_weight``, seed).
+        data: a :class:`~gancli.translate.pairs.DomainData`; the first :data:`GRID_COLUMNS`
+            images of each domain (repeated when a domain has fewer) are the sample grid's.
+        device: where domain B and the pools live.
+    """
+
+    #: images kept by each pool (CycleGAN's 50)
+    POOL_SIZE = 50
+
+    def __init__(self, cfg: RunConfig, data: ImageData, device: torch.device):
+        from gancli.seeding import derive_seed
+        from gancli.translate.cyclegan import CycleGANStep
+        from gancli.translate.pool import ImagePool
+
+        b = getattr(data, "b", None)
+        if b is None:
+            raise ValueError("--task unpaired needs a gancli.translate.pairs.DomainData (domains A and B)")
+        self.seed = cfg.train.seed
+        self.b = b.to(device)
+        self.data_seed = derive_seed(cfg.train.seed, "data") % 2**31  # the batcher's seed (gancli.engine.parts)
+        generator = torch.Generator(device=device).manual_seed(derive_seed(cfg.train.seed, "image-pool"))
+        # the networks, optimizers and scalers are the run's parts: bound at the first call (_bind)
+        self.step = CycleGANStep(None, None, None, None, None, None, ImagePool(self.POOL_SIZE),
+                                 ImagePool(self.POOL_SIZE), generator, "lsgan", cfg.task.cycle_weight,
+                                 cfg.task.identity_weight, adv_weight=cfg.loss.adv_weight)
+        self._bound = False
+
+        def first(images: torch.Tensor) -> torch.Tensor:
+            idx = torch.arange(GRID_COLUMNS) % images.shape[0]
+            return images[idx].to(device).float().div(127.5).sub(1.0)
+
+        self.grid_a, self.grid_b = first(data.images), first(b)
+
+    def _bind(self, t: Trainer) -> None:
+        p, s = t.parts, self.step
+        if t.dist.enabled:
+            raise ValueError("--task unpaired trains in one process for now")
+        s.G_ab, s.G_ba, s.D_a, s.D_b = p.G.g_ab, p.G.g_ba, p.D.d_a, p.D.d_b
+        s.opt_g, s.opt_d, s.scaler_g, s.scaler_d = p.opt_g, p.opt_d, p.scaler_g, p.scaler_d
+        s.loss, s.autocast_dtype = p.objective, p.autocast_dtype  # the run's loss (+ its penalties)
+        self._bound = True
+
+    def batch_b(self, t: Trainer, step: int) -> torch.Tensor:
+        """Domain B's batch of 0-based ``step``: ``(b, C, H, W)`` float32 in [-1, 1]."""
+        from gancli.translate.pairs import b_indices
+
+        idx = b_indices(self.b.shape[0], t.parts.batcher.local_batch_size, self.data_seed, step)
+        x = self.b.index_select(0, idx.to(self.b.device)).to(torch.float32).div_(127.5).sub_(1.0)
+        return x.contiguous(memory_format=t.parts.memory_format)
+
+    def __call__(self, t: Trainer, step: int) -> dict[str, torch.Tensor]:
+        """Returns :meth:`CycleGANStep.step <gancli.translate.cyclegan.CycleGANStep.step>`'s
+        scalars: ``loss_g``, ``loss_d`` (both Ds), ``d_real``, ``d_fake``, ``g_adv``, ``cycle_a``,
+        ``cycle_b``, ``idt_a``, ``idt_b`` (identity on), ``loss_d_a``, ``loss_d_b``."""
+        if not self._bound:
+            self._bind(t)
+        p = t.parts
+        real_a, _ = p.batcher.batch(step)
+        stats = self.step.step(real_a, self.batch_b(t, step))
+        if p.G_ema is not None:
+            ema_update_(p.G_ema, p.G, ema_beta(t.cfg.train.ema_decay, step))
+        return stats
+
+    def state_dict(self) -> dict[str, Any]:
+        """The pools, their generator's state and the D-update count
+        (:meth:`gancli.translate.cyclegan.CycleGANStep.state_dict`)."""
+        return self.step.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (pools moved to this run's device at their next use). A
+        generator state of another device type (a run moved from CUDA to the CPU, say) cannot be
+        restored: the pools' generator is then re-seeded from (seed, D updates), as the loop does
+        for z, and the run is no longer bitwise reproducible.
+
+        Raises:
+            ValueError: a state that does not fit (see ``CycleGANStep.load_state_dict``).
+        """
+        from gancli.seeding import derive_seed
+
+        g = self.step.generator
+        saved = state.get("generator") if isinstance(state, dict) else None
+        if isinstance(saved, torch.Tensor) and saved.numel() != g.get_state().numel():
+            d_updates = state.get("d_updates")
+            state = {**state, "generator": g.manual_seed(
+                derive_seed(self.seed, f"image-pool-after-{d_updates}")).get_state()}
+        self.step.load_state_dict(state)
+
+    @torch.no_grad()
+    def sample_grid(self, t: Trainer) -> torch.Tensor:
+        """Four rows of :data:`GRID_COLUMNS`: domain A images, ``G_ab`` of them, domain B images,
+        ``G_ba`` of them (the sampling G pair in eval mode)."""
+        G = t.parts.sampling_generator
+        was_training = G.training
+        G.eval()
+        try:
+            rows = [self.grid_a, G.g_ab(self.grid_a), self.grid_b, G.g_ba(self.grid_b)]
+        finally:
+            G.train(was_training)
+        return torch.cat(rows).float().cpu().clamp_(-1, 1)
+
+
 #: ``Task.step`` (:mod:`gancli.tasks`) -> the step class; each is built as ``cls(cfg, data, device)``.
-STEPS: dict[str, Any] = {"generate": GenerateStep, "pix2pix": TranslateStep}
+STEPS: dict[str, Any] = {"generate": GenerateStep, "pix2pix": TranslateStep, "cyclegan": CycleGANTrainStep}
 
 
 def build_step(cfg: RunConfig, data: ImageData, device: torch.device) -> TrainStep:

@@ -57,9 +57,17 @@ def _unet() -> tuple[type, type]:
     return Pix2PixGenerator, Pix2PixDiscriminator
 
 
+@ARCHS.register("cyclegan", "image-to-image: CycleGAN's two ResNet Gs + two PatchGANs (Zhu et al. 2017, "
+                "arXiv 1703.10593); for --task unpaired")
+def _cyclegan() -> tuple[type, type]:
+    from gancli.models.cyclegan import CycleGANDiscriminators, CycleGANGenerators
+
+    return CycleGANGenerators, CycleGANDiscriminators
+
+
 #: Architectures whose G translates an image (``G(x)``, :attr:`ModelConfig.in_channels` > 0)
 #: instead of drawing one from ``z``: the image-to-image tasks' (:mod:`gancli.tasks`).
-TRANSLATORS = ("unet",)
+TRANSLATORS = ("unet", "cyclegan")
 
 
 def noise_archs() -> list[str]:

@@ -42,6 +42,8 @@ class Translator:
         step: the checkpoint's step.
         uses_ema: the weights are the EMA generator's.
         path: the checkpoint file.
+        direction: an unpaired (CycleGAN) run's direction, ``a2b`` or ``b2a`` (:data:`DIRECTIONS`):
+            G maps that domain's images to the other's (same C); None for the other tasks.
     """
 
     G: torch.nn.Module
@@ -52,6 +54,7 @@ class Translator:
     step: int
     uses_ema: bool
     path: Path
+    direction: str | None = None
 
     @property
     def img_channels(self) -> int:
@@ -75,8 +78,17 @@ class Translator:
     def corrupt(self, images: torch.Tensor, seed: int, index: int = 0):
         """The training corruption of clean ``images`` ``(N, C, H, W)`` in [-1, 1] at (``seed``,
         ``index``): :func:`gancli.translate.corrupt.corrupt` with the run's options. Returns
-        ``(input, extra)`` (:class:`~gancli.translate.corrupt.Corrupted`)."""
+        ``(input, extra)`` (:class:`~gancli.translate.corrupt.Corrupted`).
+
+        Raises:
+            UsageError: the run has no corruption (``--task unpaired``: its inputs are images of
+                the other domain).
+        """
         from gancli.translate.corrupt import corrupt
+
+        if not self.corruption:
+            raise UsageError(f"--corrupt applies to repair tasks (inpaint, superres, denoise, colorize, edges); "
+                             f"{self.path} is a --task {self.task} run")
 
         return corrupt(self.corruption, images, seed, index, **self.options)
 
@@ -99,7 +111,8 @@ def translator_from_checkpoint(ckpt: Checkpoint, device: str | torch.device = "c
 
     Args:
         direction: ``a2b`` / ``b2a`` for an unpaired (CycleGAN) run, which holds one generator per
-            direction; None = the run's only generator (a2b for CycleGAN).
+            direction (``G.g_ab`` / ``G.g_ba`` of its pair); None = the run's only generator (a2b
+            for CycleGAN). The Translator's G is that direction's generator alone.
 
     Raises:
         UsageError: the run draws images from noise (``--task generate``): use ``gan sample``.
@@ -124,9 +137,12 @@ def translator_from_checkpoint(ckpt: Checkpoint, device: str | torch.device = "c
         g.load_state_dict(ckpt.part("generator_ema" if use_ema else "generator"), strict=True)
     except RuntimeError as e:
         raise GancliError(f"checkpoint {ckpt.path} does not match its config ({str(e).splitlines()[0]})") from None
+    if task.step == "cyclegan":
+        direction = direction or DIRECTIONS[0]
+        g = g.g_ab if direction == "a2b" else g.g_ba
     g = g.to(device).eval()
     return Translator(g, cfg, task.name, task.corruption, task.corruption_options(cfg.task), ckpt.step,
-                      use_ema, Path(ckpt.path))
+                      use_ema, Path(ckpt.path), direction)
 
 
 def load_translator(path: str | os.PathLike, device: str | torch.device = "cpu", ema: bool = True,

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gancli.data.base import first_line
+from gancli.data.base import ImageData, first_line
 from gancli.data.folder import DEFAULT_CHANNELS, DEFAULT_RESOLUTION, IMAGE_EXTENSIONS, images_under
 from gancli.errors import GancliError, UsageError
 from gancli.seeding import derive_seed
@@ -337,6 +337,87 @@ def load_unpaired(root: str | Path, split: str = "train", channels: int = DEFAUL
         skipped += bad
     (a, names_a), (b, names_b) = out
     return UnpairedData(a, b, names_a, names_b, skipped)
+
+
+# -- an unpaired dataset as training data (gan train --task unpaired) ---------------------------------
+
+#: The largest side ``--image-size 0`` takes from an unpaired dataset's images, pixels.
+MAX_OWN_SIZE = 256
+_GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+
+def _own_shape(path: Path) -> tuple[int, int]:
+    """``(channels, shorter side)`` of one image file, read from its header."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return (1 if im.mode in _GRAY_MODES else 3), min(im.size)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise GancliError(f"cannot read image {path} ({first_line(e)}); fix or delete it") from None
+
+
+def describe_unpaired(cfg):  # (DataConfig) -> DatasetInfo
+    """The :class:`~gancli.data.DatasetInfo` of the unpaired dataset ``cfg.dataset`` (a folder
+    ``ROOT``; see the module doc), listing its files without decoding them.
+
+    Both domains are brought to one shape: ``--channels`` (0 = 1 when the first image of each
+    domain is grayscale, else 3: a grayscale domain beside an RGB one is converted to RGB) and
+    ``--image-size`` (0 = the shorter side of domain A's first image, at most
+    :data:`MAX_OWN_SIZE`). ``sizes["train"]`` is domain A's image count (an epoch is a pass over
+    A; B is drawn at random, :func:`b_indices`); no classes.
+
+    Raises:
+        UsageError: ``cfg.dataset`` is not a folder (a dataset name), a domain folder is missing
+            or holds no image (named), or bad ``--channels`` / ``--image-size``.
+        GancliError: the first image of a domain cannot be read.
+    """
+    from gancli.data import DATASETS, DatasetInfo, check_shape_options
+
+    check_shape_options(cfg)
+    if cfg.dataset in DATASETS:
+        raise UsageError(f"--task unpaired takes a folder with the domain folders A/ and B/ (or trainA/ and trainB/) "
+                         f"as --dataset, not the dataset {cfg.dataset!r}")
+    _, files_a, _, files_b = scan_unpaired(cfg.dataset, cfg.split)
+    if cfg.channels and cfg.image_size:
+        channels, size = cfg.channels, cfg.image_size
+    else:
+        (c_a, side), (c_b, _) = _own_shape(files_a[0]), _own_shape(files_b[0])
+        channels = cfg.channels or (1 if c_a == c_b == 1 else 3)
+        size = cfg.image_size or min(side, MAX_OWN_SIZE)
+    return DatasetInfo(channels, size, 0, {cfg.split: len(files_a)})
+
+
+@dataclass
+class DomainData(ImageData):
+    """An unpaired dataset as the training loop takes it: domain A as :attr:`images` (batched
+    as any dataset, labels all 0, no classes) and domain B as :attr:`b`.
+
+    Attributes:
+        b: ``(N_b, C, H, W)`` uint8, domain B (same C, H, W as ``images``).
+        names_a, names_b: file names relative to their domain folder, in the tensors' order.
+    """
+
+    b: torch.Tensor | None = None
+    names_a: list[str] = field(default_factory=list)
+    names_b: list[str] = field(default_factory=list)
+
+
+def load_domains(cfg) -> DomainData:  # (DataConfig) -> DomainData
+    """Decode the unpaired dataset ``cfg.dataset`` at the shape of :func:`describe_unpaired`
+    (``cfg.limit``: the first N images of each domain; ``cfg.skip_bad_images``: leave
+    unreadable files out).
+
+    Raises:
+        UsageError, GancliError: as :func:`describe_unpaired` and :func:`load_unpaired`.
+    """
+    import torch
+
+    info = describe_unpaired(cfg)
+    d = load_unpaired(cfg.dataset, cfg.split, info.channels, info.resolution, skip_bad=cfg.skip_bad_images,
+                      limit=cfg.limit)
+    return DomainData(d.a, torch.zeros(d.a.shape[0], dtype=torch.int64), [], d.skipped, b=d.b,
+                      names_a=d.names_a, names_b=d.names_b)
 
 
 # -- unpaired batches -------------------------------------------------------------------------------
