@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import torch
 
     from gancli.config import DataConfig
-    from gancli.data import DatasetInfo, ImageData
+    from gancli.data import DatasetInfo
 
 PAIRED_LAYOUTS = {"folders": "ROOT/A and ROOT/B matched by file name", "ab": "side-by-side A|B images"}
 SHOWN_NAMES = 5  # unmatched names listed per side in the error
