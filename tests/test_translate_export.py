@@ -162,6 +162,26 @@ def test_cli_text_names_the_sizes(run_home, tmp_path):
     assert f"at batch sizes 1 and 3 ({SIZE} x {SIZE} and {ODD[0]} x {ODD[1]} px)" in r.output
 
 
+def test_uint8_export_and_export_from_a_bundle(run_home, translator, tmp_path):
+    """--uint8 rounds in the graph as gan sample's PNGs do; a translator bundle exports too."""
+    from gancli.export.graph import to_uint8
+
+    out = tmp_path / "u8.pt"
+    r = _gan(run_home, "export", "run-1", "--format", "torchscript", "--uint8", "-o", out)
+    assert r.exit_code == 0, r.output
+    x = _inputs(translator, 1, ODD, seed=3)
+    with torch.no_grad():
+        got = _load_torchscript(out)(x)
+    assert got.dtype == torch.uint8 and torch.equal(got, to_uint8(_eager(translator, x)))
+    bundle = tmp_path / "b"
+    assert _gan(run_home, "export", "run-1", "--format", "safetensors", "-o", bundle).exit_code == 0
+    r = _gan(run_home, "export", bundle, "--format", "torchscript", "-o", tmp_path / "from-bundle.pt", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["metadata"]["task"] == "inpaint" and doc["metadata"]["source_run"] == "run-1"
+    assert doc["max_abs_diff"] <= 1e-4
+
+
 def test_a_wrong_padding_fails_the_verification(translator, tmp_path, monkeypatch):
     """The parity check can fail: a graph that repeats the edge pixels where G mirrors them
     differs at the training size already (28 px is padded to 32); nothing is written."""
