@@ -24,9 +24,8 @@ from typer.testing import CliRunner
 from gancli.cli import app
 from gancli.errors import GancliError
 from gancli.export.graph import TranslatorGraph, reflect_index
-from gancli.translate.corrupt import keep_known
 from gancli.translate.load import load_translator
-from gancli.translate.tiling import crop, pad_to_multiple
+from gancli.translate.tiling import pad_to_multiple
 
 SIZE = 28  # training side: padded to 32 inside G
 ODD = (SIZE + 13, SIZE + 29)  # the verification's second size: 41 x 57

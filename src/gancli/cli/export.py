@@ -93,9 +93,8 @@ def export(
 
     m = result.metadata
     what = f"{source.run_id or source.path.name}" + (f" step {m['step']}" if m["step"] is not None else "")
-    images = f"images (N, {', '.join(map(str, m['image_shape']))}) {m['dtype']} in [{m['value_range'][0]}, {m['value_range'][1]}]" \
-        if "image_shape" in m else \
-        f"images (N, {m['img_channels']}, H, W) {m['dtype']} in [{m['value_range'][0]}, {m['value_range'][1]}]"
+    shape = ", ".join(map(str, m["image_shape"])) if "image_shape" in m else f"{m['img_channels']}, H, W"
+    images = f"images (N, {shape}) {m['dtype']} in [{m['value_range'][0]}, {m['value_range'][1]}]"
     if m.get("kind") == "translator":
         inputs = (f"--task {m['task']} source (N, {m['in_channels']}, H, W) float32 in [-1, 1], any H and W"
                   + (" (its known pixels kept)" if m["keeps_known"] else ""))
