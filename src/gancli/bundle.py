@@ -11,6 +11,12 @@ Format ``gancli-generator`` version 1 (documented in ``docs/python-api.md``)::
 holds ``sha256``, the digest of ``generator.safetensors``, checked on load. No
 optimizer, discriminator or RNG state: a bundle is for sampling, not for resuming.
 
+The bundle of an image-to-image run's generator (``gan export --format safetensors`` of a
+``--task inpaint``... run) also holds ``"run_config"``, the run's whole config (its ``task``
+section: the task and its corruption options), so that
+:func:`gancli.translate.load.load_translator` rebuilds the translator from the folder alone;
+:func:`load_bundle` (``gan sample``) refuses it.
+
 Importing this module does not import torch (``gan sample`` tells bundles from
 run directories before it loads anything); writing and loading do.
 """
@@ -70,7 +76,17 @@ def read_bundle_config(path: str | os.PathLike) -> dict[str, Any]:
     return doc
 
 
-def write_bundle(generator: nn.Module, folder: str | os.PathLike, meta: dict[str, Any]) -> Path:
+def bundle_task(doc: dict[str, Any]) -> str:
+    """The ``--task`` of the run a bundle's ``config.json`` document (:func:`read_bundle_config`)
+    came from: ``generate`` for a bundle without ``run_config`` (all bundles of noise-to-image
+    generators)."""
+    task = (doc.get("run_config") or {}).get("task") or {}
+    name = task.get("name", "generate") if isinstance(task, dict) else "generate"
+    return name if isinstance(name, str) else "generate"
+
+
+def write_bundle(generator: nn.Module, folder: str | os.PathLike, meta: dict[str, Any],
+                 run_config: dict[str, Any] | None = None) -> Path:
     """Write ``generator`` (its ``config`` and ``state_dict()``) into the empty
     folder ``folder``. Callers make it atomic (:func:`gancli.fsutil.atomic_dir`).
 
@@ -78,6 +94,8 @@ def write_bundle(generator: nn.Module, folder: str | os.PathLike, meta: dict[str
         generator: a gancli generator whose ``config`` is set (by
             :func:`gancli.models.build_generator` and the loaders).
         meta: JSON-able provenance (source, step, ema, ...); ``sha256`` is added.
+        run_config: the run's :meth:`~gancli.config.RunConfig.to_dict`, written for an
+            image-to-image run's generator; None = none (a noise-to-image generator).
     """
     import dataclasses
 
@@ -100,6 +118,8 @@ def write_bundle(generator: nn.Module, folder: str | os.PathLike, meta: dict[str
         "model": dataclasses.asdict(cfg),
         "meta": {**meta, "sha256": {WEIGHTS_NAME: file_sha256(weights)}},
     }
+    if run_config is not None:
+        doc["run_config"] = run_config
     (folder / CONFIG_NAME).write_text(json.dumps(doc, indent=2) + "\n", "utf-8")
     return folder
 
@@ -114,6 +134,27 @@ def load_bundle(folder: str | os.PathLike, device: Any = "cpu", ema: bool = True
 
     Raises:
         GancliError: not a bundle, damaged (checksum), or weights that do not match the config.
+        UsageError: the bundle of an image-to-image run's generator (load it with
+            :func:`gancli.translate.load.load_translator`).
+    """
+    from gancli.errors import UsageError
+
+    doc = read_bundle_config(folder)
+    task = bundle_task(doc)
+    if task != "generate":
+        raise UsageError(f"{folder} is the bundle of an image-to-image run (--task {task}): its generator "
+                         "translates images; use gan translate, or gancli.translate.load.load_translator")
+    return load_bundle_weights(folder, doc, device, ema)
+
+
+def load_bundle_weights(folder: str | os.PathLike, doc: dict[str, Any], device: Any = "cpu",
+                        ema: bool = True) -> nn.Module:
+    """The generator of the bundle at ``folder`` whose ``config.json`` document is ``doc``
+    (:func:`read_bundle_config`), any task: built from ``doc["model"]``, its weights checked
+    against the stored sha256, in eval mode on ``device``, with ``step`` and ``uses_ema`` set.
+
+    Raises:
+        GancliError: as :func:`load_bundle`.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -122,7 +163,6 @@ def load_bundle(folder: str | os.PathLike, device: Any = "cpu", ema: bool = True
     from gancli.models import build_generator
 
     folder = Path(folder)
-    doc = read_bundle_config(folder)
     meta = doc.get("meta", {})
     cfg = section_from_dict(ModelConfig, doc["model"], "model")
     weights = folder / WEIGHTS_NAME

@@ -41,7 +41,8 @@ def export(
                                "rounded as `gan sample` does) instead of float32 in [-1, 1]."),
     verify: bool = typer.Option(True, "--verify/--no-verify",
                                 help="Reload the artifact and compare it with the PyTorch generator at batch "
-                                "sizes 1 and 7 (max abs difference <= 1e-4, or 1 level with --uint8)."),
+                                "sizes 1 and 7 (max abs difference <= 1e-4, or 1 level with --uint8); a "
+                                "translator at batch size 1 at the training size and 3 at an odd larger size."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file or non-empty folder."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (files written with their "
                                  "sha256, metadata, verification) and nothing else there."),
@@ -51,6 +52,11 @@ def export(
     Every graph format maps z (N, nz) float32 [+ labels (N,) int64 for conditional
     runs] to images (N, C, H, W) with a dynamic batch N, and carries metadata (nz,
     classes, image shape, value range, source run and step, EMA).
+
+    An image-to-image run (gan train --task inpaint ...) exports its translator:
+    source (N, in_channels, H, W) -> images (N, C, H, W) in [-1, 1] at any H and W,
+    verified at the training size and at an odd larger one; its safetensors bundle
+    keeps the task and its options (gancli.translate.load.load_translator reads it).
 
     Examples:
 
@@ -70,19 +76,30 @@ def export(
     source = resolve_generator_source(ctx, run, checkpoint, fallback_label="generator")
     require_packages(format_, verify)
 
-    from gancli.export.core import export_generator
+    from gancli.translate.load import translation_task
 
-    g = source.load(device="cpu", ema=ema)
-    if output is None:
-        output = default_output(format_, source.label, g.step)
-        check_output(format_, output, force)
     provenance = {"source_run": source.run_id, "source_checkpoint": source.path.name}
-    result = export_generator(g, format_, output, uint8=uint8, verify=verify, force=force, source=provenance)
+    if translation_task(source.path) is not None:
+        result = _export_translator(source, format_, output, ema=ema, uint8=uint8, verify=verify, force=force,
+                                          provenance=provenance)
+    else:
+        from gancli.export.core import export_generator
+
+        g = source.load(device="cpu", ema=ema)
+        if output is None:
+            output = default_output(format_, source.label, g.step)
+            check_output(format_, output, force)
+        result = export_generator(g, format_, output, uint8=uint8, verify=verify, force=force, source=provenance)
 
     m = result.metadata
     what = f"{source.run_id or source.path.name}" + (f" step {m['step']}" if m["step"] is not None else "")
-    images = f"images (N, {', '.join(map(str, m['image_shape']))}) {m['dtype']} in [{m['value_range'][0]}, {m['value_range'][1]}]"
-    inputs = f"z (N, {m['nz']}) float32" + (f", labels (N,) int64 in [0, {m['num_classes']})" if m["num_classes"] else "")
+    shape = ", ".join(map(str, m["image_shape"])) if "image_shape" in m else f"{m['img_channels']}, H, W"
+    images = f"images (N, {shape}) {m['dtype']} in [{m['value_range'][0]}, {m['value_range'][1]}]"
+    if m.get("kind") == "translator":
+        inputs = (f"--task {m['task']} source (N, {m['in_channels']}, H, W) float32 in [-1, 1], any H and W"
+                  + (" (its known pixels kept)" if m["keeps_known"] else ""))
+    else:
+        inputs = f"z (N, {m['nz']}) float32" + (f", labels (N,) int64 in [0, {m['num_classes']})" if m["num_classes"] else "")
     console.info(f"wrote {result.path} ({format_}, {_human_bytes(result.bytes)}, exported in {result.export_seconds:.2f}s"
                  f" with {'; '.join(result.notes)})")
     console.info(f"  from {what}, {'EMA' if m['ema'] else 'raw'} G: {inputs} -> {images}")
@@ -90,6 +107,8 @@ def export(
         console.info("  not verified (--no-verify)")
     else:
         sizes = " and ".join(map(str, result.batch_sizes))
+        if result.sizes:
+            sizes += " (" + " and ".join(f"{h} x {w}" for h, w in result.sizes) + " px)"
         if uint8:
             diff, limit = f"{result.max_abs_diff:.0f} levels", f"{result.tolerance:.0f} level"
         else:
@@ -103,4 +122,18 @@ def export(
                            "files": [console.file_record(p) for p in files], "metadata": m,
                            "export_seconds": result.export_seconds, "verified_with": result.verified_with,
                            "max_abs_diff": result.max_abs_diff, "tolerance": result.tolerance,
-                           "batch_sizes": list(result.batch_sizes)})
+                           "batch_sizes": list(result.batch_sizes), "sizes": [list(s) for s in result.sizes]})
+
+
+def _export_translator(source, format_: str, output: Path | None, *, ema: bool, uint8: bool, verify: bool,
+                       force: bool, provenance: dict):
+    """Export the translator of an image-to-image run's checkpoint or bundle."""
+    from gancli.export.core import export_translator
+    from gancli.translate.load import load_translator
+
+    t = load_translator(source.path, device="cpu", ema=ema)
+    if output is None:
+        output = default_output(format_, source.label, t.step)
+        check_output(format_, output, force)
+    result = export_translator(t, format_, output, uint8=uint8, verify=verify, force=force, source=provenance)
+    return result

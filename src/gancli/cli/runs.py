@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -118,6 +119,7 @@ def show(
                           key=lambda n: int("".join(c for c in n if c.isdigit()) or 0)),
         "last_metrics": metrics[-1] if metrics else None,
         "metrics_lines_skipped": bad_lines,
+        "task": _task_info(doc["config"].get("task")),
     }
     if as_json:
         console.emit_json(info, indent=2)
@@ -128,8 +130,15 @@ def show(
     table = Table(title=f"{r.id}  ({r.path})", title_justify="left", show_header=False)
     table.add_column("key", style="bold")
     table.add_column("value")
+    task = info["task"]
+    if task["translates"]:
+        options = ", ".join(f"{k}={v}" for k, v in task["options"].items())
+        table.add_row("task", f"{task['name']}: G translates images" + (f" ({options})" if options else "")
+                      + "; samples/ rows: input, output, target")
+    else:
+        table.add_row("task", f"{task['name']}: G draws images from noise")
     for section, values in cfg.items():
-        if isinstance(values, dict):
+        if isinstance(values, dict) and section != "task":
             table.add_row(section, ", ".join(f"{k}={v}" for k, v in values.items()))
     meta = doc.get("meta", {})
     table.add_row("created", str(meta.get("created", "")))
@@ -143,6 +152,21 @@ def show(
     console.out.print(table)
     if bad_lines:
         console.warn(f"skipped {bad_lines} damaged line(s) of {r.metrics_path}")
+
+
+def _task_info(section: Any) -> dict[str, Any]:
+    """``{"name", "translates", "options"}`` of a config's ``task`` section (absent in configs
+    written before issue #24: ``generate``); ``options``: the task's own (its corruption's), as
+    trained, or the whole section but its name for a task this gancli does not know."""
+    from gancli.tasks import TRAINING_TASKS
+
+    values = section if isinstance(section, dict) else {}
+    name = values.get("name", "generate")
+    try:
+        task = TRAINING_TASKS.get(name)
+    except GancliError:
+        return {"name": name, "translates": True, "options": {k: v for k, v in values.items() if k != "name"}}
+    return {"name": name, "translates": task.translates, "options": {k: values.get(k) for k in task.options}}
 
 
 @app.command("rm", cls=Command)

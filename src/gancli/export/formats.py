@@ -11,6 +11,7 @@ Each implementation has
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from collections.abc import Callable
@@ -21,25 +22,36 @@ from typing import Any
 import torch
 
 from gancli.errors import GancliError
-from gancli.export.graph import GeneratorGraph
+from gancli.export.graph import GeneratorGraph, TranslatorGraph
+
+Graph = GeneratorGraph | TranslatorGraph
 
 METADATA_FILE = "metadata.json"  # extra file of the TorchScript and ExportedProgram archives
 
 
 @dataclass
 class Loaded:
-    """A reloaded artifact: ``run(z, labels)`` -> images (a CPU tensor), its metadata,
-    and the runtime that ran it (for the report)."""
+    """A reloaded artifact: ``run(z, labels)`` -> images (a CPU tensor; a translator's:
+    ``run(source, None)``), its metadata, and the runtime that ran it (for the report)."""
 
     run: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
     metadata: dict[str, Any]
     runtime: str
 
 
-def _dynamic_batch(graph: GeneratorGraph) -> dict[str, dict[int, Any]]:
-    """Axis 0 of every input is one dynamic dimension, ``batch`` >= 1."""
-    batch = torch.export.Dim("batch", min=1)
-    return {name: {0: batch} for name in graph.input_names}
+def _size_oblivious(graph: Graph) -> Any:
+    """For a :class:`TranslatorGraph`, torch.export's size-oblivious reasoning about sizes 0
+    and 1 (``backed_size_oblivious``): without it the U-Net's innermost map, 1 x 1 at small
+    inputs, makes torch.export guard that H and W exceed the multiple. A no-op for the
+    generators (their graphs stay exactly as before) and where torch lacks the setting."""
+    if not isinstance(graph, TranslatorGraph):
+        return contextlib.nullcontext()
+    try:
+        from torch.fx.experimental import _config as fx_config
+
+        return fx_config.patch(backed_size_oblivious=True)
+    except (ImportError, AttributeError, KeyError):  # pragma: no cover - older or newer torch
+        return contextlib.nullcontext()
 
 
 def _first_line(e: BaseException) -> str:
@@ -61,18 +73,21 @@ class OnnxFormat:
         return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
 
     @staticmethod
-    def write(graph: GeneratorGraph, path: Path, meta: dict[str, Any]) -> list[str]:
+    def write(graph: Graph, path: Path, meta: dict[str, Any]) -> list[str]:
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _size_oblivious(graph):
                 warnings.simplefilter("ignore")  # exporter chatter (axis renames, deprecations)
                 program = torch.onnx.export(
-                    graph, graph.example_inputs(2), dynamo=True, input_names=graph.input_names,
-                    output_names=["images"], dynamic_shapes=_dynamic_batch(graph), optimize=True, verbose=False,
+                    graph, graph.export_inputs(), dynamo=True, input_names=graph.input_names,
+                    output_names=["images"], dynamic_shapes=graph.dynamic_shapes(), optimize=True, verbose=False,
                 )
         except Exception as e:  # the exporter raises many types; report it in one line
             raise GancliError(f"the ONNX exporter (torch.onnx.export, dynamo=True) failed: {_first_line(e)}") from None
         program.model.metadata_props.update(OnnxFormat.stored_metadata(meta))
-        program.model.doc_string = "gancli generator: z (N, nz) float32 [, labels (N,) int64] -> images (N, C, H, W)"
+        program.model.doc_string = (
+            "gancli translator: source (N, in_channels, H, W) float32 -> images (N, C, H, W)"
+            if isinstance(graph, TranslatorGraph) else
+            "gancli generator: z (N, nz) float32 [, labels (N,) int64] -> images (N, C, H, W)")
         program.save(str(path), external_data=False)
         opset = program.model.opset_imports.get("", "?")
         return [f"torch.export-based ONNX exporter, opset {opset}"]
@@ -90,8 +105,10 @@ class OnnxFormat:
         options.log_severity_level = 3  # errors only
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
+        first = session.get_inputs()[0].name  # z, or a translator's source
+
         def run(z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-            feed = {"z": z.numpy()}
+            feed = {first: z.numpy()}
             if labels is not None:
                 feed["labels"] = labels.numpy()
             return torch.from_numpy(session.run(["images"], feed)[0])
@@ -101,17 +118,18 @@ class OnnxFormat:
 
 class TorchScriptFormat:
     """TorchScript by ``torch.jit.trace`` (the generators have no data-dependent control
-    flow; the batch size stays symbolic), saved with ``torch.jit.save`` and the
+    flow; the batch size stays symbolic, and a translator's H and W: its padding indices are
+    computed from the traced sizes), saved with ``torch.jit.save`` and the
     metadata as the extra file ``metadata.json``."""
 
     stored_metadata = staticmethod(_json_metadata)
 
     @staticmethod
-    def write(graph: GeneratorGraph, path: Path, meta: dict[str, Any]) -> list[str]:
+    def write(graph: Graph, path: Path, meta: dict[str, Any]) -> list[str]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # TracerWarning on shape checks; jit deprecation notice
-                traced = torch.jit.trace(graph, graph.example_inputs(2), check_trace=False)
+                traced = torch.jit.trace(graph, graph.export_inputs(), check_trace=False)
         except Exception as e:
             raise GancliError(f"torch.jit.trace failed: {_first_line(e)}") from None
         with warnings.catch_warnings():
@@ -140,15 +158,16 @@ class ExportedProgramFormat:
     stored_metadata = staticmethod(_json_metadata)
 
     @staticmethod
-    def write(graph: GeneratorGraph, path: Path, meta: dict[str, Any]) -> list[str]:
+    def write(graph: Graph, path: Path, meta: dict[str, Any]) -> list[str]:
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _size_oblivious(graph):
                 warnings.simplefilter("ignore")
-                program = torch.export.export(graph, graph.example_inputs(2), dynamic_shapes=_dynamic_batch(graph))
+                program = torch.export.export(graph, graph.export_inputs(), dynamic_shapes=graph.dynamic_shapes())
         except Exception as e:
             raise GancliError(f"torch.export.export failed: {_first_line(e)}") from None
         torch.export.save(program, str(path), extra_files={METADATA_FILE: json.dumps(meta)})
-        return ["torch.export.export, dynamic batch"]
+        return ["torch.export.export, dynamic " + ("batch, height and width" if isinstance(graph, TranslatorGraph)
+                                                   else "batch")]
 
     @staticmethod
     def load(path: Path) -> Loaded:
@@ -164,26 +183,41 @@ class ExportedProgramFormat:
 
 class BundleFormat:
     """The safetensors bundle folder (:mod:`gancli.bundle`); reloaded with
-    :func:`gancli.load_generator`."""
+    :func:`gancli.load_generator`, a translator's (with the run's config) with
+    :func:`gancli.translate.load.load_translator`."""
 
     @staticmethod
     def stored_metadata(meta: dict[str, Any]) -> dict[str, Any]:
         return _json_metadata(meta)
 
     @staticmethod
-    def write(graph: GeneratorGraph, path: Path, meta: dict[str, Any]) -> list[str]:
+    def write(graph: Graph, path: Path, meta: dict[str, Any]) -> list[str]:
         from gancli.bundle import write_bundle
 
-        write_bundle(graph.generator, path, meta)
-        return ["config.json + generator.safetensors"]
+        run_config = getattr(graph, "run_config", None) if isinstance(graph, TranslatorGraph) else None
+        write_bundle(graph.generator, path, meta, run_config=run_config)
+        return ["config.json + generator.safetensors" + (" + the run's config (task)" if run_config else "")]
 
     @staticmethod
     def load(path: Path) -> Loaded:
-        from gancli.bundle import read_bundle_config
+        from gancli.bundle import bundle_task, read_bundle_config
         from gancli.checkpoint import load_generator
 
-        meta = dict(read_bundle_config(path)["meta"])
+        doc = read_bundle_config(path)
+        meta = dict(doc["meta"])
         meta.pop("sha256", None)
+        if bundle_task(doc) != "generate":
+            from gancli.translate.load import load_translator
+
+            t = load_translator(path, ema=bool(meta.get("ema")))
+            graph = TranslatorGraph(t.G, t.img_channels, t.config.model.img_resolution,
+                                    keep_known=t.corruption == "inpaint")
+
+            @torch.no_grad()
+            def translate(source: torch.Tensor, _: torch.Tensor | None) -> torch.Tensor:
+                return graph(source)
+
+            return Loaded(translate, meta, "gancli.translate.load.load_translator")
         graph = GeneratorGraph(load_generator(path, ema=bool(meta.get("ema"))))
 
         @torch.no_grad()

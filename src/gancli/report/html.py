@@ -59,11 +59,12 @@ def page_context(runs: list[RunData], plots: list[Plot]) -> dict[str, Any]:
     """What the template shows, as plain values (see the template's header for the keys)."""
     section_plots = {key: [_plot(p) for p in plots if p.spec.section == key] for key in ("training", "evaluation", "monitor")}
     has_evals = any(r.eval_records for r in runs)
+    translates = any(translation_task(r.config) for r in runs)
     content = {
         "summary": True,
         "samples": any(r.samples for r in runs),
         "training": bool(section_plots["training"]),
-        "evaluation": has_evals or bool(section_plots["evaluation"]),
+        "evaluation": has_evals or bool(section_plots["evaluation"]) or translates,  # a translator: how to measure it
         "monitor": bool(section_plots["monitor"]),
         "config": True,
         "checkpoints": True,
@@ -77,7 +78,9 @@ def page_context(runs: list[RunData], plots: list[Plot]) -> dict[str, Any]:
         "samples": _samples(runs) if content["samples"] else None,
         "training_plots": section_plots["training"],
         "evaluation": {"newest": _latest_eval_table(runs) if has_evals else None, "plots": section_plots["evaluation"],
-                       "protocols": _protocol_table(runs) if has_evals else None},
+                       "protocols": _protocol_table(runs) if has_evals else None,
+                       "repair": _repair_table(runs) if has_evals else None,
+                       "translates": translates},
         "monitor": {"checks": _monitor_checks(runs), "plots": section_plots["monitor"]},
         "config": _config(runs),
         "checkpoints": _checkpoints(runs),
@@ -113,6 +116,9 @@ def _subtitle(runs: list[RunData]) -> list[str]:
     r = runs[0]
     c = r.config
     parts = [c.get("data", {}).get("dataset"), c.get("model", {}).get("arch"), f"loss {c.get('loss', {}).get('name')}"]
+    task = translation_task(c)
+    if task:
+        parts.insert(0, f"--task {task}")
     if c.get("model", {}).get("num_classes"):
         parts.append(f"conditional ({c['model']['num_classes']} classes)")
     created = r.meta.get("created")
@@ -150,6 +156,10 @@ def _cards(r: RunData) -> list[dict[str, Any]]:
              card("Speed", f"{_num(h['steps_per_second'], 3)} steps/s", f"{_num(h['img_per_sec'])} img/s while training"),
              card("Device", str(r.meta.get("device", "?")),
                   f"torch {r.meta.get('torch_version', '?')} · gancli {r.meta.get('gancli_version', '?')}")]
+    task = translation_task(r.config)
+    if task:
+        options = _task_options(r.config)
+        cards.insert(0, card("Task", task, ", ".join(f"{k} {v}" for k, v in options.items()) or "image-to-image"))
     latest = r.latest_eval()
     best = r.best_eval()
     if latest:
@@ -178,17 +188,20 @@ def _samples(runs: list[RunData]) -> dict[str, Any]:
                             for r in runs if r.samples for step, path in r.samples[-1:]]}
     r = runs[0]
     step, path = r.samples[-1]
+    task = translation_task(r.config)
     train = r.config.get("train", {})
     decay = train.get("ema_decay")
     every = train.get("sample_every_steps")
     return {
-        "latest": _image(path, f"newest grid: step {step:,}", "grid-large", scale=2, max_px=600),
+        "latest": _image(path, f"newest grid: step {step:,}" + (" (rows: input, output, target)" if task else ""),
+                         "grid-large", scale=2, max_px=600),
         "strip": [_image(p, f"step {s:,}", "thumb", scale=1, max_px=180) for s, p in _spread(r.samples, MAX_STRIP_GRIDS)],
         "count": len(r.samples),
         "every": every if is_number(every) and every > 0 else None,
         "drawn_by": f"the EMA generator (decay {decay})" if is_number(decay) and decay > 0 else "the generator",
         "classes": r.config.get("model", {}).get("num_classes"),
         "run_id": r.id,
+        "task": task,  # None = a noise-to-image run (fixed-z grids)
     }
 
 
@@ -222,6 +235,32 @@ def _result_extras(r: RunData, step: int) -> dict[str, str]:
                 out[res["metric"]] = ", ".join(f"{k} {_num(v)}" for k, v in res.items()
                                                if k not in ("metric", "value", "protocol", "kl_to_uniform") and is_number(v))
     return out
+
+
+def _repair_table(runs: list[RunData]) -> dict[str, Any] | None:
+    """The newest evaluation of each image-to-image run, every row it compared (``gan evaluate``
+    on a translation run writes ``rows``: ``run``, ``identity`` = the corrupted inputs themselves,
+    ``baseline`` = ``--baseline RUN``...), one column per metric; None when no run has one."""
+    rows: list[dict[str, Any]] = []
+    metrics: dict[str, None] = {}
+    for r in runs:
+        rec = next((x for x in reversed(r.eval_records) if isinstance(x.get("rows"), dict)), None)
+        if rec is None:
+            continue
+        for name, values in rec["rows"].items():
+            if isinstance(values, dict):
+                metrics.update(dict.fromkeys(k for k, v in values.items() if is_number(v) or v is None))
+                rows.append({"run": r.label, "row": str(name), "step": f"{rec['step']:,}", "values": values})
+    if not rows:
+        return None
+    names = list(metrics)
+    head = (["run"] if len(runs) > 1 else []) + ["images", "at step"] + [
+        f"{m} ({'lower' if lower_is_better(m) else 'higher'} is better)" for m in names]
+    for row in rows:
+        row["cells"] = [_num(row["values"].get(m)) if row["values"].get(m) is not None else "—" for m in names]
+        del row["values"]
+    first = 2 + (len(runs) > 1)
+    return {"head": head, "numeric": tuple(range(first - 1, first + len(names))), "rows": rows}
 
 
 def _protocol_table(runs: list[RunData]) -> dict[str, Any]:
@@ -281,6 +320,26 @@ def _checkpoints(runs: list[RunData]) -> list[dict[str, Any]]:
 
 
 # -- building blocks ----------------------------------------------------------------------
+def translation_task(config: dict[str, Any]) -> str | None:
+    """The ``--task`` of a run's config dict when G translates images, None for ``generate``
+    (and configs written before issue #24, which have no ``task`` section)."""
+    task = config.get("task")
+    name = task.get("name") if isinstance(task, dict) else None
+    return name if isinstance(name, str) and name != "generate" else None
+
+
+def _task_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The options of the run's task (its corruption's), as trained; {} for an unknown task."""
+    from gancli.errors import GancliError
+    from gancli.tasks import TRAINING_TASKS
+
+    task = config.get("task") or {}
+    try:
+        return {k: task.get(k) for k in TRAINING_TASKS.get(task.get("name")).options}
+    except GancliError:
+        return {}
+
+
 def _plot(p: Plot) -> dict[str, str]:
     return {"id": p.spec.id, "title": p.spec.title, "caption": p.caption, "series": " ".join(p.spec.series),
             "uri": "data:image/svg+xml;base64," + base64.b64encode(p.svg).decode("ascii")}

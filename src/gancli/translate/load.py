@@ -22,7 +22,8 @@ from gancli.checkpoint import GENERATOR_PARTS, Checkpoint, load_checkpoint
 from gancli.config import RunConfig
 from gancli.errors import GancliError, UsageError
 
-__all__ = ["DIRECTIONS", "Translator", "load_translator", "translator_from_checkpoint"]
+__all__ = ["DIRECTIONS", "Translator", "load_translator", "translator_from_bundle", "translator_from_checkpoint",
+           "translation_task"]
 
 #: ``--direction`` values of an unpaired (CycleGAN) run: domain A to B, B to A.
 DIRECTIONS = ("a2b", "b2a")
@@ -105,6 +106,14 @@ class Translator:
         return out
 
 
+def _check_direction(direction: str | None, task: Any, where: Any) -> None:
+    if direction is not None and direction not in DIRECTIONS:
+        raise UsageError(f"--direction {direction} is not one of {', '.join(DIRECTIONS)}")
+    if direction is not None and task.step != "cyclegan":
+        raise UsageError(f"--direction applies to unpaired (CycleGAN) runs; {where} is a --task {task.name} "
+                         "run with one generator")
+
+
 def translator_from_checkpoint(ckpt: Checkpoint, device: str | torch.device = "cpu", ema: bool = True,
                                direction: str | None = None) -> Translator:
     """The :class:`Translator` of an already loaded checkpoint.
@@ -126,11 +135,7 @@ def translator_from_checkpoint(ckpt: Checkpoint, device: str | torch.device = "c
     if not task.translates:
         raise UsageError(f"{ckpt.path} is a generation run (--task generate): it draws images from noise; "
                          "use gan sample, or give a run trained with an image-to-image --task")
-    if direction is not None and direction not in DIRECTIONS:
-        raise UsageError(f"--direction {direction} is not one of {', '.join(DIRECTIONS)}")
-    if direction is not None and task.step != "cyclegan":
-        raise UsageError(f"--direction applies to unpaired (CycleGAN) runs; {ckpt.path} is a --task {task.name} "
-                         "run with one generator")
+    _check_direction(direction, task, ckpt.path)
     g = build_generator(cfg.model)
     use_ema = ema and ckpt.has("generator_ema")
     try:
@@ -148,13 +153,18 @@ def translator_from_checkpoint(ckpt: Checkpoint, device: str | torch.device = "c
 def load_translator(path: str | os.PathLike, device: str | torch.device = "cpu", ema: bool = True,
                     direction: str | None = None) -> Translator:
     """The :class:`Translator` of a checkpoint file, a run directory or a run's ``checkpoints/``
-    folder (its newest checkpoint).
+    folder (its newest checkpoint), or a bundle folder written by ``gan export --format
+    safetensors`` of an image-to-image run (:func:`translator_from_bundle`).
 
     Raises:
         GancliError: no checkpoint there, or it is damaged.
-        UsageError: a generation run (see :func:`translator_from_checkpoint`).
+        UsageError: a generation run or bundle (see :func:`translator_from_checkpoint`).
     """
+    from gancli.bundle import is_bundle
+
     path = Path(path)
+    if path.is_dir() and is_bundle(path):
+        return translator_from_bundle(path, device=device, ema=ema, direction=direction)
     if path.is_dir():
         from gancli.runs import Run
 
@@ -162,3 +172,57 @@ def load_translator(path: str | os.PathLike, device: str | torch.device = "cpu",
         path = run.checkpoint_path("latest")
     ckpt = load_checkpoint(path, device="cpu", prefixes=GENERATOR_PARTS)
     return translator_from_checkpoint(ckpt, device=device, ema=ema, direction=direction)
+
+
+def translator_from_bundle(folder: str | os.PathLike, device: str | torch.device = "cpu", ema: bool = True,
+                           direction: str | None = None) -> Translator:
+    """The :class:`Translator` of an image-to-image run's bundle folder (:mod:`gancli.bundle`; its
+    ``run_config`` gives the task and its options). :attr:`Translator.step` is the exported
+    checkpoint's step (0 if the bundle does not say), :attr:`Translator.path` the folder.
+
+    Raises:
+        GancliError: not a bundle, damaged, or its run config is.
+        UsageError: a generation bundle (no ``run_config``: use ``gan sample``), or a bad ``direction``.
+    """
+    from gancli.bundle import bundle_task, load_bundle_weights, read_bundle_config
+    from gancli.tasks import TRAINING_TASKS
+
+    folder = Path(folder)
+    doc = read_bundle_config(folder)
+    if bundle_task(doc) == "generate":
+        raise UsageError(f"{folder} is the bundle of a generation run: its generator draws images from noise; "
+                         "use gan sample, or export an image-to-image run")
+    try:
+        cfg = RunConfig.from_dict(doc["run_config"])
+    except GancliError as e:
+        raise GancliError(f"bundle {folder} is damaged (run_config: {e})") from None
+    task = TRAINING_TASKS.get(cfg.task.name)
+    _check_direction(direction, task, folder)
+    g = load_bundle_weights(folder, doc, device=device, ema=ema)
+    step = doc.get("meta", {}).get("step")
+    return Translator(g, cfg, task.name, task.corruption, task.corruption_options(cfg.task),
+                      step if isinstance(step, int) else 0, bool(g.uses_ema), folder)
+
+
+def translation_task(path: str | os.PathLike) -> str | None:
+    """The ``--task`` of the run that ``path`` (a checkpoint file or a bundle folder, as
+    :class:`gancli.cli.common.GeneratorSource` gives) holds the generator of, when it translates
+    images; None for a noise-to-image generator. Reads only the checkpoint's header or the
+    bundle's ``config.json``, so a command can choose its loader first.
+
+    Raises:
+        GancliError: unreadable or damaged (as :func:`gancli.checkpoint.read_header`).
+    """
+    from gancli.bundle import bundle_task, is_bundle, read_bundle_config
+    from gancli.checkpoint import read_header
+    from gancli.tasks import TRAINING_TASKS
+
+    path = Path(path)
+    if path.is_dir() and is_bundle(path):
+        name = bundle_task(read_bundle_config(path))
+    else:
+        try:
+            name = RunConfig.from_json(read_header(path)["config"]).task.name
+        except (KeyError, GancliError):
+            return None  # the loader reports the damage in its own words
+    return name if name in TRAINING_TASKS.names() and TRAINING_TASKS.get(name).translates else None
