@@ -60,9 +60,10 @@ TASK_VARIANTS: dict[str, list[str]] = {
     "edges": ["--dataset", "mnist", "--task", "edges"],
     "colorize": ["--dataset", "@rgb-mnist", "--task", "colorize"],
     "paired": ["--dataset", "@paired-mnist", "--task", "paired"],
+    "unpaired": ["--dataset", "@unpaired-mnist", "--task", "unpaired"],
 }
 #: ``--dataset`` placeholders: a folder :func:`materialize` writes from MNIST before the case runs.
-PLACEHOLDERS = ("@rgb-mnist", "@paired-mnist")
+PLACEHOLDERS = ("@rgb-mnist", "@paired-mnist", "@unpaired-mnist")
 
 
 def cases() -> dict[str, list[str]]:
@@ -97,7 +98,8 @@ def materialize(args: list[str], where: Path) -> list[str]:
     """``args`` with a ``--dataset`` placeholder replaced by a folder written under ``where``:
     ``@rgb-mnist``: the first 128 MNIST digits as 28x28 RGB PNGs, each digit drawn in a colour of
     its label (a fixed palette), on black; ``@paired-mnist``: ``A/`` the same digits inverted (grey
-    28x28), ``B/`` the digits, matched by name. Deterministic: the same bytes on every machine."""
+    28x28), ``B/`` the digits, matched by name; ``@unpaired-mnist``: ``A/`` the first 64 digits,
+    ``B/`` the next 64 restyled (:func:`gancli.translate.restyle.restyle_mnist`). Deterministic: the same bytes on every machine."""
     if not any(a in PLACEHOLDERS for a in args):
         return args
     from PIL import Image
@@ -111,6 +113,16 @@ def materialize(args: list[str], where: Path) -> list[str]:
             Image.fromarray((255 - d).numpy()).save(root / "A" / f"{i:04d}.png")
             Image.fromarray(d.numpy()).save(root / "B" / f"{i:04d}.png")
         return [str(root) if a == "@paired-mnist" else a for a in args]
+    if "@unpaired-mnist" in args:
+        from gancli.translate.restyle import restyle_mnist
+
+        root = where / "unpaired-mnist"
+        restyled = restyle_mnist(digits[64:].unsqueeze(1)).squeeze(1)
+        for side, images in (("A", digits[:64]), ("B", restyled)):
+            (root / side).mkdir(parents=True, exist_ok=True)
+            for i, d in enumerate(images):
+                Image.fromarray(d.numpy()).save(root / side / f"{i:04d}.png")
+        return [str(root) if a == "@unpaired-mnist" else a for a in args]
     palette = [(255, 64, 64), (64, 255, 64), (64, 64, 255), (255, 255, 64), (255, 64, 255),
                (64, 255, 255), (255, 160, 32), (160, 32, 255), (32, 160, 96), (255, 255, 255)]
     folder = where / "rgb-mnist"
