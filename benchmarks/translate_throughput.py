@@ -1,34 +1,47 @@
-"""Training throughput of the image-to-image update steps: a pix2pix step and a CycleGAN step.
+"""Training throughput of ``gan train``'s image-to-image steps: ``--task paired`` (pix2pix) and
+``--task unpaired`` (CycleGAN).
 
     python benchmarks/translate_throughput.py [--quick] [--device cpu|cuda|all] [--precision fp32|bf16|fp16]
                                               [--sizes 64,256] [--kinds pix2pix,cyclegan] [--repeats 3]
                                               [--threads N] [--out FILE]
 
-Each configuration runs the steps of :mod:`gancli.translate.objectives` at the papers' settings
-on random images in [-1, 1] (3 channels, square), already on the device (no data loading):
+Each configuration times what ``gan train`` runs: a trainer built by
+:func:`gancli.engine.launch.build_trainer` from a config resolved by
+:func:`gancli.resolve.build_config` (the task's recipe and gancli's defaults: EMA of G,
+channels_last, the task's loss and weights), on a synthetic folder written to a temporary
+directory (random RGB PNGs, 32 per side, at the measured size), loaded by
+:func:`gancli.engine.launch.load_training_data` and preloaded on the device by the loop's batcher
+(no disk reads while timing); each step is :meth:`gancli.engine.trainer.Trainer.train_step`
+(learning rates, the task's step object of :mod:`gancli.engine.steps`, the EMA update), without
+the hooks (metrics, samples, checkpoints):
 
-* **pix2pix** (Isola et al. 2017, arXiv 1611.07004): :class:`~gancli.translate.objectives.Pix2PixStep`,
-  U-Net generator (ngf 64, depth from the size: 6 at 64 px, 8 at 256 px; dropout on) and
-  PatchGAN (ndf 64; 2 layers at 64 px, the 70x70 3-layer one at 256 px), batch norm, BCE +
-  100 x L1, Adam 2e-4 (0.5, 0.999); batch 16 at 64 px and 4 at 256 px.
-* **cyclegan** (Zhu et al. 2017, arXiv 1703.10593): :class:`~gancli.translate.cyclegan.CycleGANStep`,
-  two ResNet generators (ngf 64; 6 blocks at 64 px, 9 at 256 px) and two PatchGANs, instance
-  norm, LSGAN, cycle 10, identity 0.5, two 50-image pools; batch 1, as the reference.
+* **pix2pix** (``--task paired``, folders ``A/`` and ``B/``; Isola et al. 2017, arXiv 1611.07004):
+  :class:`~gancli.engine.steps.TranslateStep`, ``--arch unet``: U-Net generator (ngf 64, depth
+  from the size: 6 at 64 px, 8 at 256 px; dropout on) and conditional PatchGAN (ndf 64; 2 layers
+  at 64 px, the 70x70 3-layer one at 256 px), batch norm, BCE + 100 x L1, Adam 2e-4 (0.5,
+  0.999); batch 16 at 64 px and 4 at 256 px.
+* **cyclegan** (``--task unpaired``, folders ``trainA/`` and ``trainB/``; Zhu et al. 2017, arXiv
+  1703.10593): :class:`~gancli.engine.steps.CycleGANTrainStep` (which runs
+  :class:`~gancli.translate.cyclegan.CycleGANStep`), ``--arch cyclegan``: two ResNet generators
+  (ngf 64; 6 blocks at 64 px, 9 at 256 px) and two PatchGANs, instance norm, LSGAN (adv weight 2),
+  cycle 10, identity 0.5, two 50-image pools; batch 1, as the reference.
 
 Per configuration: ``warmup`` steps, then ``repeats`` timed runs of ``steps`` steps each (the
 device synchronised around each), img/s of each run (images of one domain per step: the batch)
 and their **median**. Defaults on the CPU: 64 px, 2 warm-up + 3 x 3 steps; 256 px, 1 warm-up +
-3 x 1 step (a CycleGAN step at 256 px is ~1.9 TFLOP, ~2/3 of the whole run's ~12 TFLOP): about
-2.5 minutes on 2 cores at the ~80 GFLOP/s these convolutions reach there. On CUDA: 10 warm-up
-+ 3 x 20 steps at 64 px, 5 + 3 x 10 at 256 px. ``--quick`` (a smoke run of a few seconds, for
-the tests): 64 px only, networks of width 8 instead of 64, 1 warm-up + 1 x 1 step; its figures
-measure nothing comparable.
+3 x 1 step (a CycleGAN step at 256 px is ~1.9 TFLOP, ~70% of the whole run's ~10.7 TFLOP): about
+3 minutes on 2 cores at the ~80 GFLOP/s these convolutions reach there, plus a few seconds to
+write the image folders. On CUDA: 10 warm-up + 3 x 20 steps at 64 px, 5 + 3 x 10 at 256 px.
+``--quick`` (a smoke run of a few seconds, for the tests): 64 px only, networks of width 8
+instead of 64, 1 warm-up + 1 x 1 step; its figures measure nothing comparable.
 
 Also recorded: the FLOPs of one step per image (convolutions and matmuls, forward and
-backward, counted by ``torch.utils.flop_counter.FlopCounterMode`` on the ``meta`` device, so
-nothing is computed), the achieved GFLOP/s, parameter counts, the peak CUDA memory, the
-machine (as ``benchmarks/throughput.py``: CPU, cores, GPU, torch version, load averages) and
-the torch threads. No pass/fail.
+backward, of the whole step as the loop runs it), counted by
+``torch.utils.flop_counter.FlopCounterMode`` around the **first warm-up step** (as
+``benchmarks/throughput.py`` does: no extra step is computed, and that step is not timed), the
+achieved GFLOP/s, parameter counts, the peak CUDA memory, the machine (as
+``benchmarks/throughput.py``: CPU, cores, GPU, torch version, load averages) and the torch
+threads. No pass/fail.
 
 The JSON goes to stdout and to ``--out``, by default
 ``benchmarks/results/translate-throughput-<device>-<cpu signature>.json``: ``<device>`` is
@@ -53,6 +66,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 KINDS = ("pix2pix", "cyclegan")
+#: kind -> the ``gan train --task`` that runs it
+TASKS = {"pix2pix": "paired", "cyclegan": "unpaired"}
+#: kind -> the two folders of its synthetic dataset (pairs: A -> B; domains: trainA, trainB)
+FOLDERS = {"pix2pix": ("A", "B"), "cyclegan": ("trainA", "trainB")}
+#: images per folder of the synthetic datasets
+IMAGES = 32
 #: (kind, pixels) -> batch size: pix2pix's batch 16 / 4, CycleGAN's batch 1
 BATCH = {("pix2pix", 64): 16, ("pix2pix", 256): 4, ("cyclegan", 64): 1, ("cyclegan", 256): 1}
 #: device type -> pixels -> (warm-up steps, timed steps per repeat)
@@ -104,71 +123,58 @@ def _cpu_flags() -> set[str] | None:
 
 
 # -- the steps --------------------------------------------------------------------------------
-def build_step(kind: str, px: int, device, precision: str = "fp32", width: int = WIDTH):
-    """The update step of ``kind`` at ``px`` pixels on ``device`` (fresh weights, seed 0; ``width``
-    = ngf = ndf) and its parameter counts."""
-    import torch
+def write_dataset(kind: str, px: int, root: Path, n: int = IMAGES, seed: int = 0) -> Path:
+    """The synthetic folder of ``kind`` under ``root``: ``n`` random RGB ``px`` x ``px`` PNGs in each
+    of its two folders (:data:`FOLDERS`), the same file names in both (pix2pix's pairs match by
+    name). Returns the dataset's root, ``root/<kind>-<px>``."""
+    import numpy as np
+    from PIL import Image
 
-    from gancli.engine.precision import autocast_dtype
-    from gancli.translate.cyclegan import CycleGANStep
-    from gancli.translate.networks import PatchDiscriminator, ResnetGenerator, UNetGenerator
-    from gancli.translate.objectives import Pix2PixStep
-    from gancli.translate.pool import ImagePool
+    rng = np.random.default_rng(seed)
+    dataset = root / f"{kind}-{px}"
+    for folder in FOLDERS[kind]:
+        (dataset / folder).mkdir(parents=True)
+        for i in range(n):
+            image = Image.fromarray(rng.integers(0, 256, (px, px, CHANNELS), dtype=np.uint8))
+            image.save(dataset / folder / f"{i:03d}.png", compress_level=1)
+    return dataset
 
-    torch.manual_seed(0)
-    dtype = autocast_dtype(precision)
-    scalers = {}
-    if precision == "fp16":
-        scalers = {"scaler_g": torch.amp.GradScaler(device.type), "scaler_d": torch.amp.GradScaler(device.type)}
 
-    def adam(*modules):
-        return torch.optim.Adam([p for m in modules for p in m.parameters()], lr=2e-4, betas=(0.5, 0.999))
+def build_trainer(kind: str, px: int, device_name: str, root: Path, precision: str = "fp32", width: int = WIDTH,
+                  steps: int = 1000):
+    """``gan train --task paired|unpaired``'s trainer for ``kind`` at ``px`` pixels on ``device_name``,
+    on a synthetic folder written under ``root`` (:func:`write_dataset`; the run directory goes
+    there too): the config resolved from flat options as the CLI does (the task's recipe, seed 0,
+    ``width`` = ngf = ndf, ``steps`` = the run's length, which sets the learning-rate schedule),
+    the same preflight and data loading as :func:`gancli.engine.launch.train`, and
+    :func:`gancli.engine.launch.build_trainer` without hooks. Returns the trainer and a record
+    of its networks' shape and parameter counts.
 
+    Raises:
+        UsageError: as ``gan train`` (e.g. a precision the device does not support).
+    """
+    from gancli.engine.launch import build_trainer as launch_trainer
+    from gancli.engine.launch import load_training_data, preflight
+    from gancli.resolve import build_config
+    from gancli.runs import RunStore
+
+    dataset = write_dataset(kind, px, root)
+    cfg = build_config({"task": TASKS[kind], "dataset": str(dataset), "image_size": px, "batch_size": BATCH[kind, px],
+                        "ngf": width, "ndf": width, "steps": steps, "seed": 0, "device": device_name,
+                        "precision": precision})
+    device = preflight(cfg)
+    data = load_training_data(cfg, root)
+    trainer = launch_trainer(cfg, RunStore(root / "home").create(), device, data, hooks=[])
+    G, D = trainer.G, trainer.D
     if kind == "pix2pix":
-        G = UNetGenerator(CHANNELS, CHANNELS, ngf=width, image_size=px).to(device)
-        D = PatchDiscriminator(2 * CHANNELS, ndf=width, image_size=px).to(device)
-        step = Pix2PixStep(G, D, adam(G), adam(D), autocast_dtype=dtype, **scalers)
-        gens, discs = [G], [D]
-        shape = {"width": width, "unet_depth": G.depth, "patch_layers": D.n_layers, "receptive_field_px": D.receptive_field}
+        shape = {"unet_depth": G.net.depth, "patch_layers": D.n_layers, "receptive_field_px": D.receptive_field}
     else:
-        G_ab, G_ba = (ResnetGenerator(CHANNELS, CHANNELS, ngf=width, image_size=px).to(device) for _ in range(2))
-        D_a, D_b = (PatchDiscriminator(CHANNELS, ndf=width, image_size=px, norm="instance").to(device)
-                    for _ in range(2))
-        generator = torch.Generator(device=device if device.type != "meta" else "cpu").manual_seed(0)
-        step = CycleGANStep(G_ab, G_ba, D_a, D_b, adam(G_ab, G_ba), adam(D_a, D_b), ImagePool(50), ImagePool(50),
-                            generator, autocast_dtype=dtype, **scalers)
-        gens, discs = [G_ab, G_ba], [D_a, D_b]
-        shape = {"width": width, "resnet_blocks": G_ab.n_blocks, "patch_layers": D_a.n_layers,
-                 "receptive_field_px": D_a.receptive_field}
-    for m in (*gens, *discs):
-        m.train()
-    params = {"generator_params": sum(p.numel() for m in gens for p in m.parameters()),
-              "discriminator_params": sum(p.numel() for m in discs for p in m.parameters())}
-    return step, {**shape, **params}
-
-
-def _batch(kind: str, px: int, device, seed: int):
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    n = BATCH[kind, px]
-    a = (torch.rand(n, CHANNELS, px, px, generator=g) * 2 - 1).to(device)
-    b = (torch.rand(n, CHANNELS, px, px, generator=g) * 2 - 1).to(device)
-    return a, b
-
-
-def flops_per_image(kind: str, px: int, width: int = WIDTH) -> float:
-    """FLOPs of one step per image, counted on the ``meta`` device (nothing computed)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    meta = torch.device("meta")
-    step, _ = build_step(kind, px, meta, width=width)
-    a, b = (torch.zeros(BATCH[kind, px], CHANNELS, px, px, device=meta) for _ in range(2))
-    counter = FlopCounterMode(display=False)
-    with counter:
-        step.step(a, b)
-    return counter.get_total_flops() / BATCH[kind, px]
+        shape = {"resnet_blocks": G.g_ab.net.n_blocks, "patch_layers": D.d_a.n_layers,
+                 "receptive_field_px": D.d_a.receptive_field}
+    record = {"task": cfg.task.name, "arch": cfg.model.arch, "step": type(trainer.parts.task_step).__name__,
+              "width": width, **shape, "generator_params": sum(p.numel() for p in G.parameters()),
+              "discriminator_params": sum(p.numel() for p in D.parameters()), "ema": trainer.G_ema is not None}
+    return trainer, record
 
 
 def _sync(device) -> None:
@@ -178,40 +184,77 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
+def counted_step(trainer, step: int) -> tuple[dict, float]:
+    """Run ``trainer.train_step(step)`` under ``FlopCounterMode``: its statistics and the FLOPs it
+    counted (convolutions and matmuls, forward and backward; the step is computed as usual)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        stats = trainer.train_step(step)
+    _sync(trainer.device)
+    return stats, float(counter.get_total_flops())
+
+
+def flops_per_image(kind: str, px: int, width: int = WIDTH, device_name: str = "cpu") -> float:
+    """FLOPs of one ``gan train`` step of ``kind`` at ``px`` pixels per image (of one domain),
+    counted on a fresh trainer's first step (computed: one step's time)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="gancli-translate-bench-") as tmp:
+        trainer, _ = build_trainer(kind, px, device_name, Path(tmp), width=width, steps=1)
+        return counted_step(trainer, 0)[1] / BATCH[kind, px]
+
+
 def measure(kind: str, px: int, device_name: str, warmup: int, steps: int, repeats: int,
             precision: str = "fp32", width: int = WIDTH) -> dict:
-    """img/s of ``repeats`` timed runs of ``steps`` steps after ``warmup`` steps, and their median."""
+    """img/s of ``repeats`` timed runs of ``steps`` steps of ``Trainer.train_step`` after ``warmup``
+    steps (>= 1; the first counts the FLOPs), and their median. The steps are numbered 0, 1, ...
+    as in a run (each takes the batch, the corruption or B draw and the learning rate of its index).
+
+    Raises:
+        ValueError: ``warmup`` < 1.
+    """
+    import tempfile
+
     import torch
 
-    device = torch.device(device_name)
-    step, shape = build_step(kind, px, device, precision, width)
-    a, b = _batch(kind, px, device, seed=1)
+    if warmup < 1:
+        raise ValueError(f"warmup must be >= 1 (the first warm-up step counts the FLOPs), got {warmup}")
     n = BATCH[kind, px]
-    for _ in range(warmup):
-        step.step(a, b)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    rates, seconds = [], []
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            stats = step.step(a, b)
-        _sync(device)
-        dt = time.perf_counter() - t0
-        seconds.append(dt / steps)
-        rates.append(n * steps / dt)
-    flops = flops_per_image(kind, px, width)
-    ips = statistics.median(rates)
-    out = {"kind": kind, "pixels": px, "batch_size": n, "device": device_name, "precision": precision,
-           "warmup_steps": warmup, "steps_per_repeat": steps, "repeats": repeats,
-           "img_per_sec": round(ips, 3), "img_per_sec_repeats": [round(r, 3) for r in rates],
-           "seconds_per_step_median": round(statistics.median(seconds), 4),
-           "gflop_per_img": round(flops / 1e9, 3), "achieved_gflops": round(flops * ips / 1e9, 2),
-           "losses_last_step": {k: round(float(v), 5) for k, v in stats.items()}, **shape}
-    if device.type == "cuda":
-        out["peak_cuda_mem_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    del step
+    with tempfile.TemporaryDirectory(prefix="gancli-translate-bench-") as tmp:
+        trainer, record = build_trainer(kind, px, device_name, Path(tmp), precision, width,
+                                        steps=warmup + repeats * steps)
+        device = trainer.device
+        _, flops = counted_step(trainer, 0)
+        flops /= n
+        step = 1
+        for _ in range(warmup - 1):
+            trainer.train_step(step)
+            step += 1
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        rates, seconds = [], []
+        for _ in range(repeats):
+            _sync(device)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                stats = trainer.train_step(step)
+                step += 1
+            _sync(device)
+            dt = time.perf_counter() - t0
+            seconds.append(dt / steps)
+            rates.append(n * steps / dt)
+        ips = statistics.median(rates)
+        out = {"kind": kind, "pixels": px, "batch_size": n, "device": device_name, "precision": precision,
+               "warmup_steps": warmup, "steps_per_repeat": steps, "repeats": repeats,
+               "img_per_sec": round(ips, 3), "img_per_sec_repeats": [round(r, 3) for r in rates],
+               "seconds_per_step_median": round(statistics.median(seconds), 4),
+               "gflop_per_img": round(flops / 1e9, 3), "achieved_gflops": round(flops * ips / 1e9, 2),
+               "losses_last_step": {k: round(float(v), 5) for k, v in stats.items()}, **record}
+        if device.type == "cuda":
+            out["peak_cuda_mem_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+        del trainer
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return out
@@ -236,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast of the steps")
     ap.add_argument("--sizes", type=lambda t: _list(t, (64, 256), int), default=None,
                     help="image sides to measure, from 64,256 [default: both; --quick: 64]")
-    ap.add_argument("--kinds", type=lambda t: _list(t, KINDS), default=list(KINDS), help="pix2pix,cyclegan")
+    ap.add_argument("--kinds", type=lambda t: _list(t, KINDS), default=list(KINDS),
+                    help="pix2pix (--task paired), cyclegan (--task unpaired)")
     ap.add_argument("--repeats", type=int, default=None, help="timed runs per configuration [default: 3, --quick: 1]")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     ap.add_argument("--quick", action="store_true",
@@ -264,16 +308,19 @@ def main(argv: list[str] | None = None) -> int:
         args.device]
     machine = _machine()
     result = {
-        "benchmark": "image-to-image update steps (gancli.translate.objectives): img/s, median of timed repeats",
+        "benchmark": "gan train's image-to-image steps (Trainer.train_step of --task paired / unpaired): img/s, "
+                     "median of timed repeats",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {**machine, "torch_threads": torch.get_num_threads()},
         "settings": {"quick": args.quick, "precision": args.precision, "sizes": sizes, "kinds": args.kinds,
                      "repeats": repeats, "schedule": "(warm-up steps, timed steps per repeat) by device and size: "
                      + json.dumps(SCHEDULE if not args.quick else {"all": QUICK}),
                      "command": [sys.executable, *sys.argv]},
-        "protocol": ("random images in [-1, 1] on the device; warm-up steps, then repeats of timed steps with the "
-                     "device synchronised around each; img/s = batch x steps / seconds (one domain's images for "
-                     "CycleGAN); FLOPs of one step counted by FlopCounterMode on the meta device"),
+        "protocol": (f"a trainer built as gan train builds it (build_config, load_training_data, build_trainer; "
+                     f"no hooks) on {IMAGES} random RGB PNGs per folder at the size, preloaded on the device; "
+                     "Trainer.train_step(0, 1, ...): warm-up steps, then repeats of timed steps with the device "
+                     "synchronised around each; img/s = batch x steps / seconds (one domain's images for "
+                     "CycleGAN); FLOPs of the whole step counted by FlopCounterMode around the first warm-up step"),
         "results": [],
     }
     skipped = {}

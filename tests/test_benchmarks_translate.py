@@ -1,4 +1,5 @@
-"""benchmarks/translate_throughput.py: its --quick smoke run and the name of its result file."""
+"""benchmarks/translate_throughput.py: its --quick smoke run times gan train's own steps (the trainer
+of --task paired and --task unpaired), its FLOP count, and the name of its result file."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def _module():
     return module
 
 
-def test_quick_run_measures_both_steps(tmp_path):
+def test_quick_run_measures_both_training_steps(tmp_path):
     out = tmp_path / "quick.json"
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--device", "cpu", "--out", str(out)],
@@ -34,9 +35,13 @@ def test_quick_run_measures_both_steps(tmp_path):
     assert doc["machine"]["torch"] == torch.__version__ and doc["machine"]["torch_threads"] == 1
     assert [(r["kind"], r["pixels"], r["batch_size"]) for r in doc["results"]] == [("pix2pix", 64, 16),
                                                                                 ("cyclegan", 64, 1)]
+    # the loop's own steps, built as gan train builds them (the task's recipe, EMA on)
+    assert [(r["task"], r["arch"], r["step"]) for r in doc["results"]] == [
+        ("paired", "unet", "TranslateStep"), ("unpaired", "cyclegan", "CycleGANTrainStep")]
     for r in doc["results"]:
-        assert r["img_per_sec"] > 0 and r["gflop_per_img"] > 0 and r["width"] == 8
+        assert r["img_per_sec"] > 0 and r["gflop_per_img"] > 0 and r["width"] == 8 and r["ema"] is True
         assert r["img_per_sec"] == sorted(r["img_per_sec_repeats"])[len(r["img_per_sec_repeats"]) // 2]
+    assert "l1" in doc["results"][0]["losses_last_step"]  # pix2pix's L1 term
     assert "idt_a" in doc["results"][1]["losses_last_step"]  # the CycleGAN step ran with its identity term
     assert set(doc["summary"]) == {"cpu_pix2pix64_b16_img_per_sec", "cpu_cyclegan64_b1_img_per_sec"}
 
@@ -51,7 +56,8 @@ def test_result_file_name_records_device_cpu_and_torch():
         "translate-throughput-cuda-h200-16core-xeon-platinum-avx512-amx-torch2.14.1-bf16.json"
 
 
-def test_flops_are_counted_without_computing():
+def test_flops_are_those_of_a_whole_training_step():
     m = _module()
-    # pix2pix at 64 px: U-Net depth 6 + 2-layer PatchGAN, one D update + one G update: ~4.7 GFLOP per image
+    # pix2pix at 64 px, batch 16: U-Net depth 6 + 2-layer PatchGAN, D on the fake and the real pair,
+    # D's backward, D on the fake pair again for G, G's and D's backward: ~4.7 GFLOP per image
     assert 4.0e9 < m.flops_per_image("pix2pix", 64) < 5.5e9

@@ -1,4 +1,6 @@
-"""gancli.translate.objectives: the pix2pix and CycleGAN update steps, on tiny networks (CPU)."""
+"""gancli.translate.cyclegan's CycleGANStep and the step base of gancli.translate.objectives (loss,
+precision, loss scaling, penalties), on tiny networks (CPU). pix2pix's update is the loop's
+TranslateStep (tests/test_translate_train.py, tests/test_translate_paired.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,8 @@ import torch
 from torch import nn
 
 from gancli.errors import UnknownNameError
-from gancli.translate.networks import PatchDiscriminator, ResnetGenerator, UNetGenerator
+from gancli.translate.networks import PatchDiscriminator, ResnetGenerator
 from gancli.translate.cyclegan import CycleGANStep
-from gancli.translate.objectives import Pix2PixStep
 from gancli.translate.pool import ImagePool
 
 PX = 16
@@ -26,21 +27,9 @@ def _images(n, c, seed):
     return torch.rand(n, c, PX, PX, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
-def _pix2pix_nets(c_in=2, c_out=1, seed=0):
-    torch.manual_seed(seed)
-    G = UNetGenerator(c_in, c_out, ngf=4, image_size=PX, dropout=False)
-    D = PatchDiscriminator(c_in + c_out, ndf=4, n_layers=1)
-    return G, D
-
-
 def _params(module):
     """Weights and buffers (BatchNorm statistics)."""
     return [p.detach().clone() for p in module.state_dict().values()]
-
-
-def _weights(module):
-    """Trainable weights only."""
-    return [p.detach().clone() for p in module.parameters()]
 
 
 def _same(a, b):
@@ -58,154 +47,6 @@ class Spy(nn.Module):
     def forward(self, x, *args):
         self.seen.append(x.detach().clone())
         return self.inner(x, *args)
-
-
-# -- pix2pix ------------------------------------------------------------------------------------
-
-
-def test_pix2pix_step_updates_g_and_d_and_returns_finite_scalars():
-    G, D = _pix2pix_nets()
-    step = Pix2PixStep(G, D, _adam(G), _adam(D))
-    g0, d0 = _weights(G), _weights(D)
-    stats = step.step(_images(4, 2, 1), _images(4, 1, 2))
-    assert set(stats) == {"loss_d", "loss_g", "l1", "g_adv", "d_real", "d_fake"}
-    for key, value in stats.items():
-        assert value.dim() == 0 and not value.requires_grad and torch.isfinite(value), key
-    assert 0 < float(stats["d_real"]) < 1 and 0 < float(stats["d_fake"]) < 1  # BCE: probabilities
-    assert float(stats["loss_g"]) == pytest.approx(100 * float(stats["l1"]) + float(stats["g_adv"]), rel=1e-6)
-    assert not _same(_weights(G), g0)
-    assert not _same(_weights(D), d0)
-    assert step.d_updates == 1
-    assert all(p.requires_grad for p in D.parameters())  # D unfrozen after G's update
-
-    weighted = Pix2PixStep(G, D, _adam(G), _adam(D), l1_weight=50.0, adv_weight=0.5).step(_images(4, 2, 1),
-                                                                                          _images(4, 1, 2))
-    assert float(weighted["loss_g"]) == pytest.approx(50 * float(weighted["l1"]) + 0.5 * float(weighted["g_adv"]),
-                                                      rel=1e-6)
-
-
-def test_l1_only_baseline_leaves_d_untouched_and_is_a_pure_l1_step():
-    G, D = _pix2pix_nets()
-    G_ref = copy.deepcopy(G)
-    opt_d = _adam(D)
-    step = Pix2PixStep(G, D, _adam(G), opt_d, adv_weight=0.0)
-    assert not step.uses_d
-    x, y = _images(4, 2, 1), _images(4, 1, 2)
-    d0 = _params(D)  # weights and BatchNorm buffers
-    stats = step.step(x, y)
-    assert set(stats) == {"loss_g", "l1"}
-    assert _same(_params(D), d0)
-    assert not opt_d.state and step.d_updates == 0
-
-    opt_ref = _adam(G_ref)  # the same update by hand: L1 x 100, Adam
-    out = G_ref(x)
-    l1 = (out - y).abs().mean()
-    loss = 100.0 * l1
-    opt_ref.zero_grad()
-    loss.backward()
-    opt_ref.step()
-    assert float(stats["l1"]) == pytest.approx(float(l1.detach()), abs=1e-7)
-    assert _same(_params(G), _params(G_ref))
-
-
-def test_l1_only_baseline_never_calls_d():
-    class Exploding(nn.Module):
-        def forward(self, *args):
-            raise AssertionError("D was called")
-
-    G, _ = _pix2pix_nets()
-    Pix2PixStep(G, Exploding(), _adam(G), torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0),
-                adv_weight=0.0).step(_images(2, 2, 1), _images(2, 1, 2))
-
-
-def test_inpainting_keeps_the_known_pixels_exactly():
-    G, D = _pix2pix_nets()
-    spy = Spy(D)
-    step = Pix2PixStep(G, spy, _adam(G), _adam(D))
-    x, y = _images(4, 2, 1), _images(4, 1, 2)
-    mask = (torch.rand(4, 1, PX, PX, generator=torch.Generator().manual_seed(3)) < 0.3).float()
-    with torch.no_grad():
-        raw = copy.deepcopy(G)(x)  # what G makes of x (BatchNorm in training mode: batch statistics)
-    stats = step.step(x, y, mask=mask)
-    fake_seen = spy.seen[0]  # D's first input: the fake pair's image
-    known, hole = mask.expand_as(y) < 0.5, mask.expand_as(y) > 0.5
-    assert torch.equal(fake_seen[known], y[known])  # known pixels: the target's, bit for bit
-    assert torch.equal(fake_seen[hole], raw[hole])  # holes: G's output
-    expected_l1 = float(((raw - y).abs() * mask).mean())
-    assert float(stats["l1"]) == pytest.approx(expected_l1, rel=1e-5)
-
-
-def test_inpainting_without_holes_gives_g_no_l1_gradient():
-    G, D = _pix2pix_nets()
-    step = Pix2PixStep(G, D, _adam(G), _adam(D), adv_weight=0.0)
-    g0 = _params(G)
-    stats = step.step(_images(2, 2, 1), _images(2, 1, 2), mask=torch.zeros(2, 1, PX, PX))
-    assert float(stats["l1"]) == 0.0
-    assert _same([p for n, p in zip(G.state_dict(), _params(G)) if "running" not in n and "num_batches" not in n],
-                 [p for n, p in zip(G.state_dict(), g0) if "running" not in n and "num_batches" not in n])
-
-
-def test_pix2pix_augment_moves_condition_and_image_together():
-    G, D = _pix2pix_nets(c_in=2, c_out=1)
-    seen = []
-
-    def augment(x):
-        seen.append(x.shape[1])
-        return torch.flip(x, dims=[3])
-
-    spy = Spy(D)
-    Pix2PixStep(G, spy, _adam(G), _adam(D), augment=augment).step(_images(2, 2, 1), _images(2, 1, 2))
-    assert seen == [3, 3, 3]  # fake pair and real pair in D's update, fake pair in G's: condition + image
-    assert torch.equal(spy.seen[1], torch.flip(_images(2, 1, 2), dims=[3]))  # the real pair's image, flipped
-
-
-def test_pix2pix_with_an_objective_adds_its_penalty():
-    from gancli.config import LossConfig
-    from gancli.losses.objective import Objective
-
-    G, D = _pix2pix_nets()
-    step = Pix2PixStep(G, D, _adam(G), _adam(D), adv_loss=Objective(LossConfig(name="hinge", r1_gamma=1.0, r1_every=2)))
-    x, y = _images(2, 2, 1), _images(2, 1, 2)
-    first, second = step.step(x, y), step.step(x, y)
-    assert "r1" in first and "r1" not in second  # lazy R1: D updates 0, 2, 4...
-    assert step.state_dict() == {"d_updates": 2}
-    fresh = Pix2PixStep(G, D, _adam(G), _adam(D))
-    fresh.load_state_dict(step.state_dict())
-    assert fresh.d_updates == 2
-    with pytest.raises(ValueError, match="d_updates"):
-        fresh.load_state_dict({})
-
-
-def test_pix2pix_under_bf16_autocast():
-    G, D = _pix2pix_nets()
-    stats = Pix2PixStep(G, D, _adam(G), _adam(D), autocast_dtype=torch.bfloat16).step(_images(2, 2, 1), _images(2, 1, 2))
-    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in stats.values())
-
-
-def test_grad_scalers_scale_both_updates():
-    G, D = _pix2pix_nets()
-    scalers = {"scaler_g": torch.amp.GradScaler("cpu", init_scale=4.0, growth_interval=1),
-               "scaler_d": torch.amp.GradScaler("cpu", init_scale=4.0, growth_interval=1)}
-    Pix2PixStep(G, D, _adam(G), _adam(D), **scalers).step(_images(2, 2, 1), _images(2, 1, 2))
-    assert scalers["scaler_g"].get_scale() == scalers["scaler_d"].get_scale() == 8.0  # each stepped once, grown
-    step = _cycle_parts(scaler_g=torch.amp.GradScaler("cpu", init_scale=4.0, growth_interval=1))
-    step.step(_images(1, 1, 1), _images(1, 1, 2))
-    assert step.scaler_g.get_scale() == 8.0
-
-
-def test_pix2pix_bad_arguments():
-    G, D = _pix2pix_nets()
-    with pytest.raises(UnknownNameError, match="valid choices: .*lsgan"):
-        Pix2PixStep(G, D, _adam(G), _adam(D), adv_loss="nope")
-    with pytest.raises(ValueError, match="l1_weight"):
-        Pix2PixStep(G, D, _adam(G), _adam(D), l1_weight=-1)
-    with pytest.raises(ValueError, match="both 0"):
-        Pix2PixStep(G, D, _adam(G), _adam(D), l1_weight=0, adv_weight=0)
-    step = Pix2PixStep(G, D, _adam(G), _adam(D))
-    with pytest.raises(ValueError, match="mask must be"):
-        step.step(_images(2, 2, 1), _images(2, 1, 2), mask=torch.zeros(2, 1, PX, PX - 1))
-    with pytest.raises(ValueError, match="differ in N, H or W"):
-        step.step(_images(3, 2, 1), _images(2, 1, 2))
 
 
 # -- CycleGAN -----------------------------------------------------------------------------------
@@ -398,3 +239,42 @@ def test_cyclegan_bad_arguments():
         step.load_state_dict({"pool_b": None, "generator": None, "d_updates": 0})
     with pytest.raises(ValueError, match=r"real_b must be \(N, C, H, W\)"):
         step.step(_images(1, 1, 1), _images(1, 1, 2)[0])
+
+
+# -- the step base: losses, precision, loss scaling, penalties ---------------------------------
+
+
+def test_an_objective_adds_its_penalty_to_each_d_loss():
+    from gancli.config import LossConfig
+    from gancli.losses.objective import Objective
+
+    step = _cycle_parts(adv_loss=Objective(LossConfig(name="hinge", r1_gamma=1.0, r1_every=2)))
+    first, second = (step.step(_images(1, 1, 1), _images(1, 1, 2)) for _ in range(2))
+    assert {"r1_a", "r1_b"} <= first.keys()  # one penalty per discriminator
+    assert not {"r1_a", "r1_b"} & second.keys()  # lazy R1: D updates 0, 2, 4...
+    assert step.d_updates == 2 and step.state_dict()["d_updates"] == 2
+    assert "r1_a" not in _cycle_parts(adv_loss="hinge").step(_images(1, 1, 1), _images(1, 1, 2))  # a name: none
+
+
+def test_under_bf16_autocast_the_statistics_stay_float32():
+    stats = _cycle_parts(autocast_dtype=torch.bfloat16).step(_images(1, 1, 1), _images(1, 1, 2))
+    assert all(v.dtype == torch.float32 and v.dim() == 0 and torch.isfinite(v) for v in stats.values())
+
+
+def test_grad_scalers_scale_both_updates():
+    scalers = {"scaler_g": torch.amp.GradScaler("cpu", init_scale=4.0, growth_interval=1),
+               "scaler_d": torch.amp.GradScaler("cpu", init_scale=4.0, growth_interval=1)}
+    _cycle_parts(**scalers).step(_images(1, 1, 1), _images(1, 1, 2))
+    assert scalers["scaler_g"].get_scale() == scalers["scaler_d"].get_scale() == 8.0  # each stepped once, grown
+
+
+def test_loss_objects_are_taken_as_they_are_and_anything_else_is_refused():
+    from gancli.losses import build_loss
+    from gancli.translate.objectives import adversarial_loss
+
+    loss = build_loss("lsgan")
+    assert adversarial_loss(loss) is loss
+    with pytest.raises(UnknownNameError, match="valid choices: .*lsgan"):
+        adversarial_loss("nope")
+    with pytest.raises(TypeError, match="registered loss name or a loss object"):
+        adversarial_loss(3)

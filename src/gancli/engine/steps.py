@@ -173,8 +173,8 @@ class TranslateStep:
     Tasks whose corruption reports a hole ``mask`` (inpaint) keep the known pixels: G's output
     only fills the holes (:func:`~gancli.translate.corrupt.keep_known`).
 
-    The losses are written here for now; :mod:`gancli.translate.objectives` (``Pix2PixStep``,
-    issue #24) is meant to own them: :meth:`d_loss` and :meth:`g_loss` are where it plugs in.
+    The pix2pix losses live here: :meth:`d_loss` and :meth:`g_loss` (CycleGAN's step, by
+    contrast, runs :class:`gancli.translate.cyclegan.CycleGANStep`).
 
     Args:
         cfg: the run's config (task, its corruption options, loss weights, seed).

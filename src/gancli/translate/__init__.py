@@ -10,12 +10,15 @@ image, paired translation (pix2pix, Isola et al. 2017, arXiv 1611.07004) and unp
   :mod:`~gancli.translate.masks`), datasets of pairs and of two domains
   (:mod:`~gancli.translate.pairs`), the MNIST restyling of the unpaired benchmark
   (:mod:`~gancli.translate.restyle`);
-- training and evaluation: the pix2pix and CycleGAN update steps
-  (:mod:`~gancli.translate.objectives`, :mod:`~gancli.translate.cyclegan`), PSNR / SSIM / L1 / label preservation of the outputs
-  (:mod:`~gancli.translate.quality`).
+- training and evaluation: CycleGAN's update step (:mod:`~gancli.translate.cyclegan`, on the
+  base and helpers of :mod:`~gancli.translate.objectives`), PSNR / SSIM / L1 / label
+  preservation of the outputs (:mod:`~gancli.translate.quality`);
+- using a trained run: :mod:`~gancli.translate.load` (a run's translator) and
+  :mod:`~gancli.translate.apply` (image files in, at their own size: ``gan translate``).
 
-Work in progress (issue #24): ``gan train --task inpaint|superres|denoise|colorize|edges``
-trains pix2pix with the networks and corruptions here (:mod:`gancli.engine.steps`,
-``--arch unet``); the update steps of :mod:`~gancli.translate.objectives` are not yet used by
-it, and there is no ``gan translate`` command yet (docs/translation-wip.md). Importing the package imports no torch.
+``gan train --task inpaint|superres|denoise|colorize|edges|paired|unpaired`` trains with the
+networks and data here through the one loop (:mod:`gancli.engine.steps`): pix2pix's update
+and losses are :class:`~gancli.engine.steps.TranslateStep`'s (``--arch unet``), CycleGAN's run
+through :class:`~gancli.translate.cyclegan.CycleGANStep` (``--arch cyclegan``). Work in
+progress (issue #24): docs/translation-wip.md. Importing the package imports no torch.
 """

@@ -1,6 +1,7 @@
-"""CycleGAN's update step (Zhu et al. 2017, arXiv 1703.10593): :class:`CycleGANStep`. What
-both translation steps share (randomness, mixed precision, augmentation, regularizers, resume)
-is described in :mod:`gancli.translate.objectives`, whose helpers it uses. Import cost: torch.
+"""CycleGAN's update step (Zhu et al. 2017, arXiv 1703.10593): :class:`CycleGANStep`, run by the
+training loop's :class:`gancli.engine.steps.CycleGANTrainStep` (``--task unpaired``). Its base
+and helpers, and what it guarantees (randomness, mixed precision, augmentation, regularizers,
+resume), are in :mod:`gancli.translate.objectives`. Import cost: torch.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ class CycleGANStep(_Step):
         identity_weight: the identity L1's weight as a fraction of ``cycle_weight``, >= 0
             (CycleGAN: 0.5); 0 = off.
         adv_weight: weight of G's two adversarial terms, > 0 (see Scale above).
-        autocast_dtype, augment, scaler_g, scaler_d: as :class:`Pix2PixStep` (``augment`` on each
-            image D sees).
+        autocast_dtype, augment, scaler_g, scaler_d: see :mod:`gancli.translate.objectives`
+            (``augment`` on each image D sees).
 
     Raises:
         ValueError: a negative or non-finite weight, ``adv_weight`` 0, or pools that are not
