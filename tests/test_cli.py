@@ -313,7 +313,8 @@ def test_global_option_after_the_command_says_where_it_goes(argv, hint):
 
 def test_listed_preset_flags_reproduce_the_preset(tmp_path):
     """What --list-presets prints for a preset, typed as flags, resolves to the preset's config.
-    A preset of ``--task paired`` names no dataset (the user's folder of pairs): both are given one."""
+    A preset of ``--task paired`` / ``unpaired`` names no dataset (the user's folder of pairs or of two
+    domains): both are given one (``A/`` and ``B/`` serve as either)."""
     import shlex
 
     from gancli.cli.train import preset_flags
@@ -327,7 +328,7 @@ def test_listed_preset_flags_reproduce_the_preset(tmp_path):
     for entry in PRESETS:
         flags = preset_flags(entry.obj.options)
         assert " ".join(listing.split()).count(flags) == 1, flags  # printed whole, wrapped at spaces only
-        extra = ["--dataset", str(pairs)] if entry.obj.options.get("task") == "paired" else []
+        extra = ["--dataset", str(pairs)] if entry.obj.options.get("task") in ("paired", "unpaired") else []
         by_preset = json.loads(gan("train", "--preset", entry.name, *extra, "--dry-run").output)
         by_flags = json.loads(gan("train", *shlex.split(flags), *extra, "--dry-run").output)
         assert by_flags == by_preset, entry.name

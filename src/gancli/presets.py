@@ -128,3 +128,13 @@ _add("pix2pix-folder", Preset(
     source="Isola et al. 2017 (arXiv 1611.07004); junyanz/pytorch-CycleGAN-and-pix2pix (facades: batch 1, "
            "200 epochs)",
 ))
+_add("cyclegan-folder", Preset(
+    f"CycleGAN's recipe for a folder of two domains (give --dataset FOLDER holding A/ and B/, or trainA/ and "
+    f"trainB/), A <-> B at {PIX2PIX_IMAGE_SIZE} px, two ResNet G (9 blocks) + two 70x70 PatchGAN D (ngf/ndf 64), "
+    f"LSGAN, cycle 10, identity 0.5, 50-image pools, Adam(2e-4, 0.5, 0.999), batch 1, {PIX2PIX_EPOCHS:g} epochs "
+    f"at a constant rate (the reference decays it over the last 100)",
+    {"task": "unpaired", "arch": "cyclegan", "image_size": PIX2PIX_IMAGE_SIZE, "ngf": 64, "ndf": 64,
+     "batch_size": 1, "epochs": PIX2PIX_EPOCHS},
+    cost="horse2zebra (1,067 A images): 213,400 steps; not measured; GPU recommended",
+    source="Zhu et al. 2017 (arXiv 1703.10593); junyanz/pytorch-CycleGAN-and-pix2pix (batch 1, 200 epochs)",
+))
