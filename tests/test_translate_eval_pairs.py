@@ -202,3 +202,21 @@ def test_rows_are_a_subset_of_the_corruption_runs(runs):
     r = gan("evaluate", runs["unpaired"], "-n", 4, "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert "identity (the input)" in r.output and "4 test pairs of" in r.output and "a2b" in r.output
+
+
+def test_side_by_side_test_pairs_of_an_ab_run(runs, tmp_path):
+    """A --paired-layout ab run: the A|B images of ROOT/test, or of --pairs DIR (its test/ or itself)."""
+    g = load_translator(runs["paired"])
+    root = tmp_path / "facades"
+    for folder in (root / "test", tmp_path / "flat"):
+        folder.mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (32, 16), (i, 0, 0)).save(folder / f"{i}.png")
+    g.config = replace(g.config, data=replace(g.config.data, dataset=str(root)),
+                       task=replace(g.config.task, paired_layout="ab"))
+    found = find_test_pairs(g)
+    assert (found.inputs, found.held_out, [p[0] for p in found.pairs]) == (root / "test", True, ["0", "1", "2"])
+    assert all(b is None for _, _, b in found.pairs)
+    assert find_test_pairs(g, pairs=root).inputs == root / "test"
+    found = find_test_pairs(g, pairs=tmp_path / "flat")
+    assert (found.inputs, found.held_out, len(found.pairs)) == (tmp_path / "flat", None, 3)
