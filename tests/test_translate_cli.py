@@ -299,6 +299,28 @@ def test_inpaint_needs_a_mask_or_corrupt_and_mask_is_for_inpaint_only(runs, tmp_
                    "--mask applies to inpaint runs")
 
 
+def test_a_translator_bundle_translates_as_its_run(runs, tmp_path):
+    """gan export --format safetensors of a translation run gives a bundle folder that gan translate takes
+    as RUN: the same outputs as the run's checkpoint (the same weights and training corruption)."""
+    bundle = tmp_path / "bundle"
+    r = gan("export", runs["inpaint"], "--format", "safetensors", "-o", bundle)
+    assert r.exit_code == 0, r.output
+    (a,) = shapes(1, 20, 28)
+    src = save(a, tmp_path / "in" / "a.png")
+    outs = {}
+    for name, run in (("run", runs["inpaint"]), ("bundle", bundle)):
+        r = gan("translate", run, src, "--corrupt", "--seed", 4, "-o", tmp_path / f"{name}.png", "--device", "cpu",
+                "--json")
+        assert r.exit_code == 0, r.output
+        doc = json.loads(r.stdout.strip().splitlines()[-1])
+        assert doc["task"] == "inpaint" and doc["files"][0]["output_size"] == [28, 20]
+        outs[name] = png(tmp_path / f"{name}.png")
+    assert doc["checkpoint"] == str(bundle)
+    assert np.array_equal(outs["bundle"], outs["run"])
+    r = gan("translate", bundle, src, "--checkpoint", "2", "-o", tmp_path / "c.png")
+    one_error_line(r, "--checkpoint applies to runs")
+
+
 def test_direction_on_a_pix2pix_run_is_one_line(runs, tmp_path):
     src = save(shapes(1, 20, 20)[0], tmp_path / "in.png")
     r = gan("translate", runs["superres"], src, "--direction", "b2a", "-o", tmp_path / "o.png", "--device", "cpu")

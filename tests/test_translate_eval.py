@@ -165,6 +165,16 @@ def test_a_baseline_of_another_task_or_a_generation_run_is_refused(runs):
     assert len(Run(runs["inpaint"]).read_metrics()) == n  # nothing recorded by refused commands
 
 
+def test_pairs_and_direction_are_for_paired_and_unpaired_runs(runs, tmp_path):
+    r = gan("evaluate", runs["inpaint"], "-n", N, "--pairs", tmp_path)
+    assert r.exit_code == 2 and "--pairs applies to paired and unpaired runs" in one_error_line(r)
+    r = gan("evaluate", runs["inpaint"], "-n", N, "--direction", "b2a")
+    assert r.exit_code == 2 and "--direction applies to unpaired (CycleGAN) runs" in one_error_line(r)
+    for flag, value in (("--pairs", tmp_path), ("--direction", "a2b")):
+        r = gan("evaluate", runs["generate"], "-n", N, flag, value)
+        assert r.exit_code == 2 and f"{flag} applies to image-to-image runs" in one_error_line(r)
+
+
 def _translator(task="inpaint", options=None, dataset="mnist", channels=1, size=28):
     from types import SimpleNamespace
 

@@ -59,6 +59,13 @@ def evaluate(
     baseline: str = typer.Option(None, "--baseline", show_default=False, autocompletion=complete_run,
                                  help="Image-to-image runs: another run of the same task, options and dataset "
                                  "(e.g. trained with --adv-weight 0) scored beside RUN on the same inputs."),
+    pairs: Path = typer.Option(None, "--pairs", metavar="DIR", show_default=False,
+                               help="Paired and unpaired runs: test pairs, inputs in DIR/A and targets in DIR/B "
+                               "(or testA/ testB/) matched by file name. \\[default: the test split of the run's "
+                               "dataset folder: testA/ + testB/, test/]"),
+    direction: str = typer.Option(None, "--direction", metavar="a2b|b2a", show_default=False,
+                                  help="Unpaired (CycleGAN) runs: score A -> B (inputs A, targets B) or B -> A. "
+                                  "\\[default: a2b]"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout and nothing else."),
 ) -> None:
     """Score a generator: FD-LeNet + IS + mode coverage (MNIST), or FID / KID / IS / PR.
@@ -80,6 +87,8 @@ def evaluate(
       gan evaluate run-5 --cas --cas-mix 0.9 --cas-real-limit 1000
 
       gan evaluate run-7 --baseline run-8               (image-to-image runs: PSNR, SSIM, L1, FD)
+
+      gan evaluate run-9 --direction b2a                (unpaired runs: on testB/ -> testA/)
     """
     from gancli.engine.device import resolve_device
     from gancli.metrics import run_cas, run_eval
@@ -96,7 +105,8 @@ def evaluate(
         report = evaluate_translation(source.path, settings, data_root=st.data_path, device=device, real=real,
                                       baseline=None if base is None else base.path, run=_run_of(ctx, source),
                                       run_id=source.run_id or source.label,
-                                      baseline_id=None if base is None else base.label, warn=console.warn,
+                                      baseline_id=None if base is None else base.label, pairs=pairs,
+                                      direction=direction, warn=console.warn,
                                       on_download=lambda url, dst: console.err.print(f"downloading {url} -> {dst}",
                                                                                      soft_wrap=True))
         if as_json:
@@ -104,9 +114,10 @@ def evaluate(
         else:
             _print_translation(report)
         return
-    if baseline is not None:
-        raise UsageError(f"--baseline applies to image-to-image runs (gan train --task inpaint|superres|...); "
-                         f"{source.label if source is not None else fake} draws images from noise")
+    for flag, value in (("--pairs", pairs), ("--direction", direction), ("--baseline", baseline)):
+        if value is not None:
+            raise UsageError(f"{flag} applies to image-to-image runs (gan train --task inpaint|superres|...); "
+                             f"{source.label if source is not None else fake} draws images from noise")
     if cas or cas_mix is not None or cas_real_limit is not None:
         if not cas:
             raise UsageError("--cas-mix and --cas-real-limit go with --cas")
@@ -160,7 +171,7 @@ def _refuse_generation_options(ctx: typer.Context, label: str) -> None:
     given = [flag for name, flag in _GENERATION_ONLY.items() if ctx.params.get(name) != defaults.get(name)]
     if given:
         raise UsageError(f"{label} is an image-to-image run: {', '.join(given)} apply to generation runs only; "
-                         "it takes --baseline, --real, -n, --protocol, --seed, --batch-size, --checkpoint, "
+                         "it takes --baseline, --real, --pairs, --direction, -n, --protocol, --seed, --batch-size, --checkpoint, "
                          "--ema/--no-ema, --inception-weights, --device and --json (FD is always computed)")
 
 
@@ -180,7 +191,9 @@ def _print_translation(report) -> None:
     table.add_column("row", no_wrap=True)
     for name in names:
         table.add_column(f"{name} {'↑' if higher_is_better(name) else '↓'}", justify="right", no_wrap=True)
-    what = {"run": "G's output", "identity": "the corrupted input", "real": "the clean targets",
+    pairs = p.get("pairs") is not None
+    what = {"run": "G's output", "identity": "the input" if pairs else "the corrupted input",
+            "real": "the targets" if pairs else "the clean targets",
             "baseline": f"--baseline {doc['baseline']['run']}" if doc["baseline"] else ""}
     for row, figures in rows.items():
         cells = ["" if name not in figures else ("inf" if figures[name] is None else f"{figures[name]:.4f}")
@@ -188,10 +201,15 @@ def _print_translation(report) -> None:
         table.add_row(f"{row} ({what[row]})", *cells)
     console.out.print(table)
     images = p["images"]
-    where = (f"{images['dataset']}:{images['split']}" if "dataset" in images else f"folder {images['folder']}")
+    where = (f"{images['dataset']}:{images['split']}" if "dataset" in images else f"folder {images.get('folder')}")
     fd = p["fd"]
-    console.info(f"protocol: {p['num']:,} clean images of {where}, corrupted as in training at seed "
-                 f"{p['corruption_seed']} (derive_seed({p['seed']}, \"eval-corrupt\")), {p['corrupt_chunk']} per chunk"
+    if pairs:
+        images_s = (f"{p['num']:,} test pairs of {p['pairs']}" + (f", {p['direction']}" if p["direction"] else "")
+                    + f": {images['inputs']} -> {images['targets']}")
+    else:
+        images_s = (f"{p['num']:,} clean images of {where}, corrupted as in training at seed {p['corruption_seed']} "
+                    f"(derive_seed({p['seed']}, \"eval-corrupt\")), {p['corrupt_chunk']} per chunk")
+    console.info(f"protocol: {images_s}"
                  + (f"; {fd['metric']}: {fd['feature_extractor']}, weights sha256 {fd['weights_sha256'][:12]}..."
                     if fd else "") + f"; {fmt_duration(report.seconds)}")
     if doc.get("metrics_file"):

@@ -54,8 +54,9 @@ def _nothing_written_if_interrupted(out_dir: Path):
 def translate(
     ctx: typer.Context,
     run: str = typer.Argument(..., metavar="RUN", autocompletion=complete_run,
-                              help="run-N, N, latest, a run directory or a checkpoint .safetensors file of an "
-                              "image-to-image run (gan train --task ...)."),
+                              help="run-N, N, latest, a run directory, a checkpoint .safetensors file of an "
+                              "image-to-image run (gan train --task ...), or its bundle folder (gan export --format "
+                              "safetensors)."),
     inputs: list[Path] = typer.Argument(..., metavar="INPUT", show_default=False,
                                         help="Image files, or folders (their images at any depth)."),
     output: Path = typer.Option(..., "-o", "--output", show_default=False,
@@ -103,8 +104,6 @@ def translate(
     if mask is not None and not mask.is_file():
         raise UsageError(f"--mask {mask} does not exist")
     source = resolve_generator_source(ctx, run, checkpoint, fallback_label="translated")
-    if source.path.is_dir():
-        raise UsageError(f"{run} is an exported bundle; gan translate takes a run or a checkpoint .safetensors file")
 
     from gancli.engine.device import resolve_device
     from gancli.fsutil import atomic_dir

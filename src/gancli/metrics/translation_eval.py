@@ -24,6 +24,13 @@ Protocol (docs/metrics.md, "Image-to-image runs"):
   ``inception``: FID, only where the Inception weights can be had), left out below
   :data:`~gancli.metrics.evaluate.MIN_FID_SAMPLES` images as ``gan evaluate`` refuses it; on MNIST
   the label preservation (:func:`~gancli.translate.quality.label_preservation`).
+* **Paired and unpaired runs** (``--task paired|unpaired``: no corruption): test pairs instead,
+  inputs and their true targets matched by file name (:mod:`gancli.metrics.translation_pairs`:
+  the dataset folder's ``testA/`` + ``testB/``, ``test/``, or ``pairs``; ``direction`` ``b2a``
+  swaps the sides of an unpaired run), the first ``num`` by name; ``identity`` is the input
+  itself; label preservation when a ``labels.json`` names the digits of 1x28x28 images (which
+  also makes FD-LeNet the default protocol). The protocol gains ``direction`` and ``pairs``;
+  ``corruption_seed`` and ``corrupt_chunk`` are None.
 
 No Typer, no Rich; torch-free at import. For example::
 
@@ -46,7 +53,7 @@ from gancli.errors import GancliError, UsageError
 from gancli.metrics.extractors import PROTOCOLS
 
 __all__ = ["CORRUPT_CHUNK", "ROWS", "SEED_PURPOSE", "TranslationEvalSettings", "evaluate_translation",
-           "identity_output", "is_translation_checkpoint", "repaired_sets"]
+           "identity_output", "is_translation_checkpoint", "repaired_sets", "translated_sets"]
 
 #: Images corrupted per call of the corruption (chunk k is corrupted at index k).
 CORRUPT_CHUNK = 500
@@ -125,11 +132,11 @@ def identity_output(source, img_channels: int):
     return source[:, :1].expand(-1, img_channels, -1, -1)
 
 
-def _load(path, device, ema: bool, what: str):
+def _load(path, device, ema: bool, what: str, direction: str | None = None):
     from gancli.translate.load import load_translator
 
     try:
-        return load_translator(path, device=device, ema=ema)
+        return load_translator(path, device=device, ema=ema, direction=direction)
     except UsageError:
         if what == "run":
             raise
@@ -218,6 +225,22 @@ def repaired_sets(translator, images, corrupt_seed: int, batch_size: int = 256, 
     return torch.cat(clean), {row: torch.cat(parts) for row, parts in outs.items()}
 
 
+def translated_sets(translator, inputs, targets, batch_size: int = 256, baseline=None):
+    """The images the figures compare on test pairs (paired and unpaired runs): ``inputs``
+    ``(N, in_channels, H, W)`` and ``targets`` ``(N, img_channels, H, W)`` uint8, N >= 1.
+
+    Returns:
+        ``(targets, sets)`` as :func:`repaired_sets`: ``targets`` float32 in [-1, 1] on the CPU,
+        ``sets`` maps ``run``, ``identity`` (the input itself) and ``baseline`` to outputs.
+    """
+    source = inputs.float().div_(127.5).sub_(1.0)
+    sets = {"run": _outputs(translator, source, None, batch_size),
+            "identity": identity_output(source, translator.img_channels).clamp(-1, 1).cpu()}
+    if baseline is not None:
+        sets["baseline"] = _outputs(baseline, source, None, batch_size)
+    return targets.float().div_(127.5).sub_(1.0), {row: sets[row] for row in ROWS if row in sets}
+
+
 def _fd_extractor(settings: TranslationEvalSettings, dataset: str | None, shape, num: int, device, notes,
                   on_download):
     """``(protocol, extractor)`` for the Fréchet distance, or ``(protocol, None)`` with a note why not."""
@@ -269,6 +292,7 @@ def _finite(value: float) -> float | None:
 def evaluate_translation(path: str | Path, settings: TranslationEvalSettings, *, data_root: str | Path,
                          device="auto", real: str | None = None, baseline: str | Path | None = None,
                          run=None, run_id: str | None = None, baseline_id: str | None = None,
+                         pairs: str | Path | None = None, direction: str | None = None,
                          warn: Callable[[str], None] | None = None,
                          on_download: Callable[[str, Path], None] | None = None):
     """Score the translator of ``path`` (a checkpoint file or run directory) on held-out images
@@ -280,7 +304,11 @@ def evaluate_translation(path: str | Path, settings: TranslationEvalSettings, *,
         data_root: the data directory.
         device: ``auto``, ``cpu``, ``cuda[:N]``, ``mps`` or a ``torch.device``.
         real: the clean images, ``DATASET[:split]`` (default split ``test``) or an image folder;
-            None = the held-out split of the run's dataset.
+            None = the held-out split of the run's dataset. Repair tasks only.
+        pairs: paired and unpaired runs: a folder of test pairs (A/ + B/ or testA/ + testB/,
+            matched by file name); None = the test split of the run's dataset folder
+            (:func:`~gancli.metrics.translation_pairs.find_test_pairs`).
+        direction: unpaired runs: ``a2b`` (default: inputs A, targets B) or ``b2a``.
         baseline: another translation run's checkpoint file or directory; None = none.
         run: the :class:`~gancli.runs.Run` evaluated: its metrics.jsonl gets a ``"kind": "eval"``
             record; None = no record.
@@ -308,19 +336,35 @@ def evaluate_translation(path: str | Path, settings: TranslationEvalSettings, *,
 
     t0 = time.perf_counter()
     dev = as_device(device)
-    g = _load(path, dev, settings.ema, "run")
-    base = _load(baseline, dev, settings.ema, "baseline") if baseline is not None else None
+    g = _load(path, dev, settings.ema, "run", direction)
+    if g.corruption and pairs is not None:
+        raise UsageError(f"--pairs applies to paired and unpaired runs (--task paired|unpaired); {run_id or path} "
+                         f"is a --task {g.task} run, scored on clean images corrupted as in training (--real)")
+    if not g.corruption and real is not None:
+        raise UsageError(f"--real applies to repair tasks; {run_id or path} is a --task {g.task} run, scored on "
+                         "test pairs: give them with --pairs DIR")
+    base = _load(baseline, dev, settings.ema, "baseline", direction) if baseline is not None else None
     if base is not None:
         _check_baseline(g, base, str(baseline_id or baseline))
-    images, labels, source, dataset, notes = _clean_images(g, real, settings.num, data_root)
+    if g.corruption:
+        images, labels, source, dataset, notes = _clean_images(g, real, settings.num, data_root)
+    else:
+        from gancli.metrics.translation_pairs import find_test_pairs, load_test_pairs
+
+        inputs, images, labels, source, notes = load_test_pairs(g, find_test_pairs(g, pairs, direction),
+                                                                settings.num)
+        dataset = "mnist" if labels is not None and tuple(images.shape[1:3]) == (1, 28) else None
     n, c, h, _ = images.shape
     protocol, extractor = _fd_extractor(settings, dataset, (int(c), int(h)), int(n), dev, notes, on_download)
     for note in notes:
         if warn is not None:
             warn(note)
 
-    corrupt_seed = derive_seed(settings.seed, SEED_PURPOSE)
-    clean_t, sets = repaired_sets(g, images, corrupt_seed, settings.batch_size, base)
+    corrupt_seed = derive_seed(settings.seed, SEED_PURPOSE) if g.corruption else None
+    if g.corruption:
+        clean_t, sets = repaired_sets(g, images, corrupt_seed, settings.batch_size, base)
+    else:
+        clean_t, sets = translated_sets(g, inputs, images, settings.batch_size, base)
 
     rows: dict[str, dict[str, float | None]] = {}
     for row, images_r in sets.items():
@@ -343,10 +387,13 @@ def evaluate_translation(path: str | Path, settings: TranslationEvalSettings, *,
                                          "feature_extractor": extractor.name,
                                          "weights_sha256": extractor.weights_sha256, "resize": extractor.resize}
     record = {"images": source, "num": int(n), "seed": settings.seed, "corruption_seed": corrupt_seed,
-              "corrupt_chunk": CORRUPT_CHUNK, "task": g.task, "options": dict(g.options), "fd": fd,
-              "gancli_version": __version__}
+              "corrupt_chunk": CORRUPT_CHUNK if g.corruption else None, "task": g.task, "options": dict(g.options),
+              "fd": fd, "gancli_version": __version__}
+    if not g.corruption:
+        record.update(direction=g.direction, pairs=source["pairs"])
     seconds = time.perf_counter() - t0
     doc = {"kind": "translation", "task": g.task, "options": dict(g.options), "step": g.step,
+           **({} if g.corruption else {"direction": g.direction}),
            "protocol": record, "run": weights(g, run_id),
            "baseline": None if base is None else weights(base, str(baseline_id or baseline)),
            "rows": rows, "notes": notes, "seconds": round(seconds, 2)}

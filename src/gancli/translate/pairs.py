@@ -147,17 +147,28 @@ def scan_paired(root: str | Path, layout: str = "folders", split: str = "train")
         if not d.is_dir():
             raise UsageError(f"paired folder {root} needs the subfolders A/ and B/ (images matched by name); "
                              f"{d} not found")
+    return match_by_name(dir_a, dir_b)
+
+
+def match_by_name(dir_a: Path, dir_b: Path) -> list[tuple[str, Path, Path]]:
+    """The images of two folders matched by name (relative path without extension), without
+    decoding: ``[(name, file_a, file_b), ...]`` sorted by name.
+
+    Raises:
+        UsageError: a folder missing or without images; names of one side without a match on the
+            other (the counts and the first few names of each side); two files of one name on one side.
+    """
     a = _by_stem(dir_a, _domain_images(dir_a))
     b = _by_stem(dir_b, _domain_images(dir_b))
     only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
     if only_a or only_b:
         sides = []
         if only_a:
-            sides.append(f"{len(only_a)} of {len(a)} in {dir_a} have no match in B/ ({_first(only_a)})")
+            sides.append(f"{len(only_a)} of {len(a)} in {dir_a} have no match in {dir_b.name}/ ({_first(only_a)})")
         if only_b:
-            sides.append(f"{len(only_b)} of {len(b)} in {dir_b} have no match in A/ ({_first(only_b)})")
-        raise UsageError(f"unmatched images: {'; '.join(sides)}; A/ and B/ must hold the same names "
-                         "(extensions aside)")
+            sides.append(f"{len(only_b)} of {len(b)} in {dir_b} have no match in {dir_a.name}/ ({_first(only_b)})")
+        raise UsageError(f"unmatched images: {'; '.join(sides)}; {dir_a.name}/ and {dir_b.name}/ must hold the same "
+                         "names (extensions aside)")
     return [(k, a[k], b[k]) for k in sorted(a)]
 
 
@@ -195,15 +206,22 @@ def load_paired(root: str | Path, layout: str = "folders", split: str = "train",
             resized; the same aspect ratio at another size is conformed).
         GancliError: an unreadable file (unless ``skip_bad``), or no readable pair.
     """
+    pairs = scan_paired(root, layout, split)
+    return decode_pairs(pairs[:limit] if limit else pairs, channels, size, channels_b, skip_bad, where=root)
+
+
+def decode_pairs(pairs: list[tuple[str, Path, Path | None]], channels: int = DEFAULT_CHANNELS,
+                 size: int = DEFAULT_RESOLUTION, channels_b: int = 0, skip_bad: bool = False,
+                 where: str | Path = "") -> PairedData:
+    """Decode ``pairs`` as :func:`scan_paired` or :func:`match_by_name` list them (``file_b`` None:
+    a side-by-side A|B image), in that order; arguments, result and errors as :func:`load_paired`
+    (``where``: the folder named when no pair can be read)."""
     import numpy as np
     import torch
 
     from gancli.data.transforms import pil_to_array
 
     channels_b = channels_b or channels
-    pairs = scan_paired(root, layout, split)
-    if limit:
-        pairs = pairs[:limit]
     a_list, b_list, names, skipped = [], [], [], []
     for name, path_a, path_b in pairs:
         im_a = _decode(path_a, skip_bad)
@@ -226,7 +244,7 @@ def load_paired(root: str | Path, layout: str = "folders", split: str = "train",
         b_list.append(pil_to_array(im_b, channels_b, size))
         names.append(name)
     if not names:
-        raise GancliError(f"none of the {len(skipped)} image pairs in {root} could be read (first: {skipped[0]})")
+        raise GancliError(f"none of the {len(skipped)} image pairs in {where} could be read (first: {skipped[0]})")
 
     def stack(arrays: list) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(np.stack(arrays).transpose(0, 3, 1, 2)))
