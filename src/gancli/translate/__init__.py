@@ -19,6 +19,6 @@ image, paired translation (pix2pix, Isola et al. 2017, arXiv 1611.07004) and unp
 ``gan train --task inpaint|superres|denoise|colorize|edges|paired|unpaired`` trains with the
 networks and data here through the one loop (:mod:`gancli.engine.steps`): pix2pix's update
 and losses are :class:`~gancli.engine.steps.TranslateStep`'s (``--arch unet``), CycleGAN's run
-through :class:`~gancli.translate.cyclegan.CycleGANStep` (``--arch cyclegan``). Work in
-progress (issue #24): docs/translation-wip.md. Importing the package imports no torch.
+through :class:`~gancli.translate.cyclegan.CycleGANStep` (``--arch cyclegan``). User guide:
+docs/translation.md. Importing the package imports no torch.
 """
