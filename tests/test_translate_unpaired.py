@@ -240,3 +240,19 @@ def test_cyclegan_arch_builds_both_pairs_from_a_config_at_any_size():
     assert D.d_a.norm == "instance" and G.g_ab.net.norm == "instance"
     with pytest.raises(UsageError, match="cyclegan does not support 1x7x7 images"):
         check_supported(ModelConfig(arch="cyclegan", img_channels=1, img_resolution=7, in_channels=1))
+
+
+def test_export_of_an_unpaired_run_is_its_a2b_generator_at_any_size(domains, home, tmp_path):
+    """gan export writes the A -> B generator of a CycleGAN run (verified at two sizes by the export
+    itself); the file maps an odd-sized batch as load_translator's a2b generator does."""
+    assert gan(*tiny(domains, 2, "--ema-decay", 0)).exit_code == 0
+    out = tmp_path / "cyc.pt"
+    r = gan("--home", home, "export", "latest", "--format", "torchscript", "-o", out)
+    assert r.exit_code == 0, r.output
+    (run,) = RunStore(home).list()
+    x = torch.rand(3, 1, 19, 23) * 2 - 1
+    got = torch.jit.load(str(out))(x)
+    want = load_translator(run.path, direction="a2b").repair(x)
+    assert got.shape == (3, 1, 19, 23)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert not torch.allclose(got, load_translator(run.path, direction="b2a").repair(x), atol=1e-3)

@@ -43,6 +43,7 @@ class PaddedResnetGenerator(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, ngf: int = 64, image_size: int = 256):
         super().__init__()
         self.net = ResnetGenerator(in_channels, out_channels, ngf, image_size=image_size, norm=NORM)
+        self.in_channels, self.img_channels, self.img_resolution = in_channels, out_channels, image_size
 
     @property
     def multiple(self) -> int:
