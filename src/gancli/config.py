@@ -266,9 +266,8 @@ class TaskConfig:
     another task than the run's keeps its default and is refused when given."""
 
     name: str = option("generate", "What G learns: generate = images from noise (a GAN); the others translate "
-                       "an image (pix2pix, arXiv 1611.07004): the training images corrupted on the fly -> "
-                       "the clean ones, or (paired) the A/ images of a folder -> its B/ images; unpaired = "
-                       "CycleGAN between --dataset's A/ and B/ (arXiv 1703.10593).", flag="--task",
+                       "an image: corrupted -> clean images, paired A/ -> B/ (pix2pix, arXiv 1611.07004), "
+                       "unpaired A/ <-> B/ (CycleGAN, arXiv 1703.10593).", flag="--task",
                        group=TASK, registry="task")
     mask: str = option("box", "--task inpaint: the holes: squares of --mask-size, free-form brush strokes, or "
                        "either at random.", group=TASK, choices=MASK_KINDS)
