@@ -95,6 +95,10 @@ def evaluate(
     from gancli.metrics.evaluate import DEFAULT_METRICS, METRICS
     from gancli.metrics.translation_eval import TranslationEvalSettings, evaluate_translation, is_translation_checkpoint
 
+    from gancli.config import MAX_SEED
+
+    if not 0 <= seed <= MAX_SEED:  # before RUN is resolved: a bad value is named first, as in gan sample
+        raise UsageError(f"--seed must be in [0, 2^63 - 1], got {seed}")
     st = state(ctx)
     source = resolve_generator_source(ctx, run, checkpoint, fallback_label="generator") if fake is None else None
     if source is not None and is_translation_checkpoint(source.path):
