@@ -6,7 +6,8 @@ the learning rates, calls the run's step object, logs, checkpoints and runs the 
   ``G(z)``, then one G update through the frozen D, then the EMA update.
 * :class:`TranslateStep` (the pix2pix tasks, :mod:`gancli.tasks`): the same updates, with the
   batch corrupted on the fly (:func:`gancli.translate.corrupt.corrupt` at (seed, D update), so
-  resume stays exact) or, for ``--task paired``, the batch's A images as inputs, ``G(input)``,
+  resume stays exact; drawn for the global batch, so it does not depend on the number of
+  processes) or, for ``--task paired``, the batch's A images as inputs, ``G(input)``,
   a conditional D scoring (input, image) pairs and L1 added to G's loss (Isola et al. 2017,
   arXiv 1611.07004); ``--augment`` transforms each pair's image and input alike.
 * :class:`CycleGANTrainStep` (``--task unpaired``): CycleGAN (Zhu et al. 2017, arXiv
@@ -217,11 +218,15 @@ class TranslateStep:
         x = self.inputs.index_select(0, idx).to(torch.float32).div_(127.5).sub_(1.0)
         return x if memory_format == torch.contiguous_format else x.contiguous(memory_format=memory_format)
 
-    def corrupt(self, images: torch.Tensor, seed: int, index: int, rank: int = 0) -> tuple[torch.Tensor, dict]:
-        """G's input ``(N, C', H, W)`` and the corruption's extras for clean ``images``."""
+    def corrupt(self, images: torch.Tensor, seed: int, index: int, global_batch: int = 0,
+                offset: int = 0) -> tuple[torch.Tensor, dict]:
+        """G's input ``(N, C', H, W)`` and the corruption's extras for clean ``images``, rows
+        ``offset:offset + N`` of a batch of ``global_batch`` (0 = N)
+        (:func:`gancli.translate.corrupt.corrupt`)."""
         from gancli.translate.corrupt import corrupt
 
-        return corrupt(self.corruption, images, seed, index, rank, **self.options)
+        return corrupt(self.corruption, images, seed, index, global_batch=global_batch, offset=offset,
+                       **self.options)
 
     @staticmethod
     def compose(output: torch.Tensor, extra: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -271,7 +276,9 @@ class TranslateStep:
             if self.inputs is not None:  # paired: the labels are the pairs' indices
                 source, extra = self.paired_inputs(labels, p.batcher.memory_format), {}
             else:
-                source, extra = self.corrupt(target, self.seed, d_update, t.dist.rank)
+                # drawn for the global batch, this process's rows kept: the same on any number of processes
+                source, extra = self.corrupt(target, self.seed, d_update, cfg.train.batch_size,
+                                             t.dist.rank * p.batcher.local_batch_size)
             last = i == n_d - 1
             with autocast(t.device, p.autocast_dtype):
                 if last:
