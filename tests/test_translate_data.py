@@ -99,7 +99,36 @@ def test_random_corruptions_are_a_function_of_seed_and_step(task, options):
     assert torch.equal(first, C.corrupt(task, x.clone(), seed=7, step=10, **options).input)
     assert not torch.equal(first, C.corrupt(task, x, seed=7, step=11, **options).input)
     assert not torch.equal(first, C.corrupt(task, x, seed=8, step=10, **options).input)
-    assert not torch.equal(first, C.corrupt(task, x, seed=7, step=10, rank=1, **options).input)
+    # the same images as another slice of a larger global batch get other draws
+    assert not torch.equal(first, C.corrupt(task, x, seed=7, step=10, global_batch=8, offset=4, **options).input)
+
+
+@pytest.mark.parametrize("task,options", [("inpaint", {"mask": "box"}), ("inpaint", {"mask": "free"}),
+                                          ("inpaint", {"mask": "mixed"}), ("denoise", {}),
+                                          ("superres", {"scale": 2}), ("edges", {})])
+def test_a_batch_corrupted_in_slices_equals_the_batch_corrupted_at_once(task, options):
+    """A process's slice of a multi-process batch gets the corruption the single process gives
+    those rows: drawn for the global batch, independent of the number of processes."""
+    x = images(8, 3, 32, 32)
+    whole = C.corrupt(task, x, seed=7, step=10, **options)
+    for parts in (2, 4):
+        b = 8 // parts
+        slices = [C.corrupt(task, x[r * b:(r + 1) * b], seed=7, step=10, global_batch=8, offset=r * b, **options)
+                  for r in range(parts)]
+        assert torch.equal(torch.cat([s.input for s in slices]), whole.input), parts
+        for key in whole.extra:
+            assert torch.equal(torch.cat([s.extra[key] for s in slices]), whole.extra[key]), (parts, key)
+    # guard: a slice corrupted as a batch of its own does not match (the draws depend on the batch)
+    if task in ("inpaint", "denoise"):
+        alone = C.corrupt(task, x[4:], seed=7, step=10, **options).input
+        assert not torch.equal(alone, whole.input[4:])
+
+
+def test_a_slice_outside_the_global_batch_is_refused():
+    with pytest.raises(ValueError, match="images 6 to 10 do not fit a global batch of 8"):
+        C.corrupt("inpaint", images(4, 1, 16, 16), 0, 0, global_batch=8, offset=6)
+    with pytest.raises(ValueError, match="do not fit a global batch of 4"):
+        C.corrupt("denoise", images(4, 1, 16, 16), 0, 0, offset=1)
 
 
 def test_masks_do_not_depend_on_the_pixels():

@@ -225,7 +225,7 @@ def test_generate_configs_are_unchanged_by_the_task_fields():
     (["--task", "inpaint", "--conditional"], "--conditional is not available with --task inpaint"),
     (["--task", "inpaint", "--clusters", "4"], "--clusters 4 is not available with --task inpaint"),
     (["--task", "inpaint", "--eval-every", "5"], "--eval-every is not available with --task inpaint yet"),
-    (["--task", "inpaint", "--augment", "diffaug"], "--augment is not available with --task inpaint yet"),
+    (["--task", "inpaint", "--monitor-every", "5"], "--monitor-every is not available with --task inpaint yet"),
     (["--task", "inpaint", "--l1-weight", "0", "--adv-weight", "0"], "leave --task inpaint nothing to learn"),
     (["--task", "paint"], "unknown task 'paint'; valid choices: generate, inpaint"),
     (["--arch", "unet"], "--arch unet translates images; give it an image-to-image --task"),

@@ -243,8 +243,7 @@ def check_task_config(cfg: Any) -> None:
     if m.d_norm == "layer":
         raise UsageError(f"--d-norm layer is not available with --task {task.name} (the PatchGAN's: batch, none)")
     t = cfg.train
-    for value, flag_ in ((t.augment, "--augment"), (t.eval_every_steps, "--eval-every"),
-                         (t.monitor_every_steps, "--monitor-every")):
+    for value, flag_ in ((t.eval_every_steps, "--eval-every"), (t.monitor_every_steps, "--monitor-every")):
         if value:
             raise UsageError(f"{flag_} is not available with --task {task.name} yet; leave it off "
                              f"(got {flag_} {value})")

@@ -26,6 +26,14 @@ reference. Outputs are not clamped: colour can leave ``[-1, 1]``.
 Every random draw uses ``torch.rand`` / ``torch.randint`` with the given
 ``generator`` on ``x.device``, in the reference's order, so with
 ``generator=None`` the result is reproducible from the global RNG state.
+
+Conditional D (the image-to-image tasks): ``groups`` splits the channels into
+images that take the *same* transform, e.g. an image and the condition it is
+judged with (:func:`augment_pairs`). The draws are per sample, whatever C, so
+one call gives every group the same shifts, cut-out and jitter; only the colour
+statistics (saturation's channel mean, contrast's mean) are taken per group, so
+each group is transformed exactly as if it were augmented alone with the same
+draws.
 """
 
 from __future__ import annotations
@@ -46,11 +54,20 @@ def _offsets(x: torch.Tensor, low: int, high: int, generator: torch.Generator | 
     return torch.randint(low, high, (x.size(0), 1, 1), device=x.device, generator=generator)
 
 
-def _color(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def _group_mean(x: torch.Tensor, dims: tuple[int, ...], groups: tuple[int, ...] | None) -> torch.Tensor:
+    """``x.mean(dims, keepdim=True)``; with ``groups``, each channel group's own mean, broadcast
+    over its channels (``(N, C, 1 or H, 1 or W)``)."""
+    if groups is None:
+        return x.mean(dim=dims, keepdim=True)
+    return torch.cat([part.mean(dim=dims, keepdim=True).expand(-1, part.shape[1], -1, -1)
+                      for part in x.split(list(groups), dim=1)], dim=1)
+
+
+def _color(x: torch.Tensor, generator: torch.Generator | None, groups: tuple[int, ...] | None = None) -> torch.Tensor:
     x = x + (_uniform(x, generator) - 0.5)  # brightness
-    mean = x.mean(dim=1, keepdim=True)
+    mean = _group_mean(x, (1,), groups)
     x = (x - mean) * (_uniform(x, generator) * 2) + mean  # saturation
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    mean = _group_mean(x, (1, 2, 3), groups)
     return (x - mean) * (_uniform(x, generator) + 0.5) + mean  # contrast
 
 
@@ -85,7 +102,8 @@ _AUGMENT_FNS = {"color": _color, "translation": _translation, "cutout": _cutout}
 
 
 def diff_augment(
-    x: torch.Tensor, policies: tuple[str, ...], generator: torch.Generator | None = None
+    x: torch.Tensor, policies: tuple[str, ...], generator: torch.Generator | None = None,
+    groups: tuple[int, ...] | None = None,
 ) -> torch.Tensor:
     """Apply DiffAugment (Zhao et al. 2020, arXiv 2006.10738) to a batch.
 
@@ -100,6 +118,9 @@ def diff_augment(
             :func:`~gancli.augment.spec.parse_augment`); ``()`` = off.
         generator: RNG for every draw, on ``x.device``; ``None`` = the global
             RNG of that device.
+        groups: channel counts summing to C: groups of channels that are
+            images of their own, given the same transform (see the module
+            doc); ``None`` = one image of C channels.
 
     Returns:
         ``(N, C, H, W)`` tensor of ``x``'s dtype and device, roughly in
@@ -107,7 +128,8 @@ def diff_augment(
         ``policies == ()`` it is ``x`` itself.
 
     Raises:
-        ValueError: if ``x`` is not 4-D or a policy is unknown.
+        ValueError: if ``x`` is not 4-D, a policy is unknown or ``groups`` do
+            not sum to C.
     """
     if not policies:
         return x
@@ -116,8 +138,10 @@ def diff_augment(
     for name in policies:
         if name not in _AUGMENT_FNS:
             raise ValueError(f"unknown augmentation policy {name!r}; valid: {', '.join(AUGMENT_POLICIES)}")
+    if groups is not None and (sum(groups) != x.shape[1] or min(groups, default=0) < 1):
+        raise ValueError(f"groups {tuple(groups)} must be channel counts >= 1 summing to C = {x.shape[1]}")
     for name in policies:
-        x = _AUGMENT_FNS[name](x, generator)
+        x = _color(x, generator, groups) if name == "color" else _AUGMENT_FNS[name](x, generator)
     return x.contiguous()
 
 
@@ -135,9 +159,32 @@ class DiffAugment(torch.nn.Module):
             raise ValueError(f"unknown augmentation policy {unknown[0]!r}; valid: {', '.join(AUGMENT_POLICIES)}")
         self.policies = tuple(policies)
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None,
+                groups: tuple[int, ...] | None = None) -> torch.Tensor:
         """``(N, C, H, W)`` in ``[-1, 1]`` -> the same shape, augmented; see :func:`diff_augment`."""
-        return diff_augment(x, self.policies, generator)
+        return diff_augment(x, self.policies, generator, groups)
 
     def extra_repr(self) -> str:
         return f"policies={self.policies}"
+
+
+def augment_pairs(augment: DiffAugment, *images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The same random transform on each sample of several aligned batches: a conditional D's
+    image and its condition (pix2pix's (output, input) pairs), which must stay aligned.
+
+    One :func:`diff_augment` call on their channel concatenation with one group per batch
+    (so the draws, one set per sample, are shared, and colour statistics stay per batch),
+    split back. Gradients flow to every input.
+
+    Args:
+        augment: the run's :class:`DiffAugment`; no policies = the inputs themselves.
+        images: ``(N, C_i, H, W)`` float batches of the same N, H, W (any C_i), roughly in [-1, 1].
+
+    Returns:
+        the augmented batches, same shapes, in the order given.
+    """
+    if not augment.policies:
+        return images
+    both = augment(torch.cat(images, dim=1), groups=tuple(x.shape[1] for x in images))
+    return tuple(both.split([x.shape[1] for x in images], dim=1))
+

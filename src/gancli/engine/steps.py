@@ -6,9 +6,10 @@ the learning rates, calls the run's step object, logs, checkpoints and runs the 
   ``G(z)``, then one G update through the frozen D, then the EMA update.
 * :class:`TranslateStep` (the pix2pix tasks, :mod:`gancli.tasks`): the same updates, with the
   batch corrupted on the fly (:func:`gancli.translate.corrupt.corrupt` at (seed, D update), so
-  resume stays exact) or, for ``--task paired``, the batch's A images as inputs, ``G(input)``,
+  resume stays exact; drawn for the global batch, so it does not depend on the number of
+  processes) or, for ``--task paired``, the batch's A images as inputs, ``G(input)``,
   a conditional D scoring (input, image) pairs and L1 added to G's loss (Isola et al. 2017,
-  arXiv 1611.07004).
+  arXiv 1611.07004); ``--augment`` transforms each pair's image and input alike.
 * :class:`CycleGANTrainStep` (``--task unpaired``): CycleGAN (Zhu et al. 2017, arXiv
   1703.10593) through :class:`gancli.translate.cyclegan.CycleGANStep`, on batches of domain A and
   random draws of domain B at (seed, step); its pools go into checkpoints.
@@ -35,6 +36,7 @@ from gancli.engine.precision import autocast
 GRID_COLUMNS = 8
 
 if TYPE_CHECKING:
+    from gancli.augment.diffaug import DiffAugment
     from gancli.config import RunConfig
     from gancli.data import ImageData
     from gancli.engine.trainer import Trainer
@@ -171,7 +173,9 @@ class TranslateStep:
     :attr:`~gancli.data.ImageData.inputs`); D's loss is halved, as the
     paper does to slow D; G's loss is ``adv_weight * adversarial + l1_weight * |G(x) - y|_1``.
     Tasks whose corruption reports a hole ``mask`` (inpaint) keep the known pixels: G's output
-    only fills the holes (:func:`~gancli.translate.corrupt.keep_known`).
+    only fills the holes (:func:`~gancli.translate.corrupt.keep_known`). ``--augment`` applies
+    one random transform per sample to both halves of each pair D sees (:meth:`augment`), real
+    and fake pairs drawn apart, in D's update and G's.
 
     The pix2pix losses live here: :meth:`d_loss` and :meth:`g_loss` (CycleGAN's step, by
     contrast, runs :class:`gancli.translate.cyclegan.CycleGANStep`).
@@ -214,11 +218,15 @@ class TranslateStep:
         x = self.inputs.index_select(0, idx).to(torch.float32).div_(127.5).sub_(1.0)
         return x if memory_format == torch.contiguous_format else x.contiguous(memory_format=memory_format)
 
-    def corrupt(self, images: torch.Tensor, seed: int, index: int, rank: int = 0) -> tuple[torch.Tensor, dict]:
-        """G's input ``(N, C', H, W)`` and the corruption's extras for clean ``images``."""
+    def corrupt(self, images: torch.Tensor, seed: int, index: int, global_batch: int = 0,
+                offset: int = 0) -> tuple[torch.Tensor, dict]:
+        """G's input ``(N, C', H, W)`` and the corruption's extras for clean ``images``, rows
+        ``offset:offset + N`` of a batch of ``global_batch`` (0 = N)
+        (:func:`gancli.translate.corrupt.corrupt`)."""
         from gancli.translate.corrupt import corrupt
 
-        return corrupt(self.corruption, images, seed, index, rank, **self.options)
+        return corrupt(self.corruption, images, seed, index, global_batch=global_batch, offset=offset,
+                       **self.options)
 
     @staticmethod
     def compose(output: torch.Tensor, extra: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -228,6 +236,23 @@ class TranslateStep:
 
             return keep_known(output, extra["damaged"], extra["mask"])
         return output
+
+    @staticmethod
+    def augment(augment: DiffAugment, image: torch.Tensor, source: torch.Tensor,
+                extra: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's pair ``(image, source)`` under ``--augment`` (DiffAugment, arXiv 2006.10738): one
+        random transform per sample, the same for the image and its condition, so they stay
+        aligned (:func:`~gancli.augment.diffaug.augment_pairs`; the hole mask of an inpaint input
+        is a colour group of its own). No policies: the pair itself. Draws from the global RNG of
+        the device, as :class:`GenerateStep`'s augmentation (the loop checkpoints its state)."""
+        if not augment.policies:
+            return image, source
+        from gancli.augment.diffaug import augment_pairs
+
+        if "mask" in extra:  # (damaged image, mask): the mask's statistics are not the image's
+            out, damaged, mask = augment_pairs(augment, image, source[:, :-1], source[:, -1:])
+            return out, torch.cat([damaged, mask], 1)
+        return augment_pairs(augment, image, source)
 
     def d_loss(self, t: Trainer, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         """D's loss on its patch logits, halved (pix2pix, section 3.3)."""
@@ -251,7 +276,9 @@ class TranslateStep:
             if self.inputs is not None:  # paired: the labels are the pairs' indices
                 source, extra = self.paired_inputs(labels, p.batcher.memory_format), {}
             else:
-                source, extra = self.corrupt(target, self.seed, d_update, t.dist.rank)
+                # drawn for the global batch, this process's rows kept: the same on any number of processes
+                source, extra = self.corrupt(target, self.seed, d_update, cfg.train.batch_size,
+                                             t.dist.rank * p.batcher.local_batch_size)
             last = i == n_d - 1
             with autocast(t.device, p.autocast_dtype):
                 if last:
@@ -260,14 +287,21 @@ class TranslateStep:
                 else:
                     with torch.no_grad():
                         fake_d = self.compose(p.G_local(source), extra)
-                real_scores = p.D_call(target, source).float()
-                fake_scores = p.D_call(fake_d, source).float()
+                real_in, real_src = self.augment(p.augment, target, source, extra)
+                fake_in, fake_src = self.augment(p.augment, fake_d, source, extra)
+                real_scores = p.D_call(real_in, real_src).float()
+                fake_scores = p.D_call(fake_in, fake_src).float()
                 loss_d = self.d_loss(t, real_scores, fake_scores)
+            # the penalties judge images under the real pair's (augmented) condition
             with autocast(t.device, p.autocast_dtype, penalty=True):
-                loss_d = p.objective.regularize(loss_d, lambda x: p.D(x, source), target, fake_d, d_update, stats)
+                loss_d = p.objective.regularize(loss_d, lambda x: p.D(x, real_src), real_in, fake_in, d_update, stats)
             _apply_update(t, loss_d, p.opt_d, p.scaler_d, stats)
 
-        loss_g, l1 = _g_update(t, step, stats, lambda: self.g_loss(t, fake, target, p.D_local(fake, source).float()))
+        def g_loss() -> tuple[torch.Tensor, torch.Tensor]:
+            fake_in, fake_src = self.augment(p.augment, fake, source, extra)  # G's gradient flows through
+            return self.g_loss(t, fake, target, p.D_local(fake_in, fake_src).float())
+
+        loss_g, l1 = _g_update(t, step, stats, g_loss)
         stats.update(_step_stats(t, loss_d, loss_g, real_scores, fake_scores), l1=l1.detach())
         return stats
 
@@ -301,7 +335,8 @@ class CycleGANTrainStep:
     ``task_step``).
 
     The CycleGAN step is bound to the run's ``G.g_ab``, ``G.g_ba``, ``D.d_a``, ``D.d_b``,
-    ``opt_g``, ``opt_d`` and loss scalers at the first call. One process only, no
+    ``opt_g``, ``opt_d``, loss scalers and ``--augment`` (DiffAugment on every image either D
+    sees, drawing from the global RNG as :class:`GenerateStep`'s) at the first call. One process only, no
     ``--compile`` and ``--nan-policy`` has no effect on its updates (the loss is checked by the
     loop after the step; the resolver refuses the rest, :mod:`gancli.tasks`).
 
@@ -346,6 +381,7 @@ class CycleGANTrainStep:
         s.G_ab, s.G_ba, s.D_a, s.D_b = p.G.g_ab, p.G.g_ba, p.D.d_a, p.D.d_b
         s.opt_g, s.opt_d, s.scaler_g, s.scaler_d = p.opt_g, p.opt_d, p.scaler_g, p.scaler_d
         s.loss, s.autocast_dtype = p.objective, p.autocast_dtype  # the run's loss (+ its penalties)
+        s.augment = p.augment if p.augment.policies else None  # --augment: on every image either D sees
         self._bound = True
 
     def batch_b(self, t: Trainer, step: int) -> torch.Tensor:

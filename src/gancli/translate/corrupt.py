@@ -4,8 +4,11 @@ Every task is a pure function ``(images, seed, step) -> Corrupted(input, extra)`
 draws come from a CPU :class:`torch.Generator` seeded with
 ``derive_seed(seed, f"corrupt-{step}")`` (:func:`corruption_generator`), never from the global
 RNG, so a resumed run, an evaluation or ``gan translate --corrupt`` sees exactly the inputs the
-uninterrupted run saw, on any device. The draws of one call depend on the batch size N (they are
-made for the whole batch in one fixed order), not on the image values.
+uninterrupted run saw, on any device. The draws of one call depend on the batch size (they are
+made for the whole batch in one fixed order), not on the image values. A process of a
+multi-process run holds a slice of the global batch: it passes ``global_batch`` and the slice's
+``offset``, the draws are made for the global batch and the slice's are kept, so every image
+gets the corruption it gets in one process, whatever the number of processes.
 
 =========  ===========  =====  ===================================================================
 task       input C      RGB?   input
@@ -73,17 +76,27 @@ class Corrupted(NamedTuple):
     extra: dict[str, torch.Tensor]
 
 
-def corruption_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
-    """The CPU generator of the corruption at ``step`` of a run seeded ``seed``.
-
-    Args:
-        rank: the process of a multi-process run; rank 0's stream is the single process's,
-            whatever the number of processes (other ranks hold other images and draw their own).
-    """
+def corruption_generator(seed: int, step: int) -> torch.Generator:
+    """The CPU generator of the corruption at ``step`` of a run seeded ``seed`` (the same on
+    every process: each draws for the global batch, see :func:`batch_rows`)."""
     import torch
 
-    purpose = f"corrupt-{step}" if rank == 0 else f"corrupt-{step}-rank{rank}"
-    return torch.Generator().manual_seed(derive_seed(seed, purpose))
+    return torch.Generator().manual_seed(derive_seed(seed, f"corrupt-{step}"))
+
+
+def batch_rows(n: int, global_batch: int = 0, offset: int = 0) -> tuple[int, slice]:
+    """Where ``n`` images sit in the batch the draws are made for: ``(size, rows)``, the
+    global batch's size (``global_batch``; 0 = ``n``, the images are the whole batch) and the
+    images' rows ``offset:offset + n`` in it.
+
+    Raises:
+        ValueError: ``offset < 0`` or ``offset + n > global_batch``.
+    """
+    total = global_batch or n
+    if offset < 0 or offset + n > total:
+        raise ValueError(f"images {offset} to {offset + n} do not fit a global batch of {total} "
+                         "(offset >= 0, offset + N <= global_batch)")
+    return total, slice(offset, offset + n)
 
 
 def _flag(option: str) -> str:
@@ -113,10 +126,11 @@ def check_inpaint(height: int, width: int, mask: str = "box", mask_size: int = 0
 
 
 def make_masks(n: int, height: int, width: int, generator: torch.Generator, mask: str = "box",
-               mask_size: int = 0) -> torch.Tensor:
+               mask_size: int = 0, rows: slice = slice(None)) -> torch.Tensor:
     """``(n, 1, height, width)`` float32 {0, 1} (1 = hole) on the CPU: ``mask`` "box" (a square of
     ``mask_size`` px, 0 = :func:`default_mask_size`), "free" (:func:`free_masks`) or "mixed" (box
     or free, each with probability 0.5; both are drawn for every image, then one is kept).
+    ``rows``: only these of the ``n`` masks are returned (the draws are made for all ``n``).
 
     Raises:
         TaskOptionError: as :func:`check_inpaint`.
@@ -126,22 +140,22 @@ def make_masks(n: int, height: int, width: int, generator: torch.Generator, mask
     check_inpaint(height, width, mask, mask_size)
     size = mask_size or default_mask_size(height, width)
     if mask == "box":
-        return box_masks(n, height, width, size, generator)
+        return box_masks(n, height, width, size, generator)[rows]
     if mask == "free":
-        return free_masks(n, height, width, generator)
-    boxes = box_masks(n, height, width, size, generator)
-    free = free_masks(n, height, width, generator)
-    pick_box = torch.rand(n, generator=generator) < 0.5
+        return free_masks(n, height, width, generator, rows)
+    boxes = box_masks(n, height, width, size, generator)[rows]
+    free = free_masks(n, height, width, generator, rows)
+    pick_box = torch.rand(n, generator=generator)[rows] < 0.5
     return torch.where(pick_box[:, None, None, None], boxes, free)
 
 
 def inpaint(images: torch.Tensor, seed: int, step: int, *, mask: str = "box", mask_size: int = 0,
-            rank: int = 0) -> Corrupted:
+            global_batch: int = 0, offset: int = 0) -> Corrupted:
     """Holes punched in the images.
 
     Args:
         images: ``(N, C, H, W)`` float in [-1, 1], the clean images.
-        seed, step, rank: see :func:`corruption_generator`.
+        seed, step: see :func:`corruption_generator`. global_batch, offset: see :func:`batch_rows`.
         mask: "box", "free" or "mixed" (:func:`make_masks`). mask_size: side of a box hole,
             pixels; 0 = :func:`default_mask_size`.
 
@@ -150,13 +164,15 @@ def inpaint(images: torch.Tensor, seed: int, step: int, *, mask: str = "box", ma
         mask as the last channel; ``extra``: ``mask`` ``(N, 1, H, W)`` {0, 1}, ``damaged`` ``(N, C, H, W)``.
 
     Raises:
-        TaskOptionError: bad ``mask`` / ``mask_size``. ValueError: ``images`` not 4-D float.
+        TaskOptionError: bad ``mask`` / ``mask_size``. ValueError: ``images`` not 4-D float, or a
+        slice that does not fit ``global_batch``.
     """
     import torch
 
     _check_images(images)
     n, _, h, w = images.shape
-    holes = make_masks(n, h, w, corruption_generator(seed, step, rank), mask, mask_size)
+    total, rows = batch_rows(n, global_batch, offset)
+    holes = make_masks(total, h, w, corruption_generator(seed, step), mask, mask_size, rows)
     holes = holes.to(device=images.device, dtype=images.dtype)
     damaged = images.masked_fill(holes > 0.5, HOLE_FILL)
     return Corrupted(torch.cat([damaged, holes], 1), {"mask": holes, "damaged": damaged})
@@ -195,13 +211,13 @@ def check_superres(height: int, width: int, scale: int = 4, upsample: str = "bic
 
 
 def superres(images: torch.Tensor, seed: int, step: int, *, scale: int = 4, upsample: str = "bicubic",
-             rank: int = 0) -> Corrupted:
+             global_batch: int = 0, offset: int = 0) -> Corrupted:
     """The image at ``1/scale`` of its resolution, brought back to full size (pix2pix-style
     generators map H x W to H x W; pre-upsampling as SRCNN, Dong et al. 2014, arXiv 1501.00092).
 
     Downscaling averages each ``scale`` x ``scale`` block (area), the upsampling is bicubic
     (``align_corners=False``, clamped to [-1, 1]) or, with ``upsample="nearest"``, block copies.
-    No randomness: ``seed``, ``step`` and ``rank`` are taken for a uniform signature.
+    No randomness: ``seed``, ``step``, ``global_batch`` and ``offset`` are taken for a uniform signature.
 
     Args:
         images: ``(N, C, H, W)`` float in [-1, 1]. scale: 2, 4 or 8, dividing H and W.
@@ -233,7 +249,8 @@ def check_denoise(noise_std: float = 0.2) -> None:
         raise _bad("noise_std", noise_std, "a standard deviation in (0, 2], in [-1, 1] units (0.2 = 25.5 of 255)")
 
 
-def denoise(images: torch.Tensor, seed: int, step: int, *, noise_std: float = 0.2, rank: int = 0) -> Corrupted:
+def denoise(images: torch.Tensor, seed: int, step: int, *, noise_std: float = 0.2, global_batch: int = 0,
+            offset: int = 0) -> Corrupted:
     """Additive white Gaussian noise, clamped to [-1, 1].
 
     The default 0.2 is sigma = 25.5 on a 0-255 scale, about the sigma = 25 of the DnCNN benchmark
@@ -242,18 +259,21 @@ def denoise(images: torch.Tensor, seed: int, step: int, *, noise_std: float = 0.
 
     Args:
         images: ``(N, C, H, W)`` float in [-1, 1]. noise_std: in [-1, 1] units.
+        global_batch, offset: see :func:`batch_rows`.
 
     Returns:
         ``input`` ``(N, C, H, W)`` in [-1, 1]; no ``extra``.
 
     Raises:
-        TaskOptionError: ``noise_std`` outside (0, 2]. ValueError: ``images`` not 4-D float.
+        TaskOptionError: ``noise_std`` outside (0, 2]. ValueError: ``images`` not 4-D float, or a
+        slice that does not fit ``global_batch``.
     """
     import torch
 
     _check_images(images)
     check_denoise(noise_std)
-    noise = torch.randn(images.shape, generator=corruption_generator(seed, step, rank))
+    total, rows = batch_rows(images.shape[0], global_batch, offset)
+    noise = torch.randn((total, *images.shape[1:]), generator=corruption_generator(seed, step))[rows]
     noise = noise.to(device=images.device, dtype=images.dtype)
     return Corrupted((images + noise_std * noise).clamp(-1, 1), {})
 
@@ -275,8 +295,9 @@ def luma(images: torch.Tensor) -> torch.Tensor:
     return (images * w).sum(1, keepdim=True)
 
 
-def colorize(images: torch.Tensor, seed: int, step: int, *, rank: int = 0) -> Corrupted:
-    """The luma of RGB images, to be colored back. Deterministic (``seed``, ``step``, ``rank`` unused).
+def colorize(images: torch.Tensor, seed: int, step: int, *, global_batch: int = 0, offset: int = 0) -> Corrupted:
+    """The luma of RGB images, to be colored back. Deterministic (``seed``, ``step``,
+    ``global_batch``, ``offset`` unused).
 
     Args:
         images: ``(N, 3, H, W)`` float in [-1, 1].
@@ -315,10 +336,11 @@ def sobel_magnitude(gray: torch.Tensor) -> torch.Tensor:
     return grad.pow(2).sum(1, keepdim=True).sqrt() / SOBEL_GAIN
 
 
-def edges(images: torch.Tensor, seed: int, step: int, *, edge_threshold: float = 0.2, rank: int = 0) -> Corrupted:
+def edges(images: torch.Tensor, seed: int, step: int, *, edge_threshold: float = 0.2, global_batch: int = 0,
+          offset: int = 0) -> Corrupted:
     """An edge map to be turned back into the image (edges -> image, as pix2pix's edges2shoes,
     whose edges are black lines on white; theirs come from HED, these from a thresholded Sobel
-    gradient of the luma). Deterministic (``seed``, ``step``, ``rank`` unused).
+    gradient of the luma). Deterministic (``seed``, ``step``, ``global_batch``, ``offset`` unused).
 
     Args:
         images: ``(N, C, H, W)`` float in [-1, 1], C = 1 or 3 (RGB goes through :func:`luma`).
@@ -351,7 +373,7 @@ class CorruptionTask:
 
     Attributes:
         name: the ``--task`` value. summary: one line for ``--help`` and the docs.
-        apply: ``(images, seed, step, *, rank=0, **options) -> Corrupted``.
+        apply: ``(images, seed, step, *, global_batch=0, offset=0, **options) -> Corrupted``.
         input_channels: image channels C -> channels of the generator's input.
         needs_rgb: only 3-channel datasets (colorize).
         options: option name -> default (the ``--flag`` is the name with "-" for "_").
@@ -432,12 +454,19 @@ def check_task(name: str, channels: int, height: int, width: int, **options: Any
     return full
 
 
-def corrupt(name: str, images: torch.Tensor, seed: int, step: int, rank: int = 0, **options: Any) -> Corrupted:
+def corrupt(name: str, images: torch.Tensor, seed: int, step: int, *, global_batch: int = 0, offset: int = 0,
+            **options: Any) -> Corrupted:
     """Apply task ``name`` (options as :func:`check_task`) to clean ``images`` ``(N, C, H, W)``
     float in [-1, 1]; see each task's function for what it returns.
 
+    ``global_batch`` / ``offset`` (:func:`batch_rows`): the images are rows ``offset`` to
+    ``offset + N`` of a batch of ``global_batch`` (a process's slice of a multi-process run's
+    batch); their corruption is those rows of the global batch's, so it does not depend on how
+    the batch is split. Default: the images are the whole batch.
+
     Raises:
-        as :func:`check_task`, and ValueError for images that are not 4-D float.
+        as :func:`check_task`, and ValueError for images that are not 4-D float or a slice that
+        does not fit ``global_batch``.
     """
     full = task_options(name, options)
-    return TASKS.get(name).apply(images, seed, step, rank=rank, **full)
+    return TASKS.get(name).apply(images, seed, step, global_batch=global_batch, offset=offset, **full)

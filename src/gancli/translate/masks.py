@@ -50,11 +50,13 @@ MIN_WIDTH, MAX_WIDTH = 12 / 256, 40 / 256  # fractions of the shorter side
 MIN_WIDTH_PX = 2.0
 
 
-def free_masks(n: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
+def free_masks(n: int, height: int, width: int, generator: torch.Generator,
+               rows: slice = slice(None)) -> torch.Tensor:
     """``(n, 1, height, width)`` float32 {0, 1}: free-form brush strokes (see the constants above).
 
     A fixed number of draws of fixed shapes whatever their values (all on ``generator``), then each
-    image is rasterized by :func:`_draw_strokes`.
+    image is rasterized by :func:`_draw_strokes`. ``rows``: only these of the ``n`` masks are
+    rasterized and returned (``(len(rows), 1, height, width)``; the draws are made for all ``n``).
     """
     import torch
 
@@ -81,9 +83,10 @@ def free_masks(n: int, height: int, width: int, generator: torch.Generator) -> t
     used = (torch.arange(MAX_STROKES)[None, :, None] < strokes[:, None, None]) & (
         torch.arange(MAX_VERTICES)[None, None, :] < vertices[:, :, None])  # (n, S, V)
 
-    out = torch.zeros(n, 1, height, width)
-    for i in range(n):
-        out[i, 0] = _draw_strokes(height, width, pts[i], used[i], widths[i])
+    keep = range(n)[rows]
+    out = torch.zeros(len(keep), 1, height, width)
+    for k, i in enumerate(keep):
+        out[k, 0] = _draw_strokes(height, width, pts[i], used[i], widths[i])
     return out
 
 
