@@ -20,13 +20,13 @@ from gancli.cli import app
 from gancli.config import DataConfig
 from gancli.data import load_split
 from gancli.metrics.translation_eval import (CORRUPT_CHUNK, ROWS, SEED_PURPOSE, TranslationEvalSettings,
-                                             evaluate_translation, identity_output, is_translation_checkpoint,
+                                             evaluate_translation, identity_output,
                                              repaired_sets)
 from gancli.runs import Run
 from gancli.seeding import derive_seed
 from gancli.translate import quality
 from gancli.translate.corrupt import HOLE_FILL
-from gancli.translate.load import load_translator
+from gancli.translate.load import load_translator, translation_task
 
 runner = CliRunner()
 N = 64
@@ -234,7 +234,7 @@ def test_a_folder_run_is_scored_on_its_own_images_and_says_so(tmp_path, home):
     assert list(doc["rows"]) == ["run", "identity"]  # no labels: no label preservation, no real row
     assert set(doc["rows"]["run"]) == {"psnr", "ssim", "l1"}
     checkpoint = Run(home / "runs" / "run-1").checkpoint_path("latest")
-    assert is_translation_checkpoint(checkpoint)
+    assert translation_task(checkpoint) == "inpaint"
 
 
 def test_identity_output_takes_the_image_channels():
@@ -242,3 +242,15 @@ def test_identity_output_takes_the_image_channels():
     assert torch.equal(identity_output(x, 1), x[:, :1])  # inpaint: damaged image + mask -> the image
     gray = x[:, :1]
     assert identity_output(gray, 3).shape == (2, 3, 4, 4) and torch.equal(identity_output(gray, 3)[:, 2], gray[:, 0])
+
+
+def test_a_translator_bundle_evaluates_as_its_run(runs, tmp_path):
+    """gan evaluate BUNDLE of an exported translator scores the same outputs as the run it came from
+    (it does not fall into the generation path)."""
+    bundle = tmp_path / "bundle"
+    r = gan("export", runs["inpaint"], "--format", "safetensors", "-o", bundle)
+    assert r.exit_code == 0, r.output
+    from_bundle = evaluate_json(bundle, "-n", N)
+    from_run = evaluate_json(runs["inpaint"], "-n", N)
+    assert from_bundle["kind"] == "translation" and from_bundle["task"] == "inpaint"
+    assert from_bundle["rows"] == from_run["rows"]

@@ -93,7 +93,8 @@ def evaluate(
     from gancli.engine.device import resolve_device
     from gancli.metrics import run_cas, run_eval
     from gancli.metrics.evaluate import DEFAULT_METRICS, METRICS
-    from gancli.metrics.translation_eval import TranslationEvalSettings, evaluate_translation, is_translation_checkpoint
+    from gancli.metrics.translation_eval import TranslationEvalSettings, evaluate_translation
+    from gancli.translate.load import translation_task
 
     from gancli.config import MAX_SEED
 
@@ -101,7 +102,7 @@ def evaluate(
         raise UsageError(f"--seed must be in [0, 2^63 - 1], got {seed}")
     st = state(ctx)
     source = resolve_generator_source(ctx, run, checkpoint, fallback_label="generator") if fake is None else None
-    if source is not None and is_translation_checkpoint(source.path):
+    if source is not None and translation_task(source.path) is not None:  # a checkpoint or a bundle
         _refuse_generation_options(ctx, source.run_id or source.label)
         settings = TranslationEvalSettings(num=num_samples, batch_size=batch_size, seed=seed, ema=ema,
                                            protocol=protocol, inception_weights=inception_weights)

@@ -53,7 +53,7 @@ from gancli.errors import GancliError, UsageError
 from gancli.metrics.extractors import PROTOCOLS
 
 __all__ = ["CORRUPT_CHUNK", "ROWS", "SEED_PURPOSE", "TranslationEvalSettings", "evaluate_translation",
-           "identity_output", "is_translation_checkpoint", "repaired_sets", "translated_sets"]
+           "identity_output", "repaired_sets", "translated_sets"]
 
 #: Images corrupted per call of the corruption (chunk k is corrupted at index k).
 CORRUPT_CHUNK = 500
@@ -100,27 +100,6 @@ class TranslationEvalSettings:
             raise UsageError(f"--seed must be in [0, 2^63 - 1], got {self.seed}")
         if self.protocol is not None and self.protocol not in PROTOCOLS:
             raise UsageError(f"unknown protocol {self.protocol!r}; valid choices: {', '.join(PROTOCOLS)}")
-
-
-def is_translation_checkpoint(path: str | Path) -> bool:
-    """Whether ``path`` (a checkpoint ``.safetensors`` file) belongs to an image-to-image run; reads
-    the header only. False for anything else (a bundle folder, a generation run).
-
-    Raises:
-        GancliError: an unreadable or damaged checkpoint file.
-    """
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        return False
-    from gancli.checkpoint import read_header
-    from gancli.config import RunConfig
-    from gancli.tasks import TRAINING_TASKS
-
-    try:
-        cfg = RunConfig.from_json(read_header(path)["config"])
-    except (KeyError, ValueError, TypeError) as e:
-        raise GancliError(f"checkpoint {path} is damaged ({str(e).splitlines()[0] if str(e) else e!r})") from None
-    return TRAINING_TASKS.get(cfg.task.name).translates
 
 
 def identity_output(source, img_channels: int):
