@@ -64,6 +64,38 @@ def tiny_data():
     return ImageData(images, labels, [str(i) for i in range(10)])
 
 
+def same(a, b) -> bool:
+    """``a`` and ``b`` (tensors, or dicts / lists / tuples of them and of plain values, e.g. a
+    checkpoint part or an optimizer state) are equal bit for bit, shapes included."""
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def assert_same(a, b, where: str = "") -> None:
+    """Assert :func:`same`, naming the first path (``.key.0``...) where ``a`` and ``b`` differ."""
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}.{i}")
+    else:
+        assert a == b, where
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Say loudly, at the very end, whether the bitwise fixture (tests/test_bitwise.py) was checked on
     this CPU kind: a skipped fixture means "behaviour unchanged" was not verified on this machine."""

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import same
 from gancli.augment.diffaug import DiffAugment, augment_pairs, diff_augment
 from gancli.augment.spec import AUGMENT_POLICIES
 from gancli.checkpoint import load_checkpoint
@@ -27,14 +28,6 @@ def gan(*args):
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
-def _same(a, b) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
 
 
 def _parts(path: Path, names) -> dict:
@@ -159,5 +152,5 @@ def test_augmented_runs_resume_bitwise(kind, folder, domains, home, monkeypatch)
     straight, resumed, plain = (_parts(store.resolve(i).checkpoint_path(2 * n), names)
                                 for i in ("run-1", "run-2", "run-3"))
     for name in names:
-        assert _same(straight[name], resumed[name]), name
-    assert not _same(straight["discriminator"], plain["discriminator"])  # the augmentation did something
+        assert same(straight[name], resumed[name]), name
+    assert not same(straight["discriminator"], plain["discriminator"])  # the augmentation did something

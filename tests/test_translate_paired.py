@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import assert_same
 from gancli.checkpoint import load_checkpoint
 from gancli.cli import app
 from gancli.config import PAIRED_LAYOUTS, RunConfig, TaskConfig
@@ -77,19 +78,6 @@ def _no_runs(home: Path) -> bool:
     return not (home / "runs").exists() or not any((home / "runs").iterdir())
 
 
-def _assert_same(a, b, where=""):
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for k in a:
-            _assert_same(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            _assert_same(x, y, f"{where}.{i}")
-    else:
-        assert a == b, where
 
 
 def _parts(path: Path) -> dict[str, dict]:
@@ -168,7 +156,7 @@ def test_resume_is_bitwise_identical_to_a_straight_run(paired, home):
     assert "resuming run-2 at step 3" in r.output
     store = RunStore(home)
     straight, resumed = (store.resolve(i).checkpoint_path(2 * n) for i in ("run-1", "run-2"))
-    _assert_same(_parts(straight), _parts(resumed))
+    assert_same(_parts(straight), _parts(resumed))
 
 
 def test_resume_comparison_fails_when_the_pairs_differ(paired, tmp_path):

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import same
 from gancli.checkpoint import load_checkpoint
 from gancli.cli import app
 from gancli.config import DataConfig
@@ -64,14 +65,6 @@ def _parts(path: Path) -> dict:
     return {name: ckpt.part(name) for name in PARTS}
 
 
-def _same(a, b) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
 
 
 # -- training through the CLI --------------------------------------------------------------------
@@ -137,7 +130,7 @@ def test_resume_is_bitwise_identical_to_a_straight_run(domains, home, monkeypatc
     store = RunStore(home)
     straight, resumed = (_parts(store.resolve(i).checkpoint_path(2 * n)) for i in ("run-1", "run-2"))
     for name in PARTS:
-        assert _same(straight[name], resumed[name]), name
+        assert same(straight[name], resumed[name]), name
     assert straight["task_step"]["pool_a"]["count"] == 2
 
     # guard: the same resume without the pools' state restored ends elsewhere
@@ -145,7 +138,7 @@ def test_resume_is_bitwise_identical_to_a_straight_run(domains, home, monkeypatc
     assert gan(*tiny(domains, n)).exit_code == 0  # run-3
     assert gan("train", "--resume", "run-3", "--steps", 2 * n).exit_code == 0
     forgot = _parts(store.resolve("run-3").checkpoint_path(2 * n))
-    assert not _same(straight["generator"], forgot["generator"])
+    assert not same(straight["generator"], forgot["generator"])
 
 
 # -- the translator of an unpaired run -----------------------------------------------------------
@@ -160,7 +153,7 @@ def test_load_translator_gives_either_direction_at_any_size(domains, home):
         assert tr.task == "unpaired" and tr.direction == (direction or "a2b") and not tr.uses_ema
         assert (tr.in_channels, tr.img_channels, tr.multiple, tr.corruption, tr.options) == (1, 1, 4, "", {})
         own = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
-        assert _same(tr.G.state_dict(), own)
+        assert same(tr.G.state_dict(), own)
         out = tr.repair(x)
         assert out.shape == (2, 1, 19, 23) and out.abs().max() <= 1
         outs[direction] = out

@@ -15,6 +15,21 @@ if TYPE_CHECKING:
     import torch
 
 
+def check_seed(seed: int, flag: str = "--seed") -> int:
+    """``seed`` when it is in [0, 2^63 - 1] (:data:`gancli.config.MAX_SEED`), the one seed range of
+    every command (train, sample, evaluate, translate).
+
+    Raises:
+        UsageError: one line naming ``flag``, the range and the value.
+    """
+    from gancli.config import MAX_SEED
+    from gancli.errors import UsageError
+
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"{flag} must be in [0, 2^63 - 1], got {seed}")
+    return seed
+
+
 def derive_seed(seed: int, purpose: str) -> int:
     """A 63-bit seed for one purpose ("z", "fixed-z", ...) derived from the run seed,
     so the streams of different purposes are unrelated."""

@@ -96,10 +96,9 @@ def evaluate(
     from gancli.metrics.translation_eval import TranslationEvalSettings, evaluate_translation
     from gancli.translate.load import translation_task
 
-    from gancli.config import MAX_SEED
+    from gancli.seeding import check_seed
 
-    if not 0 <= seed <= MAX_SEED:  # before RUN is resolved: a bad value is named first, as in gan sample
-        raise UsageError(f"--seed must be in [0, 2^63 - 1], got {seed}")
+    check_seed(seed)  # before RUN is resolved: a bad value is named first, as in gan sample
     st = state(ctx)
     source = resolve_generator_source(ctx, run, checkpoint, fallback_label="generator") if fake is None else None
     if source is not None and translation_task(source.path) is not None:  # a checkpoint or a bundle

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gancli.config import MAX_SEED
 from gancli.errors import UsageError
+from gancli.seeding import check_seed
 
 #: Images drawn when -n is not given (a square 8x8 grid).
 DEFAULT_NUM = 64
@@ -44,8 +45,7 @@ def check_mode(interpolate: int | None, class_walk: bool, timeline: bool, class_
                          + (": the walk goes through every class" if class_walk else ""))
     if class_weights is not None and dataset_out is None:
         raise UsageError("--class-weights goes with --dataset-out")
-    if not 0 <= seed <= MAX_SEED:
-        raise UsageError(f"--seed must be in [0, 2^63 - 1], got {seed}")
+    check_seed(seed)
     if batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
     return interpolate is not None or class_walk

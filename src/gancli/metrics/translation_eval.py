@@ -90,14 +90,13 @@ class TranslationEvalSettings:
     inception_weights: str | None = None
 
     def __post_init__(self) -> None:
-        from gancli.config import MAX_SEED
+        from gancli.seeding import check_seed
 
         if self.num is not None and self.num < 1:
             raise UsageError(f"--num-samples must be >= 1, got {self.num}")
         if self.batch_size < 1:
             raise UsageError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if not 0 <= self.seed <= MAX_SEED:
-            raise UsageError(f"--seed must be in [0, 2^63 - 1], got {self.seed}")
+        check_seed(self.seed)
         if self.protocol is not None and self.protocol not in PROTOCOLS:
             raise UsageError(f"unknown protocol {self.protocol!r}; valid choices: {', '.join(PROTOCOLS)}")
 
