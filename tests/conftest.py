@@ -64,6 +64,22 @@ def tiny_data():
     return ImageData(images, labels, [str(i) for i in range(10)])
 
 
+def write_shapes(root: Path, n: int = 24, size: int = 32, box: tuple[int, int] = (12, 8), spread: int = 20) -> Path:
+    """``n`` grayscale ``size`` x ``size`` PNGs under ``root`` (created): a bright ``box`` (height,
+    width) rectangle on black, its top-left corner drawn in [0, spread) from a fixed seed."""
+    import numpy as np
+    from PIL import Image
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        a = np.zeros((size, size), np.uint8)
+        top, left = rng.integers(0, spread, 2)
+        a[top:top + box[0], left:left + box[1]] = 255
+        Image.fromarray(a).save(root / f"{i:02d}.png")
+    return root
+
+
 def same(a, b) -> bool:
     """``a`` and ``b`` (tensors, or dicts / lists / tuples of them and of plain values, e.g. a
     checkpoint part or an optimizer state) are equal bit for bit, shapes included."""

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import same
+from conftest import same, write_shapes
 from gancli.augment.diffaug import DiffAugment, augment_pairs, diff_augment
 from gancli.augment.spec import AUGMENT_POLICIES
 from gancli.checkpoint import load_checkpoint
@@ -89,15 +89,7 @@ def test_an_inpaint_pair_keeps_its_hole_mask_aligned_with_the_image():
 # -- tiny runs: train and resume bitwise ---------------------------------------------------------
 @pytest.fixture
 def folder(tmp_path) -> Path:
-    root = tmp_path / "shapes"
-    root.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(16):
-        a = np.zeros((16, 16), np.uint8)
-        top, left = rng.integers(0, 8, 2)
-        a[top:top + 6, left:left + 5] = 255
-        Image.fromarray(a).save(root / f"{i:02d}.png")
-    return root
+    return write_shapes(tmp_path / "shapes", n=16, size=16, box=(6, 5), spread=8)
 
 
 def _inpaint(folder: Path, steps: int, *extra) -> list:

@@ -9,13 +9,11 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import require_mnist
+from conftest import require_mnist, write_shapes
 from gancli.cli import app
 from gancli.config import DataConfig
 from gancli.data import load_split
@@ -217,14 +215,7 @@ def test_table_shows_the_rows_with_directions(runs):
 
 
 def test_a_folder_run_is_scored_on_its_own_images_and_says_so(tmp_path, home):
-    root = tmp_path / "shapes"
-    root.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(24):
-        a = np.zeros((32, 32), np.uint8)
-        top, left = rng.integers(0, 20, 2)
-        a[top:top + 12, left:left + 8] = 255
-        Image.fromarray(a).save(root / f"{i:02d}.png")
+    root = write_shapes(tmp_path / "shapes")
     r = gan("train", "--task", "inpaint", "--dataset", root, "--image-size", 32, "--channels", 1, "--batch-size", 8,
             "--ngf", 4, "--ndf", 4, "--steps", 2, "--device", "cpu", "--keep", 0)
     assert r.exit_code == 0, r.output

@@ -15,12 +15,11 @@ import shutil
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import write_shapes
 from gancli.cli import app
 from gancli.errors import GancliError
 from gancli.export.graph import TranslatorGraph, reflect_index
@@ -38,13 +37,7 @@ def _gan(home: Path, *args):
 @pytest.fixture(scope="module")
 def run_home(tmp_path_factory) -> Path:
     """A home with run-1: ``--task inpaint`` for 4 steps on 24 grayscale images, 2 sample grids."""
-    root = tmp_path_factory.mktemp("shapes")
-    rng = np.random.default_rng(0)
-    for i in range(24):
-        a = np.zeros((32, 32), np.uint8)
-        top, left = rng.integers(0, 20, 2)
-        a[top:top + 12, left:left + 8] = 255
-        Image.fromarray(a).save(root / f"{i:02d}.png")
+    root = write_shapes(tmp_path_factory.mktemp("shapes"))
     home = tmp_path_factory.mktemp("home")
     r = _gan(home, "train", "--task", "inpaint", "--dataset", root, "--image-size", SIZE, "--channels", 1,
              "--batch-size", 8, "--ngf", 4, "--ndf", 4, "--steps", 4, "--seed", 3, "--device", "cpu",

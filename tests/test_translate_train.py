@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import assert_same
+from conftest import assert_same, write_shapes
 from gancli.checkpoint import load_checkpoint
 from gancli.cli import app
 from gancli.config import MASK_KINDS, UPSAMPLE_MODES, RunConfig, TaskConfig
@@ -36,15 +36,7 @@ def gan(*args):
 @pytest.fixture
 def folder(tmp_path) -> Path:
     """24 grayscale 32x32 PNGs: a bright rectangle on black at a random place."""
-    root = tmp_path / "shapes"
-    root.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(24):
-        a = np.zeros((32, 32), np.uint8)
-        top, left = rng.integers(0, 20, 2)
-        a[top:top + 12, left:left + 8] = 255
-        Image.fromarray(a).save(root / f"{i:02d}.png")
-    return root
+    return write_shapes(tmp_path / "shapes")
 
 
 def tiny(folder: Path, steps: int, *extra) -> list[str]:
