@@ -231,7 +231,8 @@ class TrainConfig:
     nan_policy: str = option("stop", "On a NaN/Inf loss: stop (naming the last good checkpoint) or skip that update "
                              "(checks every step: a device sync).", group=RUN, choices=NAN_POLICIES, resumable=True)
     eval_every_steps: int = option(0, "Every N steps compute FD-LeNet (MNIST) or FID (other datasets, needs the "
-                                   "Inception weights), log it and keep checkpoints/best.safetensors; 0 = off.",
+                                   "Inception weights; image-to-image runs: gan evaluate's figures of the "
+                                   "outputs), log it and keep checkpoints/best.safetensors; 0 = off.",
                                    flag="--eval-every", group=RUN, resumable=True, ge=0)
     eval_samples: int = option(10000, "Generated images per --eval-every evaluation (>= 2048).", group=RUN,
                                resumable=True)

@@ -190,6 +190,13 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
 
         def make_evaluator() -> None:  # rank 0 evaluates; an error here stops every rank
             nonlocal evaluator
+            if cfg.task.name != "generate":
+                from gancli.metrics.translation_eval import TranslationTrainingEvaluator
+
+                note(f"preparing --eval-every: the held-out images of --task {cfg.task.name}")
+                evaluator = TranslationTrainingEvaluator(cfg, data_dir, cfg.train.eval_samples, device,
+                                                         train_data=data)
+                return
             from gancli.metrics.evaluate import TrainingEvaluator
 
             note("preparing --eval-every: reference statistics of the training set")

@@ -52,8 +52,8 @@ from typing import Any
 from gancli.errors import GancliError, UsageError
 from gancli.metrics.extractors import PROTOCOLS
 
-__all__ = ["CORRUPT_CHUNK", "ROWS", "SEED_PURPOSE", "TranslationEvalSettings", "evaluate_translation",
-           "identity_output", "repaired_sets", "translated_sets"]
+__all__ = ["CORRUPT_CHUNK", "ROWS", "SEED_PURPOSE", "TranslationEvalSettings", "TranslationTrainingEvaluator",
+           "corrupted_chunks", "evaluate_translation", "identity_output", "repaired_sets", "translated_sets"]
 
 #: Images corrupted per call of the corruption (chunk k is corrupted at index k).
 CORRUPT_CHUNK = 500
@@ -192,15 +192,24 @@ def repaired_sets(translator, images, corrupt_seed: int, batch_size: int = 256, 
     import torch
 
     clean, outs = [], {"run": [], "identity": [], **({"baseline": []} if baseline is not None else {})}
-    for k, start in enumerate(range(0, len(images), CORRUPT_CHUNK)):
-        x = images[start:start + CORRUPT_CHUNK].float().div_(127.5).sub_(1.0)
-        source, extra = translator.corrupt(x, corrupt_seed, k)
+    for x, source, extra in corrupted_chunks(translator, images, corrupt_seed):
         clean.append(x)
         outs["identity"].append(identity_output(source, translator.img_channels).clamp(-1, 1).cpu())
         outs["run"].append(_outputs(translator, source, extra, batch_size))
         if baseline is not None:
             outs["baseline"].append(_outputs(baseline, source, extra, batch_size))
     return torch.cat(clean), {row: torch.cat(parts) for row, parts in outs.items()}
+
+
+def corrupted_chunks(translator, images, corrupt_seed: int):
+    """Yield ``(clean, source, extra)`` per chunk of :data:`CORRUPT_CHUNK` of the uint8 ``images``
+    ``(N, C, H, W)``: the clean chunk as float32 in [-1, 1], G's input and the corruption's extras
+    (:meth:`Translator.corrupt <gancli.translate.load.Translator.corrupt>` at ``corrupt_seed``,
+    chunk k at index k), all on the CPU."""
+    for k, start in enumerate(range(0, len(images), CORRUPT_CHUNK)):
+        x = images[start:start + CORRUPT_CHUNK].float().div_(127.5).sub_(1.0)
+        source, extra = translator.corrupt(x, corrupt_seed, k)
+        yield x, source, extra
 
 
 def translated_sets(translator, inputs, targets, batch_size: int = 256, baseline=None):
@@ -249,17 +258,22 @@ def _fd_extractor(settings: TranslationEvalSettings, dataset: str | None, shape,
         return protocol, None
 
 
-def _frechet(extractor, sets: dict[str, Any], reference, batch_size: int) -> dict[str, float]:
+def _stats(extractor, images, batch_size: int):
+    """``(mu, sigma)`` of ``extractor``'s features of ``images`` ``(N, C, H, W)`` in [-1, 1]."""
     import torch
 
-    from gancli.metrics.frechet import feature_stats, frechet_distance
+    from gancli.metrics.frechet import feature_stats
 
-    def stats(images):
-        feats = [extractor.outputs(images[i:i + batch_size])[0].float() for i in range(0, len(images), batch_size)]
-        return feature_stats(torch.cat(feats))
+    feats = [extractor.outputs(images[i:i + batch_size])[0].float() for i in range(0, len(images), batch_size)]
+    return feature_stats(torch.cat(feats))
 
-    mu_r, sigma_r = stats(reference)
-    return {row: frechet_distance(*stats(images), mu_r, sigma_r) for row, images in sets.items()}
+
+def _frechet(extractor, sets: dict[str, Any], reference, batch_size: int) -> dict[str, float]:
+    """Fréchet distance of each set against ``reference`` (images, or their ``(mu, sigma)``)."""
+    from gancli.metrics.frechet import frechet_distance
+
+    mu_r, sigma_r = reference if isinstance(reference, tuple) else _stats(extractor, reference, batch_size)
+    return {row: frechet_distance(*_stats(extractor, images, batch_size), mu_r, sigma_r) for row, images in sets.items()}
 
 
 def _finite(value: float) -> float | None:
@@ -391,3 +405,143 @@ def _append(run, g, rows: dict[str, dict[str, float | None]], record: dict[str, 
                         "results": [{"metric": k, "value": v, "protocol": record} for k, v in figures.items()],
                         "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     doc["metrics_file"] = str(run.metrics_path)
+
+
+@dataclass
+class TrainingEval:
+    """One ``--eval-every`` evaluation of a translation run (what
+    :class:`~gancli.engine.hooks.PeriodicEvaluation` records).
+
+    Attributes:
+        values: the headline's value by name (``values[headline]``).
+        figures: every figure of the run's outputs (``psnr``, ``ssim``, ``l1``, the Fréchet
+            distance, ``label_preservation``), recorded as top-level numbers of the eval record.
+        results: ``[{"metric", "value", "protocol"}]`` as ``gan evaluate``'s record.
+        seconds: wall time of the evaluation.
+        protocol: the protocol record, with ``num_generated`` (the images scored).
+    """
+
+    values: dict[str, float]
+    figures: dict[str, float]
+    results: list[dict[str, Any]]
+    seconds: float
+    protocol: dict[str, Any]
+
+
+class TranslationTrainingEvaluator:
+    """``gan train --eval-every`` on an image-to-image run: the figures of ``gan evaluate`` (run
+    row only, the module's protocol) of the generator being trained, on fixed images.
+
+    The images are those ``gan evaluate`` scores by default: a repair task's held-out split
+    (MNIST: the test split; an image folder: its own training images), the first ``num_images``,
+    corrupted at ``derive_seed(0, "eval-corrupt")`` exactly as ``gan evaluate --num-samples
+    num_images`` corrupts them; a paired / unpaired run's test pairs (direction ``a2b``). The
+    headline, which picks ``checkpoints/best.safetensors``, is the Fréchet distance (FD-LeNet on
+    MNIST, FID where the Inception weights can be had) when at least
+    :data:`~gancli.metrics.evaluate.MIN_FID_SAMPLES` images are scored, else PSNR (higher is
+    better). Built before the run directory exists, so missing test pairs fail first.
+
+    Args:
+        cfg: the run's :class:`~gancli.config.RunConfig` (an image-to-image ``--task``).
+        data_root: the data directory.
+        num_images: images scored per evaluation (>= 1; fewer when the split has fewer).
+        device: where G and the feature extractor run.
+        batch_size: images per forward pass.
+        train_data: the run's training images (an image folder's are scored without reloading).
+
+    Raises:
+        UsageError: a paired / unpaired run without test pairs (the message says where to put
+            them), a protocol the images cannot take. GancliError: missing data.
+    """
+
+    def __init__(self, cfg, data_root, num_images: int, device, batch_size: int = 256, train_data=None):
+        import torch
+
+        from gancli.seeding import derive_seed
+        from gancli.tasks import TRAINING_TASKS
+        from gancli.translate.load import Translator
+
+        task = TRAINING_TASKS.get(cfg.task.name)
+        self.cyclegan = task.step == "cyclegan"
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.probe = Translator(None, cfg, task.name, task.corruption, task.corruption_options(cfg.task), 0, False,
+                                Path(f"the --task {task.name} run"), "a2b" if self.cyclegan else None)
+        settings = TranslationEvalSettings(num=num_images, batch_size=batch_size)
+        if task.corruption:
+            data = cfg.data
+            from gancli.data import is_folder_path
+
+            if train_data is not None and is_folder_path(data.dataset) and Path(data.dataset).is_dir():
+                images, labels = train_data.images[:num_images], None
+                source = {"folder": data.dataset, "held_out": False}
+                dataset, self.notes = None, [f"{data.dataset} has no held-out split: its first {len(images):,} "
+                                             "training images are scored"]
+            else:
+                images, labels, source, dataset, self.notes = _clean_images(self.probe, None, num_images, data_root)
+            self.corrupt_seed = derive_seed(settings.seed, SEED_PURPOSE)
+            self.inputs = None
+        else:
+            from gancli.metrics.translation_pairs import find_test_pairs, load_test_pairs, expected_pairs_place
+
+            try:
+                found = find_test_pairs(self.probe)
+            except UsageError:
+                raise UsageError(f"--eval-every scores a --task {task.name} run on test pairs and there are none: "
+                                 f"put them in {expected_pairs_place(self.probe)}, or leave --eval-every off") from None
+            self.inputs, images, labels, source, self.notes = load_test_pairs(self.probe, found, num_images)
+            dataset = "mnist" if labels is not None and tuple(images.shape[1:3]) == (1, 28) else None
+            self.corrupt_seed = None
+        self.images, self.labels = images, labels
+        n, c, h, _ = images.shape
+        self.protocol_name, self.extractor = _fd_extractor(settings, dataset, (int(c), int(h)), int(n), self.device,
+                                                           self.notes, None)
+        from gancli.metrics.catalog import metric_names
+
+        self.fd_name = metric_names(self.protocol_name)["fid"]
+        self.headline = self.fd_name if self.extractor is not None else "psnr"
+        self.clean = images.float().div(127.5).sub(1.0)
+        self._reference = None if self.extractor is None else _stats(self.extractor, self.clean, batch_size)
+        fd = None if self.extractor is None else {
+            "metric": self.fd_name, "protocol": self.protocol_name, "feature_extractor": self.extractor.name,
+            "weights_sha256": self.extractor.weights_sha256, "resize": self.extractor.resize}
+        self.record = {"images": source, "num": int(n), "num_generated": int(n), "seed": settings.seed,
+                       "corruption_seed": self.corrupt_seed, "corrupt_chunk": CORRUPT_CHUNK if task.corruption else None,
+                       "task": task.name, "options": dict(self.probe.options), "fd": fd,
+                       **({} if task.corruption else {"direction": "a2b", "pairs": source["pairs"]})}
+
+    def __call__(self, G, describe: dict[str, Any]) -> TrainingEval:
+        """Score ``G`` (the run's sampling generator; a CycleGAN pair is scored A -> B), its mode
+        restored afterwards; ``describe``: run, step, weights (``ema`` or ``raw``)."""
+        from dataclasses import replace as _replace
+
+        import torch
+
+        from gancli.translate import quality
+
+        t0 = time.perf_counter()
+        module = G.g_ab if self.cyclegan else G
+        was = module.training
+        module.eval()
+        try:
+            t = _replace(self.probe, G=module, step=int(describe.get("step", 0)),
+                         uses_ema=describe.get("weights") == "ema")
+            if self.inputs is None:
+                outs = [_outputs(t, source, extra, self.batch_size)
+                        for _, source, extra in corrupted_chunks(t, self.images, self.corrupt_seed)]
+            else:
+                outs = [_outputs(t, self.inputs.float().div(127.5).sub(1.0), None, self.batch_size)]
+        finally:
+            module.train(was)
+        out = torch.cat(outs)
+        figures = {k: v for k, v in quality.image_quality(out, self.clean, self.batch_size).items()}
+        if self.extractor is not None:
+            figures[self.fd_name] = _frechet(self.extractor, {"run": out}, self._reference, self.batch_size)["run"]
+        if self.labels is not None and tuple(out.shape[1:3]) == (1, 28):
+            figures["label_preservation"] = quality.label_preservation(out, self.labels, self.device, self.batch_size)
+        value = float(figures[self.headline])
+        figures = {k: round(v, 6) for k, v in figures.items() if math.isfinite(v)}  # inf PSNR: left out
+        record = {**self.record, "run": describe.get("run"), "step": t.step, "weights": describe.get("weights")}
+        return TrainingEval({self.headline: value}, figures,
+                            [{"metric": k, "value": v, "protocol": record} for k, v in figures.items()],
+                            time.perf_counter() - t0, record)

@@ -29,7 +29,7 @@ from typing import Any
 
 from gancli.errors import UsageError
 
-__all__ = ["LABELS_FILE", "TestPairs", "find_test_pairs", "load_test_pairs"]
+__all__ = ["LABELS_FILE", "TestPairs", "expected_pairs_place", "find_test_pairs", "load_test_pairs"]
 
 #: The file of a pair folder that names each image's label (file name -> int).
 LABELS_FILE = "labels.json"
@@ -118,17 +118,25 @@ def find_test_pairs(translator, pairs: str | Path | None = None, direction: str 
     found = None
     if translator.task == "unpaired":
         found = _matched(root, ("testA", "testB"), swapped, True)
-        where = f"{root / 'testA'}/ and {root / 'testB'}/ (testB/x.png the target of testA/x.png)"
     elif ab:
         found = _side_by_side(root / "test", True) if (root / "test").is_dir() else None
-        where = f"{root / 'test'}/ (side-by-side A|B images)"
     else:
         found = _matched(root / "test", ("A", "B"), swapped, True) or _matched(root, ("testA", "testB"), swapped, True)
-        where = f"{root / 'test' / 'A'}/ and {root / 'test' / 'B'}/ (matched by file name)"
     if found is None:
-        raise UsageError(f"no test pairs for {label}: put them in {where}, or pass --pairs DIR (a folder with A/ "
-                         "inputs and B/ targets, or testA/ and testB/, matched by file name)")
+        raise UsageError(f"no test pairs for {label}: put them in {expected_pairs_place(translator)}, or pass --pairs DIR "
+                         "(a folder with A/ inputs and B/ targets, or testA/ and testB/, matched by file name)")
     return found
+
+
+def expected_pairs_place(translator) -> str:
+    """Where :func:`find_test_pairs` looks for the test pairs of ``translator``'s run (no
+    ``--pairs``), in words: the folders under the run's dataset folder."""
+    root = Path(translator.config.data.dataset).expanduser()
+    if translator.task == "unpaired":
+        return f"{root / 'testA'}/ and {root / 'testB'}/ (testB/x.png the target of testA/x.png)"
+    if translator.task == "paired" and translator.config.task.paired_layout == "ab":
+        return f"{root / 'test'}/ (side-by-side A|B images)"
+    return f"{root / 'test' / 'A'}/ and {root / 'test' / 'B'}/ (matched by file name)"
 
 
 def _labels(folder: Path, files: list[Path]) -> list[int] | None:
