@@ -259,6 +259,27 @@ def test_report_shows_the_repair_metrics(run_home, tmp_path):
     assert cells[6:12] == ["identity", "4", "12.25", "0.5", "0.2", "—"]
 
 
+def test_report_protocol_table_reads_the_translation_records(run_home, tmp_path):
+    """``gan evaluate``'s record of a translation run fills the protocol table (no "?" cells)."""
+    home = tmp_path / "home"
+    shutil.copytree(run_home, home)
+    r = _gan(home, "evaluate", "run-1", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "r.html"
+    assert _gan(home, "report", "run-1", "-o", out).exit_code == 0
+    page = out.read_text()
+    table = page[page.index('class="data protocols"'):]
+    table = table[:table.index("</table>")]
+    rows = [re.findall(r"<td[^>]*>(?:<details><summary>)?([^<]*)", tr) for tr in table.split("<tr>")[2:]]
+    by_metric = {cells[1]: cells for cells in rows}
+    assert set(by_metric) == {"psnr", "ssim", "l1"}  # 24 images: no Fréchet distance, no labels
+    for cells in by_metric.values():
+        step, _, _, protocol, extractor, counts, reference, weights, seed = cells
+        assert (step, protocol, extractor, counts, weights, seed) == ("4", "pixels", "", "24 / 24", "ema", "0")
+        assert reference.endswith("shapes") or "shapes" in reference
+    assert "?" not in "".join("".join(c) for c in rows)
+
+
 def test_runs_show_prints_the_task(run_home):
     r = _gan(run_home, "runs", "show", "run-1")
     assert r.exit_code == 0, r.output

@@ -378,7 +378,8 @@ def evaluate_translation(path: str | Path, settings: TranslationEvalSettings, *,
     fd = None if extractor is None else {"metric": fd_name, "protocol": protocol,
                                          "feature_extractor": extractor.name,
                                          "weights_sha256": extractor.weights_sha256, "resize": extractor.resize}
-    record = {"images": source, "num": int(n), "seed": settings.seed, "corruption_seed": corrupt_seed,
+    record = {"images": source, "num": int(n), "weights": "ema" if g.uses_ema else "raw", "seed": settings.seed,
+              "corruption_seed": corrupt_seed,
               "corrupt_chunk": CORRUPT_CHUNK if g.corruption else None, "task": g.task, "options": dict(g.options),
               "fd": fd, "gancli_version": __version__}
     if not g.corruption:

@@ -271,6 +271,9 @@ def _protocol_table(runs: list[RunData]) -> dict[str, Any]:
                 if not isinstance(res, dict):
                     continue
                 p = res.get("protocol") if isinstance(res.get("protocol"), dict) else {}
+                if "task" in p and "protocol" not in p:  # an image-to-image record: another layout
+                    rows.append({"run": r.label, "step": f"{rec['step']:,}", **_translation_protocol(res, p)})
+                    continue
                 ref = p.get("reference") if isinstance(p.get("reference"), dict) else {}
                 gen = p.get("generated") if isinstance(p.get("generated"), dict) else {}
                 rows.append({
@@ -283,6 +286,28 @@ def _protocol_table(runs: list[RunData]) -> dict[str, Any]:
     head = (["run"] if len(runs) > 1 else []) + ["step", "metric", "value", "protocol", "feature extractor",
                                                  "generated / reference", "reference", "weights", "seed"]
     return {"head": head, "numeric": (len(head) - 9, len(head) - 7), "rows": rows}
+
+
+def _translation_protocol(res: dict[str, Any], p: dict[str, Any]) -> dict[str, str]:
+    """The protocol-table cells of one figure of an image-to-image evaluation record
+    (:mod:`gancli.metrics.translation_eval`): the Fréchet distance's features for FD / FID, ``pixels``
+    for PSNR, SSIM, L1; ``lenet`` classifier for label preservation; images scored against as many
+    clean targets; the held-out images (dataset:split, folder or test pairs)."""
+    metric = str(res.get("metric", "?"))
+    fd = p.get("fd") if isinstance(p.get("fd"), dict) else {}
+    images = p.get("images") if isinstance(p.get("images"), dict) else {}
+    if metric == fd.get("metric"):
+        protocol, extractor = str(fd.get("protocol", "?")), str(fd.get("feature_extractor", ""))
+    elif metric == "label_preservation":
+        protocol, extractor = "lenet", "LeNet classifier"
+    else:
+        protocol, extractor = "pixels", ""
+    reference = ":".join(str(images[k]) for k in ("dataset", "split") if k in images) or \
+        str(images.get("folder") or images.get("pairs") or "")
+    num = _num(p.get("num"))
+    return {"metric": metric, "value": _num(res.get("value")), "protocol": protocol,
+            "protocol_json": json.dumps(p, indent=1), "extractor": extractor, "counts": f"{num} / {num}",
+            "reference": reference, "weights": str(p.get("weights") or ""), "seed": str(p.get("seed", ""))}
 
 
 def _monitor_checks(runs: list[RunData]) -> list[dict[str, Any]]:
