@@ -4,7 +4,6 @@ the unpaired-benchmark script. Tiny tensors and folders written with Pillow; no 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import unpaired_mnist_script
 from gancli.data.batcher import DeviceBatcher
 from gancli.errors import GancliError, UnknownNameError, UsageError
 from gancli.translate import corrupt as C
@@ -26,7 +26,6 @@ from gancli.translate.pairs import (
 )
 from gancli.translate.restyle import restyle_mnist
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def images(n: int = 8, c: int = 1, h: int = 28, w: int = 28, seed: int = 0) -> torch.Tensor:
@@ -411,19 +410,12 @@ def test_unpaired_sampler_a_follows_the_device_batcher_and_b_is_independent():
 # -- the unpaired MNIST benchmark script ------------------------------------------------------------
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("make_unpaired_mnist", REPO / "scripts" / "make_unpaired_mnist.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _read(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.array(Image.open(path)))
 
 
 def test_benchmark_script_on_fake_mnist(tmp_path):
-    script = _script()
+    script = unpaired_mnist_script()
     g = torch.Generator().manual_seed(0)
     train = (torch.randint(0, 256, (8, 1, 28, 28), generator=g, dtype=torch.uint8), torch.arange(8) % 10)
     test = (torch.randint(0, 256, (5, 1, 28, 28), generator=g, dtype=torch.uint8), torch.arange(5) + 2)
@@ -443,7 +435,7 @@ def test_benchmark_script_on_fake_mnist(tmp_path):
 
 
 def test_benchmark_script_on_real_mnist(tmp_path, mnist_dir, capsys):
-    script = _script()
+    script = unpaired_mnist_script()
     out = tmp_path / "um"
     assert script.main([str(out), "--data-dir", str(mnist_dir), "--limit", "4"]) == 0
     assert "trainA 4, trainB 4, testA 4, testB 4" in capsys.readouterr().out

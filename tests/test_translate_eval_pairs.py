@@ -6,7 +6,6 @@ nets, two training steps (the figures are not meant to be good)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
@@ -19,7 +18,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import require_mnist
+from conftest import write_unpaired_mnist
 from gancli.cli import app
 from gancli.errors import UsageError
 from gancli.metrics.translation_eval import ROWS
@@ -29,7 +28,6 @@ from gancli.translate import quality
 from gancli.translate.load import load_translator
 
 runner = CliRunner()
-REPO = Path(__file__).resolve().parents[1]
 N_TEST = 16
 FIGURES = {"psnr", "ssim", "l1"}
 
@@ -57,15 +55,6 @@ def read(folder: Path, names: list[str]) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays)[:, None]).float().div(127.5).sub(1.0)
 
 
-def _make_unpaired_mnist(out: Path, limit: int) -> None:
-    """scripts/make_unpaired_mnist.py's folders (trainA/B, testA/B with labels.json) for ``limit`` images each."""
-    spec = importlib.util.spec_from_file_location("make_unpaired_mnist", REPO / "scripts" / "make_unpaired_mnist.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    data = require_mnist()
-    script.write_benchmark(out, script.load_mnist(data, "train"), script.load_mnist(data, "test"), limit)
-
-
 def _paired_folder(root: Path) -> Path:
     """``root/A`` + ``root/B`` (12 training pairs) and ``root/test/A`` + ``root/test/B`` (6 test pairs):
     16x16 RGB, B = 255 - A."""
@@ -85,7 +74,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     """A tiny unpaired run on the unpaired MNIST benchmark (16 images per folder, 28 px) and a tiny
     paired run on a 16-px folder with a test split, two steps each."""
     root = tmp_path_factory.mktemp("pairs-eval")
-    _make_unpaired_mnist(root / "um", N_TEST)
+    write_unpaired_mnist(root / "um", N_TEST)
     paired = _paired_folder(root / "pp")
     common = ["--batch-size", 4, "--ngf", 4, "--ndf", 4, "--steps", 2, "--seed", 5, "--device", "cpu",
               "--sample-every", 0, "--checkpoint-every", 2, "--keep", 0]

@@ -5,7 +5,6 @@ cannot be scored (no test pairs) is refused before its run directory exists. CPU
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -16,7 +15,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import assert_same, require_mnist, write_shapes
+from conftest import assert_same, write_shapes, write_unpaired_mnist
 from gancli.checkpoint import load_checkpoint
 from gancli.cli import app
 from gancli.config import RunConfig, TaskConfig
@@ -25,7 +24,6 @@ from gancli.models import build_generator
 from gancli.runs import Run
 
 runner = CliRunner()
-REPO = Path(__file__).resolve().parents[1]
 FIGURES = {"psnr", "ssim", "l1"}
 
 
@@ -84,17 +82,8 @@ def test_evaluation_during_training_leaves_resume_exact(tmp_path, home):
     assert [x["psnr"] for x in evals(home / "runs" / "run-1")] == [x["psnr"] for x in evals(home / "runs" / "run-2")]
 
 
-def _unpaired_mnist(out: Path, limit: int) -> Path:
-    spec = importlib.util.spec_from_file_location("make_unpaired_mnist", REPO / "scripts" / "make_unpaired_mnist.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    data = require_mnist()
-    script.write_benchmark(out, script.load_mnist(data, "train"), script.load_mnist(data, "test"), limit)
-    return out
-
-
 def test_unpaired_run_is_scored_a_to_b_on_its_test_pairs_with_label_preservation(tmp_path, home):
-    root = _unpaired_mnist(tmp_path / "um", 16)
+    root = write_unpaired_mnist(tmp_path / "um", 16)
     r = gan("train", "--task", "unpaired", "--dataset", root, "--batch-size", 4, "--ngf", 4, "--ndf", 4,
             "--steps", 2, "--seed", 5, "--device", "cpu", "--sample-every", 0, "--keep", 0,
             "--eval-every", 1, "--eval-samples", 2048)
