@@ -131,7 +131,7 @@ class PeriodicEvaluation(Hook):
             describe = {"run": t.run.id, "step": t.step, "weights": "ema" if t.parts.G_ema is not None else "raw"}
             ev = self.evaluator(t.parts.sampling_generator, describe)
             value = ev.values[name]
-            figures = getattr(ev, "figures", None) or {name: round(value, 6)}  # translation runs: all figures
+            figures = getattr(ev, "figures", None) or {name: round(value, 6)}  # EvalResult.figures, optional
             record = {"kind": "eval", "step": t.step, "epoch": t.epoch, **figures,
                       "results": ev.results, "seconds": round(ev.seconds, 2),
                       "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}

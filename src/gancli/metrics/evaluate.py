@@ -57,7 +57,9 @@ class EvalOptions:
 @dataclass
 class EvalResult:
     """Results of one evaluation: ``results`` is a list of ``{"metric", "value", ...,
-    "protocol"}``; ``values`` maps metric name -> headline number."""
+    "protocol"}``; ``values`` maps metric name -> headline number; ``figures``: the numbers a
+    ``--eval-every`` record carries at its top level (None: the headline alone; translation runs:
+    every figure, :class:`~gancli.metrics.translation_eval.TranslationTrainingEvaluator`)."""
 
     results: list[dict[str, Any]]
     values: dict[str, float]
@@ -65,6 +67,7 @@ class EvalResult:
     seconds: float
     cache_hit: bool | None = None
     notes: list[str] = field(default_factory=list)
+    figures: dict[str, float] | None = None
 
 
 def check_num_samples(num: int, metrics: tuple[str, ...]) -> str | None:

@@ -134,8 +134,10 @@ def _check_baseline(run, base, base_label: str) -> None:
                              "give a run trained on the same task, options and dataset")
 
 
-def _clean_images(translator, real: str | None, num: int | None, data_root):
-    """``(images (N, C, H, W) uint8, labels (N,) or None, source record, dataset name or None, notes)``."""
+def _clean_images(translator, real: str | None, num: int | None, data_root, loaded=None):
+    """``(images (N, C, H, W) uint8, labels (N,) or None, source record, dataset name or None, notes)``.
+    ``loaded``: the run's training :class:`~gancli.data.ImageData`, already in memory: an image
+    folder's images are then taken from it instead of being decoded again."""
     from gancli.config import DataConfig
     from gancli.data import describe, is_folder_path, load_split
 
@@ -154,6 +156,8 @@ def _clean_images(translator, real: str | None, num: int | None, data_root):
         record = {"folder": trained.dataset, "held_out": False}
         notes.append(f"the run trained on the image folder {trained.dataset}, which has no held-out split: "
                      "its own training images are scored (pass --real DIR for other images)")
+        if loaded is not None:
+            return loaded.images[:num] if num else loaded.images, None, record, None, notes
     else:
         sizes = describe(replace(trained, split="train", limit=0)).sizes
         split = next((s for s in ("test", "valid") if s in sizes), "train")
@@ -276,6 +280,33 @@ def _frechet(extractor, sets: dict[str, Any], reference, batch_size: int) -> dic
     return {row: frechet_distance(*_stats(extractor, images, batch_size), mu_r, sigma_r) for row, images in sets.items()}
 
 
+def _figures(sets: dict[str, Any], clean, labels, extractor, fd_name: str, reference, device, batch_size: int,
+             real_row: bool = False) -> dict[str, dict[str, float]]:
+    """The figures of each set of outputs against ``clean`` ``(N, C, H, W)`` in [-1, 1] (paired by
+    index): PSNR, SSIM, L1; with ``extractor`` the Fréchet distance ``fd_name`` against
+    ``reference`` (images, or their ``(mu, sigma)``); with ``labels`` and 1x28x28 images the label
+    preservation, and with ``real_row`` a ``real`` row holding that of ``clean`` itself. Raw
+    floats (inf PSNR kept)."""
+    from gancli.translate import quality
+
+    out = {row: dict(quality.image_quality(images, clean, batch_size)) for row, images in sets.items()}
+    if extractor is not None:
+        for row, value in _frechet(extractor, sets, reference, batch_size).items():
+            out[row][fd_name] = value
+    if labels is not None and tuple(clean.shape[1:3]) == (1, 28):
+        scored = {**sets, "real": clean} if real_row else sets
+        for row, images in scored.items():
+            out.setdefault(row, {})["label_preservation"] = quality.label_preservation(images, labels, device,
+                                                                                       batch_size)
+    return out
+
+
+def _fd_record(extractor, protocol: str, fd_name: str) -> dict[str, Any] | None:
+    """The ``fd`` entry of a protocol record: metric, protocol, extractor, its weights, resize."""
+    return None if extractor is None else {"metric": fd_name, "protocol": protocol, "feature_extractor": extractor.name,
+                                           "weights_sha256": extractor.weights_sha256, "resize": extractor.resize}
+
+
 def _finite(value: float) -> float | None:
     """JSON number: rounded to 6 decimals; inf (PSNR of exact reproductions) -> None."""
     return round(value, 6) if math.isfinite(value) else None
@@ -324,7 +355,6 @@ def evaluate_translation(path: str | Path, settings: TranslationEvalSettings, *,
     from gancli.metrics.catalog import metric_names
     from gancli.metrics.run_eval import Report, as_device
     from gancli.seeding import derive_seed
-    from gancli.translate import quality
 
     t0 = time.perf_counter()
     dev = as_device(device)
@@ -358,26 +388,15 @@ def evaluate_translation(path: str | Path, settings: TranslationEvalSettings, *,
     else:
         clean_t, sets = translated_sets(g, inputs, images, settings.batch_size, base)
 
-    rows: dict[str, dict[str, float | None]] = {}
-    for row, images_r in sets.items():
-        rows[row] = {k: _finite(v) for k, v in quality.image_quality(images_r, clean_t, settings.batch_size).items()}
     fd_name = metric_names(protocol)["fid"]
-    if extractor is not None:
-        for row, value in _frechet(extractor, sets, clean_t, settings.batch_size).items():
-            rows[row][fd_name] = _finite(value)
-    if labels is not None and (int(c), int(h)) == (1, 28):
-        rows["real"] = {}
-        for row, images_r in {**sets, "real": clean_t}.items():
-            rows[row]["label_preservation"] = round(quality.label_preservation(images_r, labels, dev,
-                                                                              settings.batch_size), 6)
+    figures = _figures(sets, clean_t, labels, extractor, fd_name, clean_t, dev, settings.batch_size, real_row=True)
+    rows = {row: {k: _finite(v) for k, v in values.items()} for row, values in figures.items()}
 
     def weights(t, label):
         return {"run": label, "checkpoint": str(t.path), "step": t.step, "weights": "ema" if t.uses_ema else "raw"}
 
     run_id = run_id if run_id is not None else getattr(run, "id", None)
-    fd = None if extractor is None else {"metric": fd_name, "protocol": protocol,
-                                         "feature_extractor": extractor.name,
-                                         "weights_sha256": extractor.weights_sha256, "resize": extractor.resize}
+    fd = _fd_record(extractor, protocol, fd_name)
     record = {"images": source, "num": int(n), "weights": "ema" if g.uses_ema else "raw", "seed": settings.seed,
               "corruption_seed": corrupt_seed,
               "corrupt_chunk": CORRUPT_CHUNK if g.corruption else None, "task": g.task, "options": dict(g.options),
@@ -406,27 +425,6 @@ def _append(run, g, rows: dict[str, dict[str, float | None]], record: dict[str, 
                         "results": [{"metric": k, "value": v, "protocol": record} for k, v in figures.items()],
                         "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     doc["metrics_file"] = str(run.metrics_path)
-
-
-@dataclass
-class TrainingEval:
-    """One ``--eval-every`` evaluation of a translation run (what
-    :class:`~gancli.engine.hooks.PeriodicEvaluation` records).
-
-    Attributes:
-        values: the headline's value by name (``values[headline]``).
-        figures: every figure of the run's outputs (``psnr``, ``ssim``, ``l1``, the Fréchet
-            distance, ``label_preservation``), recorded as top-level numbers of the eval record.
-        results: ``[{"metric", "value", "protocol"}]`` as ``gan evaluate``'s record.
-        seconds: wall time of the evaluation.
-        protocol: the protocol record, with ``num_generated`` (the images scored).
-    """
-
-    values: dict[str, float]
-    figures: dict[str, float]
-    results: list[dict[str, Any]]
-    seconds: float
-    protocol: dict[str, Any]
 
 
 class TranslationTrainingEvaluator:
@@ -470,16 +468,8 @@ class TranslationTrainingEvaluator:
                                 Path(f"the --task {task.name} run"), "a2b" if self.cyclegan else None)
         settings = TranslationEvalSettings(num=num_images, batch_size=batch_size)
         if task.corruption:
-            data = cfg.data
-            from gancli.data import is_folder_path
-
-            if train_data is not None and is_folder_path(data.dataset) and Path(data.dataset).is_dir():
-                images, labels = train_data.images[:num_images], None
-                source = {"folder": data.dataset, "held_out": False}
-                dataset, self.notes = None, [f"{data.dataset} has no held-out split: its first {len(images):,} "
-                                             "training images are scored"]
-            else:
-                images, labels, source, dataset, self.notes = _clean_images(self.probe, None, num_images, data_root)
+            images, labels, source, dataset, self.notes = _clean_images(self.probe, None, num_images, data_root,
+                                                                        loaded=train_data)
             self.corrupt_seed = derive_seed(settings.seed, SEED_PURPOSE)
             self.inputs = None
         else:
@@ -503,22 +493,26 @@ class TranslationTrainingEvaluator:
         self.headline = self.fd_name if self.extractor is not None else "psnr"
         self.clean = images.float().div(127.5).sub(1.0)
         self._reference = None if self.extractor is None else _stats(self.extractor, self.clean, batch_size)
-        fd = None if self.extractor is None else {
-            "metric": self.fd_name, "protocol": self.protocol_name, "feature_extractor": self.extractor.name,
-            "weights_sha256": self.extractor.weights_sha256, "resize": self.extractor.resize}
         self.record = {"images": source, "num": int(n), "num_generated": int(n), "seed": settings.seed,
                        "corruption_seed": self.corrupt_seed, "corrupt_chunk": CORRUPT_CHUNK if task.corruption else None,
-                       "task": task.name, "options": dict(self.probe.options), "fd": fd,
+                       "task": task.name, "options": dict(self.probe.options),
+                       "fd": _fd_record(self.extractor, self.protocol_name, self.fd_name),
                        **({} if task.corruption else {"direction": "a2b", "pairs": source["pairs"]})}
 
-    def __call__(self, G, describe: dict[str, Any]) -> TrainingEval:
+    def __call__(self, G, describe: dict[str, Any]):
         """Score ``G`` (the run's sampling generator; a CycleGAN pair is scored A -> B), its mode
-        restored afterwards; ``describe``: run, step, weights (``ema`` or ``raw``)."""
+        restored afterwards; ``describe``: run, step, weights (``ema`` or ``raw``).
+
+        Returns:
+            :class:`~gancli.metrics.evaluate.EvalResult`: ``values`` the headline,
+            ``figures`` every finite figure (the eval record's numbers), ``protocol`` with
+            ``num_generated``, ``results`` as ``gan evaluate``'s record.
+        """
         from dataclasses import replace as _replace
 
         import torch
 
-        from gancli.translate import quality
+        from gancli.metrics.evaluate import EvalResult
 
         t0 = time.perf_counter()
         module = G.g_ab if self.cyclegan else G
@@ -534,15 +528,10 @@ class TranslationTrainingEvaluator:
                 outs = [_outputs(t, self.inputs.float().div(127.5).sub(1.0), None, self.batch_size)]
         finally:
             module.train(was)
-        out = torch.cat(outs)
-        figures = {k: v for k, v in quality.image_quality(out, self.clean, self.batch_size).items()}
-        if self.extractor is not None:
-            figures[self.fd_name] = _frechet(self.extractor, {"run": out}, self._reference, self.batch_size)["run"]
-        if self.labels is not None and tuple(out.shape[1:3]) == (1, 28):
-            figures["label_preservation"] = quality.label_preservation(out, self.labels, self.device, self.batch_size)
+        figures = _figures({"run": torch.cat(outs)}, self.clean, self.labels, self.extractor, self.fd_name,
+                           self._reference, self.device, self.batch_size)["run"]
         value = float(figures[self.headline])
         figures = {k: round(v, 6) for k, v in figures.items() if math.isfinite(v)}  # inf PSNR: left out
         record = {**self.record, "run": describe.get("run"), "step": t.step, "weights": describe.get("weights")}
-        return TrainingEval({self.headline: value}, figures,
-                            [{"metric": k, "value": v, "protocol": record} for k, v in figures.items()],
-                            time.perf_counter() - t0, record)
+        return EvalResult([{"metric": k, "value": v, "protocol": record} for k, v in figures.items()],
+                          {self.headline: value}, record, time.perf_counter() - t0, figures=figures)
