@@ -34,7 +34,7 @@ RUN_FILE = "clusters.safetensors"
 FORMAT = "gancli-clusters"
 #: Bumped when the clustering algorithm changes what it returns for the same inputs
 #: (a cached assignment of another version is not reused).
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2  # 2: k-means into 5k fine clusters, merged by Ward (issue #25)
 _LIBRARIES = ("numpy", "scikit-learn", "umap-learn", "numba", "torch")
 
 
