@@ -166,3 +166,22 @@ def test_cost_estimate_after_warm_up(tmp_path, tiny_data):
     build_trainer(_cfg("mlp", 49, monitor_every_steps=0), RunStore(tmp_path).create(), torch.device("cpu"), tiny_data,
                   reporter=rep).fit()
     assert not [n for n in rep.notes if n.startswith("measured ")]  # too short to bother
+
+
+def test_first_look_grid_and_monitor_check_at_step_200(tmp_path, tiny_data, monkeypatch):
+    """Issue #25: with the default intervals (500) a new run still writes its fixed-z grid and the
+    monitor's first (baseline) check at step 200; an interval of 200 or less keeps its own grid."""
+    from gancli.engine import hooks
+
+    assert hooks.FIRST_LOOK_STEP == 200
+    assert [s for s in range(1, 1001) if hooks.due(s, 500)] == [200, 500, 1000]
+    assert [s for s in range(1, 401) if hooks.due(s, 150)] == [150, 300]
+    assert [s for s in range(1, 401) if hooks.due(s, 200)] == [200, 400]
+    assert not any(hooks.due(s, 0) for s in range(1, 401))
+    monkeypatch.setattr(hooks, "FIRST_LOOK_STEP", 3)  # the hooks' wiring, in a short run
+    run = RunStore(tmp_path).create()
+    t = build_trainer(_cfg("mlp", 7, sample_every_steps=5, monitor_every_steps=5), run, torch.device("cpu"), tiny_data)
+    t.fit()
+    assert sorted(p.name for p in run.samples_dir.iterdir()) == ["step-3.png", "step-5.png", "step-7.png"]
+    monitor = [r for r in run.read_metrics() if r.get("kind") == "monitor"]
+    assert [(r["step"], r.get("baseline")) for r in monitor] == [(3, True), (5, True)]

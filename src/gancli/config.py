@@ -221,7 +221,8 @@ class TrainConfig:
     device: str = option("auto", "auto, cpu, cuda, cuda:N or mps; auto = CUDA, then MPS, then the CPU.", group=RUN,
                          resumable=True)
     log_every_steps: int = option(100, "Log metrics every N steps.", flag="--log-every", group=RUN, gt=0)
-    sample_every_steps: int = option(500, "Write the fixed-z 8x8 grid every N steps; 0 = at the end only.",
+    sample_every_steps: int = option(500, "Write the fixed-z 8x8 grid every N steps, and at step 200 (a first look); "
+                                     "0 = at the end only.",
                                      flag="--sample-every", group=RUN, ge=0)
     checkpoint_every_steps: int = option(1000, "Checkpoint every N steps; 0 = at the end only.",
                                          flag="--checkpoint-every", group=RUN, ge=0)
@@ -238,7 +239,7 @@ class TrainConfig:
                                resumable=True)
     monitor_every_steps: int = option(500, "Mode-collapse monitor: every N steps score a fixed batch of 256 samples "
                                       "(diversity and near-duplicates; classes for MNIST), log it and warn on collapse; "
-                                      "0 = off.", flag="--monitor-every", group=RUN, resumable=True, ge=0)
+                                      "also at step 200 (a first look); 0 = off.", flag="--monitor-every", group=RUN, resumable=True, ge=0)
     stop_on_collapse: bool = option(False, "Stop (naming the last good checkpoint) when the monitor sees mode collapse.",
                                     group=RUN, resumable=True)
     # False = metrics.jsonl only (also what a config.json written before the option existed loads as)

@@ -32,8 +32,20 @@ class MetricsFile(Hook):
             t.run.append_metrics(record)
 
 
+#: A run's first look: the fixed-z grid and the monitor's first (baseline) check also come at this
+#: step when their interval is longer, so a new run shows its first samples and scores within the
+#: first minute on a 2-core CPU (the README job: ~25 s of training; issue #25).
+FIRST_LOOK_STEP = 200
+
+
+def due(step: int, every: int) -> bool:
+    """Whether a hook that acts every ``every`` steps (0 = never) acts at ``step``: on the
+    interval's grid, and at :data:`FIRST_LOOK_STEP` when the interval is longer."""
+    return bool(every) and (step % every == 0 or (step == FIRST_LOOK_STEP and every > FIRST_LOOK_STEP))
+
+
 class Samples(Hook):
-    """The sample grid every ``sample_every_steps`` and at the end: ``samples/step-<S>.png``
+    """The sample grid every ``sample_every_steps`` (and at :data:`FIRST_LOOK_STEP`) and at the end: ``samples/step-<S>.png``
     (EMA G when enabled): the task step's (:meth:`~gancli.engine.steps.TrainStep.sample_grid`):
     a GAN's fixed-z grid (8x8, or one row per class for a conditional G), an image-to-image
     task's input | output | target rows. Rank 0 writes."""
@@ -42,12 +54,12 @@ class Samples(Hook):
         self.every = every_steps
 
     def after_step(self, t: Trainer) -> float:
-        if self.every and t.step % self.every == 0:
+        if due(t.step, self.every):
             self.write(t)
         return 0.0
 
     def at_end(self, t: Trainer, interrupted: bool) -> None:
-        if not interrupted and not (self.every and t.step % self.every == 0):
+        if not interrupted and not due(t.step, self.every):
             self.write(t)
 
     @staticmethod
@@ -158,7 +170,8 @@ class PeriodicEvaluation(Hook):
 
 
 class Monitor(Hook):
-    """The mode-collapse monitor (:mod:`gancli.metrics.monitor`): every ``every_steps`` it
+    """The mode-collapse monitor (:mod:`gancli.metrics.monitor`): every ``every_steps`` (and at
+    :data:`FIRST_LOOK_STEP`) it
     scores a fixed batch of samples of the sampling generator (fixed latents, no global
     RNG, G's mode restored), appends a ``"kind": "monitor"`` record to metrics.jsonl,
     shows the scores in the progress display and warns (one line) when a symptom appears
@@ -192,7 +205,7 @@ class Monitor(Hook):
         self.first_step: int | None = None  # step of this run's first check
 
     def after_step(self, t: Trainer) -> float:
-        if self.every and t.step % self.every == 0:
+        if due(t.step, self.every):
             self.check(t)
         return 0.0
 
