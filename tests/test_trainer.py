@@ -185,3 +185,19 @@ def test_first_look_grid_and_monitor_check_at_step_200(tmp_path, tiny_data, monk
     assert sorted(p.name for p in run.samples_dir.iterdir()) == ["step-3.png", "step-5.png", "step-7.png"]
     monitor = [r for r in run.read_metrics() if r.get("kind") == "monitor"]
     assert [(r["step"], r.get("baseline")) for r in monitor] == [(3, True), (5, True)]
+
+
+def test_plain_eta_uses_the_speed_of_the_last_half_minute():
+    """A run whose first steps were slow: the ETA follows the recent speed, not the average since
+    the start (which overestimated the README job's remaining time by ~20%)."""
+    from gancli.console import eta_seconds
+
+    # 100 slow steps (0.2 s each), then 10 steps/s
+    marks = [(0, 0.0), (100, 20.0)] + [(100 + 100 * i, 20.0 + 10.0 * i) for i in range(1, 6)]
+    now, step = 70.0, 600
+    kept = list(marks)
+    assert eta_seconds(kept, step, 1600, now) == pytest.approx(100.0)  # 1000 steps at 10 steps/s
+    assert kept[0] == (300, 40.0)  # the newest mark at least 30 s old; older ones dropped
+    average = (1600 - step) * now / step
+    assert average > 110  # what the average since step 0 says
+    assert eta_seconds([(0, 0.0)], 50, 100, 5.0) == pytest.approx(5.0)  # one mark: the speed since it

@@ -115,24 +115,39 @@ def format_record(record: dict[str, Any], total: int) -> str:
     )
 
 
+#: The plain ETA's speed: steps per second over the log lines of about this many seconds (as
+#: Rich's bar estimates its own), so the slower first steps of a run stop weighing on it.
+ETA_WINDOW_S = 30.0
+
+
+def eta_seconds(marks: list[tuple[int, float]], step: int, total: int, now: float,
+                window: float = ETA_WINDOW_S) -> float:
+    """Seconds left for ``total - step`` steps at the speed since the newest mark of ``marks``
+    (``(step, time)`` pairs, oldest first) that is at least ``window`` seconds old (else the
+    oldest); drops the marks older than that one from ``marks``."""
+    while len(marks) > 1 and now - marks[1][1] >= window:
+        marks.pop(0)
+    s0, t0 = marks[0]
+    return (total - step) * max(now - t0, 0.0) / max(step - s0, 1)
+
+
 class PlainReporter:
-    """One line per log interval, with an ETA; for pipes, CI and --quiet."""
+    """One line per log interval, with an ETA (:func:`eta_seconds`); for pipes, CI and --quiet."""
 
     def __init__(self) -> None:
         self.total = 0
-        self.t0 = 0.0
-        self.start_step = 0
+        self.marks: list[tuple[int, float]] = []
 
     def start(self, total_steps: int, start_step: int) -> None:
-        self.total, self.start_step, self.t0 = total_steps, start_step, time.perf_counter()
+        self.total, self.marks = total_steps, [(start_step, time.perf_counter())]
 
     def advance(self, step: int) -> None:
         pass
 
     def log(self, record: dict[str, Any]) -> None:
-        done = record["step"] - self.start_step
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / max(done, 1) * (self.total - record["step"])
+        now = time.perf_counter()
+        eta = eta_seconds(self.marks, record["step"], self.total, now)
+        self.marks.append((record["step"], now))
         out.print(f"{format_record(record, self.total)} | ETA {fmt_duration(eta)}", soft_wrap=True)
 
     def note(self, text: str) -> None:
