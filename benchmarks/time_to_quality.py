@@ -2,7 +2,7 @@
 
     python benchmarks/time_to_quality.py [--recipes default,dcgan-classic] [--targets 20,10]
                                          [--eval-every 250] [--eval-samples 10000] [--max-epochs 5]
-                                         [--device auto] [--out FILE]
+                                         [--baseline-ref 915a28b] [--device auto] [--out FILE]
 
 Runs each recipe in turn as its own ``gan train`` process (real MNIST from ``--data-dir`` /
 ``$GANCLI_DATA_DIR`` / ``../shared/data``) with ``--eval-every`` and reports, from each run's
@@ -15,7 +15,15 @@ checkpoints) less the time its evaluations took, i.e. what the same command with
 ``--eval-every`` costs a user. With ``default`` and ``dcgan-classic`` both run, the ratio of
 those job times is reported too (``job_wall_ratio``). A recipe is a preset name or
 ``default``: the README's job, ``gan train --dataset mnist --arch dcgan`` with default
-options. No pass/fail: JSON on stdout and in ``--out``.
+options.
+
+``--baseline-ref REF`` also runs every recipe with the code of git commit REF (a temporary
+``git worktree``, imported through ``PYTHONPATH``; same interpreter and libraries), the
+baseline first, then today's code, and reports for each target the whole-process time to reach
+it (``to_target_job_seconds``: the job's time less the training after the evaluation that
+reached it) and the ratio today / baseline. Where the time goes, per run: start-up and exit
+(the process's wall time less evaluations and training), the training steps, and the collapse
+monitor's share. No pass/fail: JSON on stdout and in ``--out``.
 """
 
 from __future__ import annotations
@@ -59,8 +67,10 @@ def warm_reference_stats(args: argparse.Namespace, home: Path) -> float:
     return time.perf_counter() - t0
 
 
-def measure(recipe: str, args: argparse.Namespace, targets: list[float], home: Path) -> dict:
-    """Run ``gan train`` for one recipe, with evaluations, in a fresh process and read its curve back."""
+def measure(recipe: str, args: argparse.Namespace, targets: list[float], home: Path, src: Path | None = None,
+            label: str = "today") -> dict:
+    """Run ``gan train`` for one recipe, with evaluations, in a fresh process and read its curve back
+    (``src``: the ``src`` folder of another checkout whose gancli runs instead)."""
     import subprocess
 
     from gancli.runs import RunStore
@@ -71,6 +81,8 @@ def measure(recipe: str, args: argparse.Namespace, targets: list[float], home: P
     if recipe != "default":
         command += ["--preset", recipe]
     env = dict(os.environ, GANCLI_HOME=str(home), GANCLI_DATA_DIR=args.data_dir)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, [os.environ.get("PYTHONPATH")])])
     t0 = time.perf_counter()
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
     total = time.perf_counter() - t0
@@ -90,14 +102,18 @@ def measure(recipe: str, args: argparse.Namespace, targets: list[float], home: P
         eval_seconds += r.get("seconds", 0.0)
         curve.append({"step": r["step"], "epoch": r.get("epoch"), "fd_lenet": r["fd_lenet"],
                       "train_seconds": round(elapsed.get(r["step"], float("nan")), 1), "eval_seconds": r.get("seconds")})
+    monitor_seconds = sum(r.get("seconds", 0.0) for r in rows if r.get("kind") == "monitor")
+    train_seconds = elapsed[max(elapsed)] if elapsed else float("nan")
+    job_seconds = total - eval_seconds
     reached = {}
     for target in targets:
         hit = next((p for p in curve if p["fd_lenet"] <= target), None)
-        reached[f"{target:g}"] = {"train_seconds": hit["train_seconds"], "step": hit["step"]} if hit else None
-    monitor_seconds = sum(r.get("seconds", 0.0) for r in rows if r.get("kind") == "monitor")
-    train_seconds = elapsed[max(elapsed)] if elapsed else float("nan")
+        reached[f"{target:g}"] = {"train_seconds": hit["train_seconds"], "step": hit["step"],
+                                  "to_target_job_seconds": round(job_seconds - (train_seconds - hit["train_seconds"]), 1)
+                                  } if hit else None
     return {
         "recipe": recipe,
+        "code": label,
         "config": cfg.to_dict(),
         "reached": reached,
         "best_fd_lenet": min((p["fd_lenet"] for p in curve), default=None),
@@ -108,9 +124,38 @@ def measure(recipe: str, args: argparse.Namespace, targets: list[float], home: P
         "command": command[2:],
         "process_wall_seconds": round(total, 1),
         "eval_seconds_total": round(eval_seconds, 1),
-        "job_seconds": round(total - eval_seconds, 1),
+        "job_seconds": round(job_seconds, 1),
+        "where_the_time_goes": {"startup_and_exit_seconds": round(job_seconds - train_seconds, 1),
+                                "steps_seconds": round(train_seconds - monitor_seconds, 1),
+                                "monitor_seconds": round(monitor_seconds, 1)},
         "run": str(run.path),
     }
+
+
+def baseline_src(ref: str, where: Path) -> Path:
+    """A ``git worktree`` of commit ``ref`` of this repository in ``where``; its ``src`` folder."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(where), ref], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return where / "src"
+
+
+def _target_ratios(results: list[dict], targets: list[float]) -> dict:
+    """Per recipe and target: today's ``to_target_job_seconds`` over the baseline's."""
+    out = {}
+    for r in results:
+        if r["code"] != "today":
+            continue
+        base = next((b for b in results if b["recipe"] == r["recipe"] and b["code"] != "today"), None)
+        if base is None:
+            continue
+        for t in (f"{x:g}" for x in targets):
+            a, b = r["reached"].get(t), base["reached"].get(t)
+            out[f"{r['recipe']}@{t}"] = (round(a["to_target_job_seconds"] / b["to_target_job_seconds"], 3)
+                                         if a and b else None)
+    return out
 
 
 def _ratio(results: list[dict], new: str, old: str) -> float | None:
@@ -129,6 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--data-dir", default=_default_data_dir())
     ap.add_argument("--home", default=None, help="gancli home for the runs (default: a temporary folder)")
+    ap.add_argument("--baseline-ref", default=None, help="also run each recipe with this git commit's code, first")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
 
@@ -141,7 +187,21 @@ def main(argv: list[str] | None = None) -> dict:
     load_start = os.getloadavg()
     home = Path(args.home or tempfile.mkdtemp(prefix="gancli-ttq-"))
     warm_seconds = warm_reference_stats(args, home)
-    results = [measure(r.strip(), args, targets, home) for r in args.recipes.split(",")]
+    results = []
+    base = None
+    if args.baseline_ref:
+        base = baseline_src(args.baseline_ref, Path(tempfile.mkdtemp(prefix="gancli-baseline-")) / "tree")
+    try:
+        for r in args.recipes.split(","):
+            if base is not None:
+                results.append(measure(r.strip(), args, targets, home, base, f"baseline {args.baseline_ref}"))
+            results.append(measure(r.strip(), args, targets, home))
+    finally:
+        if base is not None:
+            import subprocess
+
+            subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[1]), "worktree", "remove", "--force",
+                            str(base.parent)], check=False)
     doc = {
         "benchmark": "time_to_quality",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -154,7 +214,9 @@ def main(argv: list[str] | None = None) -> dict:
         "targets_fd_lenet": targets,
         "reference_stats_seconds": round(warm_seconds, 1),
         "results": results,
-        "job_wall_ratio": _ratio(results, "default", "dcgan-classic"),
+        "job_wall_ratio": _ratio([r for r in results if r["code"] == "today"], "default", "dcgan-classic"),
+        "baseline_ref": args.baseline_ref,
+        "to_target_ratio_today_over_baseline": _target_ratios(results, targets),
         "wall_seconds": round(time.perf_counter() - t0, 1),
     }
     doc["machine"]["load_avg_end"] = os.getloadavg()
