@@ -239,7 +239,8 @@ class TrainConfig:
                                resumable=True)
     monitor_every_steps: int = option(500, "Mode-collapse monitor: every N steps score a fixed batch of 256 samples "
                                       "(diversity and near-duplicates; classes for MNIST), log it and warn on collapse; "
-                                      "also at step 200 (a first look); 0 = off.", flag="--monitor-every", group=RUN, resumable=True, ge=0)
+                                      "also at step 200 (a first look); 0 = off.",
+                                      flag="--monitor-every", group=RUN, resumable=True, ge=0)
     stop_on_collapse: bool = option(False, "Stop (naming the last good checkpoint) when the monitor sees mode collapse.",
                                     group=RUN, resumable=True)
     # False = metrics.jsonl only (also what a config.json written before the option existed loads as)

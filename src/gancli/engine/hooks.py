@@ -171,8 +171,7 @@ class PeriodicEvaluation(Hook):
 
 class Monitor(Hook):
     """The mode-collapse monitor (:mod:`gancli.metrics.monitor`): every ``every_steps`` (and at
-    :data:`FIRST_LOOK_STEP`) it
-    scores a fixed batch of samples of the sampling generator (fixed latents, no global
+    :data:`FIRST_LOOK_STEP`) it scores a fixed batch of samples of the sampling generator (fixed latents, no global
     RNG, G's mode restored), appends a ``"kind": "monitor"`` record to metrics.jsonl,
     shows the scores in the progress display and warns (one line) when a symptom appears
     (again after it cleared). The first check (steps below ``2 * every_steps``) only records
