@@ -32,15 +32,18 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def _default_data_dir() -> str:
-    return os.environ.get("GANCLI_DATA_DIR") or str(Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    return os.environ.get("GANCLI_DATA_DIR") or str(REPO.parent / "shared" / "data")
 
 
 def _cpu_name() -> str:
@@ -71,8 +74,6 @@ def measure(recipe: str, args: argparse.Namespace, targets: list[float], home: P
             label: str = "today") -> dict:
     """Run ``gan train`` for one recipe, with evaluations, in a fresh process and read its curve back
     (``src``: the ``src`` folder of another checkout whose gancli runs instead)."""
-    import subprocess
-
     from gancli.runs import RunStore
 
     command = [sys.executable, "-m", "gancli", "train", "--dataset", "mnist", "--arch", "dcgan",
@@ -134,10 +135,7 @@ def measure(recipe: str, args: argparse.Namespace, targets: list[float], home: P
 
 def baseline_src(ref: str, where: Path) -> Path:
     """A ``git worktree`` of commit ``ref`` of this repository in ``where``; its ``src`` folder."""
-    import subprocess
-
-    repo = Path(__file__).resolve().parents[1]
-    subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(where), ref], check=True,
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(where), ref], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return where / "src"
 
@@ -198,10 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
             results.append(measure(r.strip(), args, targets, home))
     finally:
         if base is not None:
-            import subprocess
-
-            subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[1]), "worktree", "remove", "--force",
-                            str(base.parent)], check=False)
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base.parent)], check=False)
     doc = {
         "benchmark": "time_to_quality",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -114,10 +114,12 @@ def _two_stage(feats: np.ndarray, k: int, seed: int) -> np.ndarray:
     from sklearn.cluster import AgglomerativeClustering, KMeans
     from sklearn.exceptions import ConvergenceWarning
 
-    n = len(feats)
-    fine_k = min(OVERCLUSTER * k, n)
+    def kmeans(clusters: int) -> KMeans:
+        return KMeans(n_clusters=clusters, init="k-means++", n_init=1, max_iter=100, random_state=seed)
+
+    fine_k = min(OVERCLUSTER * k, len(feats))
     if fine_k > k:
-        km = KMeans(n_clusters=fine_k, init="k-means++", n_init=1, max_iter=100, random_state=seed)
+        km = kmeans(fine_k)
         with warnings.catch_warnings():  # "fewer distinct clusters than n_clusters": duplicates, handled below
             warnings.simplefilter("ignore", ConvergenceWarning)
             fine = km.fit_predict(feats)
@@ -127,8 +129,7 @@ def _two_stage(feats: np.ndarray, k: int, seed: int) -> np.ndarray:
             lookup = np.zeros(fine_k, dtype=np.int64)
             lookup[used] = merged
             return lookup[fine]
-    km = KMeans(n_clusters=k, init="k-means++", n_init=1, max_iter=100, random_state=seed)
-    return km.fit_predict(feats).astype(np.int64)
+    return kmeans(k).fit_predict(feats).astype(np.int64)
 
 
 def kmeans_labels(images: torch.Tensor, k: int, seed: int, features: str = "pixels") -> torch.Tensor:
