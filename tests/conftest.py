@@ -9,6 +9,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# --precision auto (the default) may pick bf16 on a CPU with AMX; the suite's runs, and the
+# bitwise fixtures recorded from them, are fp32 on every CPU. Subprocesses inherit this.
+# tests/test_precision.py checks auto itself with the variable removed.
+os.environ["GANCLI_AUTO_PRECISION"] = "fp32"
+
 
 def mnist_root() -> Path | None:
     """Folder holding MNIST/raw (GANCLI_DATA_DIR, else ../shared/data beside the repo)."""

@@ -65,6 +65,7 @@ def test_balanced_labels_and_subset_counts():
         real_subset(pool, [0, 101] + [0] * 8, seed=0)
 
 
+@pytest.mark.slow  # ~20 s: two classifiers on real MNIST
 def test_real_images_as_generator_score_close_to_the_baseline(mnist, tmp_path):
     """A "generator" that returns real (training) images of the asked class teaches the classifier
     as much as the baseline's real images: CAS ~ baseline, ratio ~ 1."""

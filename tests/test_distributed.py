@@ -280,6 +280,7 @@ def _gan(home: Path, *args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.slow  # ~35 s: two torchrun launches; test_two_processes_train_like_one stays in the default suite
 def test_cli_nproc_2(tmp_path):
     """``gan train --nproc 2`` through torchrun: one set of output lines (rank 0's),
     files from rank 0, exit codes of the ranks; a 2-process run resumes with --nproc 2."""

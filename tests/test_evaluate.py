@@ -192,7 +192,7 @@ def test_lenet_protocol_refuses_other_shapes():
 def test_eval_every_keeps_best_and_does_not_change_training(home, mnist_dir, tmp_path):
     common = ["train", "--arch", "mlp", "--limit", "512", "--steps", "30", "--device", "cpu", "--log-every", "10",
               "--seed", "3"]
-    r = CliRunner().invoke(app, [*common, "--eval-every", "10", "--eval-samples", "2048"], catch_exceptions=False)
+    r = CliRunner().invoke(app, [*common, "--eval-every", "15", "--eval-samples", "2048"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(app, common, catch_exceptions=False)
     assert r.exit_code == 0, r.output
@@ -207,7 +207,7 @@ def test_eval_every_keeps_best_and_does_not_change_training(home, mnist_dir, tmp
             assert torch.equal(a[k], b[k]), k  # evaluation used no RNG and restored G's mode
     rows = [json.loads(x) for x in (with_eval / "metrics.jsonl").read_text().splitlines()]
     evals = [x for x in rows if x.get("kind") == "eval"]
-    assert [x["step"] for x in evals] == [10, 20, 30]
+    assert [x["step"] for x in evals] == [15, 30]
     best = min(evals, key=lambda x: x["fd_lenet"])
     best_file = with_eval / "checkpoints" / "best.safetensors"
     assert best_file.is_file()
@@ -220,10 +220,10 @@ def test_eval_every_keeps_best_and_does_not_change_training(home, mnist_dir, tmp
     assert r.exit_code == 0, r.output
     assert out.is_file()
     # resuming keeps the best value and keeps scoring
-    r = CliRunner().invoke(app, ["train", "--resume", "run-1", "--steps", "40"], catch_exceptions=False)
+    r = CliRunner().invoke(app, ["train", "--resume", "run-1", "--steps", "45"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     rows = [json.loads(x) for x in (with_eval / "metrics.jsonl").read_text().splitlines()]
-    assert [x["step"] for x in rows if x.get("kind") == "eval"] == [10, 20, 30, 40]
+    assert [x["step"] for x in rows if x.get("kind") == "eval"] == [15, 30, 45]
 
 
 def test_eval_every_refuses_few_samples(home):

@@ -153,8 +153,10 @@ def test_old_config_without_speed_options_loads():
     for key in ("precision", "channels_last", "compile", "sync_bn"):
         del d["train"][key]
     cfg = RunConfig.from_dict(d)
+    # fp32, not today's default auto: a run from before --precision auto resumes as it trained
     assert (cfg.train.precision, cfg.train.channels_last, cfg.train.compile, cfg.train.sync_bn) == (
         "fp32", True, False, False)
+    assert RunConfig().train.precision == "auto"
 
 
 def test_cli_speed_options(home):
@@ -167,7 +169,7 @@ def test_cli_speed_options(home):
                                                                                                  False)
     r = runner.invoke(app, ["train", "--precision", "fp64", "--dry-run"])
     assert r.exit_code == 2
-    assert r.output.strip() == "error: unknown precision 'fp64'; valid choices: fp32, bf16, fp16"
+    assert r.output.strip() == "error: unknown precision 'fp64'; valid choices: auto, fp32, bf16, fp16"
 
 
 @pytest.mark.slow
@@ -254,3 +256,86 @@ def test_train_warns_on_emulated_bf16_and_names_precision(tmp_path, monkeypatch,
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
     r = CliRunner().invoke(app, [*args, "--precision", "bf16"])
     assert r.exit_code == 0 and "emulated" not in r.stderr
+
+
+# -- --precision auto -------------------------------------------------------------------------
+def _never():
+    raise AssertionError("the probe ran where it must not")
+
+
+def test_auto_precision_resolves_by_device_flags_and_measured_speed(tmp_path, monkeypatch):
+    from gancli.engine.precision import AUTO_PRECISION_ENV, resolve_precision
+
+    monkeypatch.delenv(AUTO_PRECISION_ENV, raising=False)
+    assert resolve_precision("fp16", CPU, tmp_path, measure=_never) == ("fp16", "")  # explicit: kept as given
+    # no native bf16 (e.g. an AMD EPYC with AVX2, or an Intel CPU without AMX): fp32, no probe
+    name, why = resolve_precision("auto", CPU, tmp_path, flags={"avx2", "fma"}, measure=_never)
+    assert name == "fp32" and "no native bf16" in why
+    assert resolve_precision("auto", torch.device("cuda"), tmp_path, measure=_never)[0] == "fp32"
+    assert resolve_precision("auto", torch.device("mps"), tmp_path, measure=_never)[0] == "fp32"
+    # native bf16: the measured speed-up decides (cached per machine: measured once)
+    name, why = resolve_precision("auto", CPU, tmp_path / "a", flags={"amx_bf16"}, measure=lambda: 1.9)
+    assert name == "bf16" and "measured 1.9x" in why and "(probe)" in why
+    name, why = resolve_precision("auto", CPU, tmp_path / "a", flags={"amx_bf16"}, measure=_never)
+    assert name == "bf16" and "(cached probe)" in why
+    name, why = resolve_precision("auto", CPU, tmp_path / "b", flags={"avx512_bf16"}, measure=lambda: 1.1)
+    assert name == "fp32" and "1.10x" in why and "below 1.3x" in why
+
+
+def test_auto_precision_pinned_by_the_environment(tmp_path, monkeypatch):
+    from gancli.engine.precision import AUTO_PRECISION_ENV, resolve_precision
+
+    monkeypatch.setenv(AUTO_PRECISION_ENV, "bf16")
+    assert resolve_precision("auto", CPU, tmp_path, flags=set(), measure=_never)[0] == "bf16"
+    assert resolve_precision("fp32", CPU, tmp_path, measure=_never)[0] == "fp32"  # an explicit choice wins
+    monkeypatch.setenv(AUTO_PRECISION_ENV, "fp8")
+    with pytest.raises(UsageError, match="GANCLI_AUTO_PRECISION='fp8' .*valid choices: fp32, bf16"):
+        resolve_precision("auto", CPU, tmp_path, measure=_never)
+
+
+def test_probe_cache_survives_damage_and_keys_by_machine(tmp_path, monkeypatch):
+    from gancli.engine import precision
+
+    path = precision.probe_cache_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    assert precision.cached_bf16_speedup(tmp_path, lambda: 2.5) == (2.5, False)  # damaged: measured again
+    assert precision.cached_bf16_speedup(tmp_path, _never) == (2.5, True)
+    monkeypatch.setattr(precision, "cpu_signature", lambda flags=None: "another CPU")
+    assert precision.cached_bf16_speedup(tmp_path, lambda: 0.2) == (0.2, False)
+    assert len(json.loads(path.read_text())) == 2
+
+
+def test_bf16_probe_measures_a_positive_ratio():
+    from gancli.engine.precision import measure_bf16_speedup
+
+    _supported("bf16")
+    assert 0.0 < measure_bf16_speedup(repeats=1) < 100.0
+
+
+def test_train_stores_what_auto_became_and_says_why(tmp_path, monkeypatch, mnist_dir):
+    """A new run with the default --precision auto: config.json holds fp32 or bf16 (so a resume
+    trains as the run began), the start line says how auto chose."""
+    from gancli.engine import precision
+
+    monkeypatch.delenv(precision.AUTO_PRECISION_ENV, raising=False)
+    args = ["--home", str(tmp_path), "train", "--limit", "64", "--batch-size", "32", "--steps", "1", "--ngf", "8",
+            "--ndf", "8", "--device", "cpu", "--sample-every", "0", "--monitor-every", "0", "--clusters", "0"]
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "precision fp32 (auto: no native bf16 (AMX-BF16, AVX512-BF16) on this CPU)" in r.stdout
+    cfg = json.loads((tmp_path / "runs" / "run-1" / "config.json").read_text())
+    assert cfg["config"]["train"]["precision"] == "fp32"
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"amx_bf16"})
+    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda: 2.0)
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "precision bf16 (auto: bf16 measured 2.0x fp32's speed on this CPU (probe))" in r.stdout
+    cfg = json.loads((tmp_path / "runs" / "run-2" / "config.json").read_text())
+    assert cfg["config"]["train"]["precision"] == "bf16"
+    # the resume trains in what the run began with, whatever auto would say now
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
+    r = CliRunner().invoke(app, ["--home", str(tmp_path), "train", "--resume", "run-2", "--steps", "2"])
+    assert r.exit_code == 0, r.output
+    assert "precision bf16" in r.stdout and "auto:" not in r.stdout

@@ -91,7 +91,7 @@ def _kill_resume_cycle(home, kills, seed):
 
 
 def test_kill_minus_9_and_resume(home, mnist_dir):
-    _kill_resume_cycle(home, kills=3, seed=1)
+    _kill_resume_cycle(home, kills=2, seed=1)
 
 
 @pytest.mark.slow

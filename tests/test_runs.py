@@ -244,13 +244,15 @@ def _contend(path: str, start: float, out: str) -> None:
         f.write(result)
 
 
-def test_two_processes_never_both_take_over_a_stale_lock(tmp_path):
-    """200 trials: two processes race for a stale lock at the same instant; their holds never overlap."""
+@pytest.mark.parametrize("trials", [40, pytest.param(200, marks=pytest.mark.slow)])
+def test_two_processes_never_both_take_over_a_stale_lock(tmp_path, trials):
+    """``trials`` trials (40 in the default suite, 200 in the slow one): two processes race for
+    a stale lock at the same instant; their holds never overlap."""
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
     overlaps = 0
-    for trial in range(200):
+    for trial in range(trials):
         run = Run(tmp_path / f"run-{trial}")
         run.path.mkdir()
         (run.path / ".lock").write_text(json.dumps({"pid": 99999999, "host": "gone"}))

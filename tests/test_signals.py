@@ -32,7 +32,8 @@ def _wait_for_training(proc, timeout=120):
     raise AssertionError(f"training did not start: {proc.stderr.read()}")
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+# SIGTERM in the default suite, SIGINT (the same handler, another exit code) in the slow one
+@pytest.mark.parametrize("sig,code", [pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow), (signal.SIGTERM, 143)])
 def test_signal_checkpoints_and_exits_with_resume_hint(home, mnist_dir, sig, code):
     proc = _start(home)
     _wait_for_training(proc)

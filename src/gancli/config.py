@@ -250,7 +250,8 @@ class TrainConfig:
                                resumable=True)
     augment: str = option("", "DiffAugment on D's inputs (arXiv 2006.10738): none, diffaug, "
                           "diffaug:color,translation,cutout.", group=OPTIM, default_text="none")
-    precision: str = option("fp32", "Autocast dtype of G and D (fp16 with loss scaling).", group=SPEED,
+    precision: str = option("auto", "Autocast dtype of G and D: auto (bf16 where this CPU measures it faster, "
+                            "else fp32), fp32, bf16, fp16 (loss-scaled).", group=SPEED,
                             registry="precision", resumable=True)
     channels_last: bool = option(True, "Conv models (dcgan, resnet) in channels_last memory format.", group=SPEED,
                                  resumable=True)
@@ -367,6 +368,11 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+#: (section, key) -> what a config.json written before the key's default changed loads as, so an
+#: older run resumes as it trained: ``--precision`` was fp32 before ``auto`` became the default.
+LEGACY_DEFAULTS: dict[tuple[str, str], Any] = {("train", "precision"): "fp32"}
+
+
 def section_from_dict(sub_cls: type, d: Any, section: str) -> Any:
     """One config section (``DataConfig``, ``ModelConfig``...) from its JSON object.
 
@@ -375,6 +381,7 @@ def section_from_dict(sub_cls: type, d: Any, section: str) -> Any:
     """
     if not isinstance(d, dict):
         raise GancliError(f"config section {section!r} is not a JSON object")
+    d = {**{k: v for (sec, k), v in LEGACY_DEFAULTS.items() if sec == section}, **d}
     names = {f.name: f for f in dataclasses.fields(sub_cls)}
     unknown = set(d) - set(names)
     if unknown:

@@ -9,6 +9,7 @@ the others, and every rank trains its slice of each batch."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import platform
 import shutil
 import sys
@@ -29,7 +30,7 @@ from gancli.engine.distributed import SINGLE, Dist
 from gancli.engine.hooks import Checkpoints, MetricsFile, Monitor, PeriodicEvaluation, Samples, monitor_hook
 from gancli.engine.parts import build_parts
 from gancli.engine.protocols import Hook, Reporter
-from gancli.engine.precision import check_precision, precision_warning
+from gancli.engine.precision import check_precision, precision_warning, resolve_precision
 from gancli.engine.trainer import Trainer, TrainResult
 from gancli.errors import GancliError, UsageError
 from gancli.models import check_supported
@@ -116,8 +117,9 @@ def check_parallel(cfg: RunConfig, world_size: int, device: torch.device) -> Non
                          "drop --sync-bn")
 
 
-def start_line(cfg: RunConfig, run: Run, trainer: Trainer, resumed: bool) -> str:
-    """What ``gan train`` says when the run is ready: what trains on what, how long, where."""
+def start_line(cfg: RunConfig, run: Run, trainer: Trainer, resumed: bool, precision_why: str = "") -> str:
+    """What ``gan train`` says when the run is ready: what trains on what, how long, where
+    (``precision_why``: how ``--precision auto`` chose, from :func:`resolve_precision`)."""
     how = " (auto)" if cfg.train.device == "auto" else ""
     what = f"resuming {run.id} at step {trainer.step}" if resumed else f"{run.id}:"
     c = Conditioning.of(cfg.model)
@@ -131,6 +133,7 @@ def start_line(cfg: RunConfig, run: Run, trainer: Trainer, resumed: bool) -> str
         f"{what} {model} on {cfg.data.dataset} ({len(trainer.batcher)} {unit}, "
         f"{cfg.model.img_channels}x{cfg.model.img_resolution}x{cfg.model.img_resolution}){cond}, loss {cfg.loss.name}, "
         f"{length}, batch {cfg.train.batch_size}, device {trainer.device}{how}, precision {cfg.train.precision}"
+        + (f" ({precision_why})" if precision_why else "")
         + (f", {torch.get_num_threads()} CPU threads" if trainer.device.type == "cpu" else "")
         + (f", {dist.world_size} processes (batch {cfg.train.batch_size // dist.world_size} each)"
            if dist.enabled else "")
@@ -179,6 +182,10 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     dist = dist or SINGLE
     note = reporter.note if reporter is not None else (lambda _t: None)
     device = preflight(cfg, dist.world_size, device)
+    # --precision auto becomes fp32 or bf16 once, on rank 0, and config.json keeps what it became
+    precision, precision_why = dist.from_main(lambda: resolve_precision(cfg.train.precision, device, store.home))
+    if precision != cfg.train.precision:
+        cfg = cfg.replace(train=dataclasses.replace(cfg.train, precision=precision))
     data = dist.leaders_first(lambda: load_training_data(cfg, data_dir))
     if data.skipped:
         note(f"skipped {len(data.skipped)} unreadable image(s) (--skip-bad-images), e.g. {data.skipped[0]}")
@@ -251,7 +258,7 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
                        {**run_meta(device, data_dir, world_size=dist.world_size), "from_step": done}]
             run.write_config(cfg.to_dict(), {**meta, "resumes": resumes})
             run.truncate_metrics(done)
-        note(start_line(cfg, run, trainer, resumed=resume is not None))
+        note(start_line(cfg, run, trainer, resumed=resume is not None, precision_why=precision_why))
         result = trainer.fit(should_stop)
     return run, result
 

@@ -22,7 +22,7 @@ from gancli.data import ImageData
 from gancli.data.batcher import DeviceBatcher
 from gancli.engine.distributed import SINGLE, Dist
 from gancli.engine.optim import build_optimizer
-from gancli.engine.precision import autocast_dtype
+from gancli.engine.precision import autocast_dtype, resolve_precision
 from gancli.engine.steps import GRID_COLUMNS, TrainStep, build_step
 from gancli.generate.sampling import grid_labels
 from gancli.losses.objective import Objective
@@ -155,7 +155,8 @@ def build_parts(cfg: RunConfig, device: torch.device, data: ImageData, dist: Dis
     # iteration per call): real and fake may go through it in one forward.
     joint_d = not cfg.model.spectral_norm and not any(
         isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in D.modules())
-    fp16 = t.precision == "fp16"
+    precision, _ = resolve_precision(t.precision, device)  # "auto" outside gancli.engine.launch.train
+    fp16 = precision == "fp16"
     scaler_d = torch.amp.GradScaler(device.type, enabled=fp16)
     scaler_g = torch.amp.GradScaler(device.type, enabled=fp16)
     objective = Objective(cfg.loss)
@@ -170,5 +171,5 @@ def build_parts(cfg: RunConfig, device: torch.device, data: ImageData, dist: Dis
     fixed_z = latents(rows * GRID_COLUMNS, cfg.model.nz, derive_seed(t.seed, "fixed-z"), device)
     fixed_y = grid_labels(k, GRID_COLUMNS, device) if k else None
     return Parts(G, D, G_ema, G_call, D_call, G_local, D_local, opt_g, opt_d, scaler_g, scaler_d, objective, augment,
-                 autocast_dtype(t.precision), memory_format, joint_d, z_gen, batcher, fixed_z, fixed_y,
+                 autocast_dtype(precision), memory_format, joint_d, z_gen, batcher, fixed_z, fixed_y,
                  build_step(cfg, data, device))
