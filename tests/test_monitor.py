@@ -85,6 +85,27 @@ STOP_ARGS = ["-q", "train", "--arch", "dcgan", "--ngf", "8", "--ndf", "8", "--nz
              "--stop-on-collapse"]
 
 
+@pytest.fixture
+def stop_early(monkeypatch):
+    """--stop-on-collapse acts from step 0 (gan train: from step 200), for runs of a few steps."""
+    from gancli.engine import hooks
+
+    monkeypatch.setattr(hooks, "STOP_FROM_STEP", 0)
+
+
+def test_stop_on_collapse_never_stops_before_step_200_nor_with_the_monitor_off(mnist_dir, home):
+    """Issue #26: --monitor-every 1 --stop-on-collapse stopped a new run at step 2 (its second
+    check, a generator two steps old); now checks before step 200 warn but do not stop."""
+    args = ["-q", "train", "--arch", "mlp", "--clusters", "0", "--limit", "256", "-b", "32", "--steps", "5",
+            "--sample-every", "0", "--stop-on-collapse"]
+    r = runner.invoke(app, [*args, "--monitor-every", "1"])
+    assert r.exit_code == 0, r.output
+    assert "mode collapse? " in r.output and "stopped" not in r.output
+    r = runner.invoke(app, [*args, "--monitor-every", "0"])
+    assert r.exit_code == 2 and "--stop-on-collapse needs the collapse monitor" in r.output
+
+
+@pytest.mark.usefixtures("stop_early")
 def test_stop_on_collapse_names_no_good_checkpoint_when_every_check_saw_symptoms(mnist_dir, home):
     """A DCGAN a few steps old is its constant initialisation at every check (steps 4 and 8):
     no checkpoint is good, and the message says so rather than naming the newest one."""
@@ -95,6 +116,7 @@ def test_stop_on_collapse_names_no_good_checkpoint_when_every_check_saw_symptoms
            "step-6.safetensors" in r.output
 
 
+@pytest.mark.usefixtures("stop_early")
 def test_stop_on_collapse_names_the_checkpoint_of_the_last_clean_check(mnist_dir, home, monkeypatch):
     """Checks at steps 4 and 8 clean (scores stubbed), 12 collapsed: the last good checkpoint is the
     newest one at or before step 8, not the newest one written (step 10)."""

@@ -320,6 +320,17 @@ def test_non_finite_float_options_are_refused(flag, value):
     (["train", "--seed", "-1", "--dry-run"], "--seed must be in [0, 2^63 - 1]"),
     (["train", "--epochs", "inf", "--dry-run"], "--epochs must be a finite number"),
     (["train", "--batch-size", "100000", "--dry-run"], "--batch-size 100000 is larger than the dataset"),
+    # issue #26: bounds known before training, all refused by --dry-run already
+    (["train", "--arch", "mlp", "--steps", "2", "--clusters", "0", "-b", "100000", "--dry-run"],
+     "--batch-size 100000 is larger than the dataset (60,000 images); use --batch-size 60000 or less"),
+    (["train", "--limit", "1000", "-b", "600", "--epochs", "0.5", "--dry-run"],
+     "--epochs 0.5 is less than one step (1 batches per epoch, 1 per step); use --epochs 1 or more, or --steps N"),
+    (["train", "--epochs", "1e30", "--dry-run"], "--epochs 1e+30 is 9.37e+32 steps, more than gancli trains"),
+    (["train", "--epochs", "1e-30", "--dry-run"], "--epochs 1e-30 is less than one step (937 batches per epoch"),
+    (["train", "--steps", "2000000000", "--dry-run"], "--steps must be"),
+    (["train", "--eval-samples", "-1", "--dry-run"], "--eval-samples -1 is too few for a Fréchet distance"),
+    (["train", "--monitor-every", "0", "--stop-on-collapse", "--dry-run"],
+     "--stop-on-collapse needs the collapse monitor, which --monitor-every 0 turns off"),
     (["train", "--arch", "mlp", "--image-size", "1000000", "--dry-run"], "--image-size 1000000 is not valid"),
     (["sample", "latest", "--seed", str(2**64)], "--seed must be in [0, 2^63 - 1]"),
 ])

@@ -49,6 +49,8 @@ PAIRED_LAYOUTS = ("folders", "ab")
 #: generators, whose seeds are 64-bit, and every seed a command derives from it (``seed + 1``,
 #: sha256 sub-seeds) stays below 2^64.
 MAX_SEED = 2**63 - 1
+#: The most training steps a run may ask for (``--steps``, or ``--epochs`` converted).
+MAX_STEPS = 10**9
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ class TrainConfig:
     batch_size: int = option(64, "Images per D update, over all processes (each takes batch-size / processes).",
                              short="-b", group=OPTIM, gt=0)
     steps: int = option(1000, "Training steps (--d-steps D updates + one G update each).", group=OPTIM,
-                        default_text="from --epochs", resumable=True, gt=0)
+                        default_text="from --epochs", resumable=True, gt=0, le=MAX_STEPS)
     epochs: float | None = option(None, "Training length in passes over the data; converted to steps.", group=OPTIM,
                                   default_text=f"{DEFAULT_EPOCHS:g}", resumable=True, gt=0)
     seed: int = option(0, "Seed of weights, data order, z, fake labels, dropout and augmentation; same seed = same run "

@@ -53,6 +53,17 @@ def json_mode(on: bool) -> None:
     out = err if on else _STDOUT
 
 
+def json_active() -> bool:
+    """Whether a command's ``--json`` is on (:func:`json_mode`)."""
+    return out is not _STDOUT
+
+
+def emit_json_error(message: str, exit_code: int, kind: str) -> None:
+    """``--json`` and the command failed: one object ``{"error": {"message", "exit_code",
+    "kind"}}`` on stdout (the human ``error:`` line still goes to stderr)."""
+    emit_json({"error": {"message": message, "exit_code": exit_code, "kind": kind}})
+
+
 def emit_json(doc: Any, indent: int | None = None) -> None:
     """Write ``doc`` (JSON-able) as JSON and a newline on the real stdout: one line, or
     ``indent`` spaces per nesting level (``gan runs list / show --json``). The one way

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from gancli.config import DEFAULT_EPOCHS, OPTION_FIELDS, RESUMABLE_OPTIONS, RunConfig, flag, option_specs
+from gancli.config import DEFAULT_EPOCHS, MAX_STEPS, OPTION_FIELDS, RESUMABLE_OPTIONS, RunConfig, flag, option_specs
 from gancli.errors import UsageError
 from gancli.registry import Registry
 
@@ -80,8 +80,11 @@ def validate(cfg: RunConfig) -> None:
     check_task_config(cfg)  # the task's options against the image shape, the architecture's kind
 
     # checks of one option against another, or against what is installed
-    if cfg.train.eval_every_steps and cfg.train.eval_samples < 2048:
+    if cfg.train.eval_samples < 2048:  # also without --eval-every: a resume may turn it on
         raise UsageError(f"--eval-samples {cfg.train.eval_samples} is too few for a Fréchet distance; use at least 2,048")
+    if cfg.train.stop_on_collapse and not cfg.train.monitor_every_steps:
+        raise UsageError("--stop-on-collapse needs the collapse monitor, which --monitor-every 0 turns off; "
+                         "give --monitor-every N (N >= 1) or drop --stop-on-collapse")
     if cfg.data.limit and cfg.data.limit < cfg.train.batch_size:
         raise UsageError(
             f"--limit {cfg.data.limit} is smaller than --batch-size {cfg.train.batch_size}"
@@ -175,17 +178,26 @@ def build_config(options: dict[str, Any], base: RunConfig | None = None, preset:
     cfg = cfg.replace(model=dataclasses.replace(cfg.model, img_channels=info.channels, img_resolution=info.resolution,
                                                 in_channels=task.input_channels(info.channels), **fields))
     validate(cfg)
+    size = info.sizes[cfg.data.split]
+    if cfg.data.limit:
+        size = min(size, cfg.data.limit)
+    if cfg.train.batch_size > size:
+        raise UsageError(f"--batch-size {cfg.train.batch_size} is larger than the dataset ({size:,} images); "
+                         f"use --batch-size {size} or less")
     epochs = cfg.train.epochs
     if base is None and "steps" not in given and epochs is None:
         epochs = DEFAULT_EPOCHS
     if epochs is not None and ("epochs" in given or base is None):
-        size = info.sizes[cfg.data.split]
-        if cfg.data.limit:
-            size = min(size, cfg.data.limit)
         per_epoch = size // cfg.train.batch_size
-        if per_epoch < 1:
-            raise UsageError(f"--batch-size {cfg.train.batch_size} is larger than the dataset ({size} images)")
-        steps = max(1, math.ceil(epochs * per_epoch / cfg.optim.d_steps))
+        exact = epochs * per_epoch / cfg.optim.d_steps
+        if exact < 1:
+            raise UsageError(f"--epochs {epochs:g} is less than one step ({per_epoch:,} batches per epoch, "
+                             f"{cfg.optim.d_steps} per step); use --epochs {cfg.optim.d_steps / per_epoch:.2g} "
+                             "or more, or --steps N")
+        if exact > MAX_STEPS:
+            raise UsageError(f"--epochs {epochs:g} is {exact:.3g} steps, more than gancli trains ({MAX_STEPS:,}); "
+                             "use a smaller --epochs")
+        steps = math.ceil(exact)
         cfg = cfg.replace(train=dataclasses.replace(cfg.train, epochs=float(epochs), steps=steps))
     return cfg
 

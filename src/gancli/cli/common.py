@@ -42,20 +42,43 @@ def state(ctx: typer.Context) -> State:
     return obj if isinstance(obj, State) else State()
 
 
+def error_kind(error: BaseException) -> str:
+    """The ``kind`` of a ``--json`` error object: the exception class in snake case without
+    ``Error`` (``usage``, ``unknown_name``, ``unknown_dataset``, ``diverged``...), ``error`` for
+    a plain :class:`GancliError`, ``os`` for a file-system error."""
+    import re
+
+    if isinstance(error, OSError):
+        return "os"
+    name = type(error).__name__
+    if name == "GancliError":
+        return "error"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Error")).lower() or "error"
+
+
 def handles_errors(func: F) -> F:
-    """Turn :class:`GancliError` into one ``error:`` line on stderr and its exit code."""
+    """Turn :class:`GancliError` (and an :class:`OSError`) into one ``error:`` line on stderr
+    and its exit code; with the command's ``--json`` (``as_json=True``, or
+    :func:`gancli.console.json_active`), also one ``{"error": {"message", "exit_code",
+    "kind"}}`` object on stdout (:func:`error_kind`)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
         try:
             return func(*args, **kwargs)
         except GancliError as e:
-            if not getattr(e, "silent", False):  # silent: another process of the run reported it
-                console.error(str(e))
+            if getattr(e, "silent", False):  # silent: another process of the run reported it
+                raise typer.Exit(e.exit_code) from None
+            console.error(str(e))
+            if as_json or console.json_active():
+                console.emit_json_error(str(e), e.exit_code, error_kind(e))
             raise typer.Exit(e.exit_code) from None
         except OSError as e:  # e.g. permission denied or disk full outside the training loop
             where = f" ({e.filename})" if e.filename else ""
             console.error(f"{e.strerror or e}{where}")
+            if as_json or console.json_active():
+                console.emit_json_error(f"{e.strerror or e}{where}", 1, error_kind(e))
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -185,9 +208,19 @@ class Command(typer.core.TyperCommand):
         return opt
 
     def parse_args(self, ctx, args):
-        from typer._click.exceptions import NoSuchOption
+        from typer._click.exceptions import ClickException
 
         original = list(args)
+        try:
+            return self._parse_args(ctx, args, original)
+        except ClickException as e:  # bad option values, unknown options: --json still gets its object
+            if "--json" in original:
+                console.emit_json_error(e.format_message(), e.exit_code, "usage")
+            raise
+
+    def _parse_args(self, ctx, args, original):
+        from typer._click.exceptions import NoSuchOption
+
         try:
             return super().parse_args(ctx, args)
         except NoSuchOption as e:

@@ -36,6 +36,10 @@ class MetricsFile(Hook):
 #: step when their interval is longer, so a new run shows its first samples and scores within the
 #: first minute on a 2-core CPU (the README job: ~25 s of training; issue #25).
 FIRST_LOOK_STEP = 200
+#: ``--stop-on-collapse`` stops a run only from this step on (and never on a baseline check): a
+#: generator a few steps old is its initialisation, not a collapse (issue #26: with
+#: ``--monitor-every 1`` a healthy new run stopped at step 2). Warnings still come from 2 x every.
+STOP_FROM_STEP = FIRST_LOOK_STEP
 
 
 def due(step: int, every: int) -> bool:
@@ -176,7 +180,7 @@ class Monitor(Hook):
     shows the scores in the progress display and warns (one line) when a symptom appears
     (again after it cleared). The first check (steps below ``2 * every_steps``) only records
     (``"baseline": true``): an immature generator is not a collapsed one. With ``stop`` a symptom
-    stops the run with an error naming the last good checkpoint: the newest one at or before the
+    at a later check, from :data:`STOP_FROM_STEP` on, stops the run with an error naming the last good checkpoint: the newest one at or before the
     last check that saw no symptom (none when every check, the first included, saw one). Without
     it the final weights get a check of their own, a run that ends with symptoms says so (naming
     that checkpoint), and ``--keep`` pruning never deletes that checkpoint. With several
@@ -275,7 +279,7 @@ class Monitor(Hook):
         if warming_up:
             return kinds
         self.active, self.last_kinds = set(kinds), kinds
-        if kinds and self.stop:
+        if kinds and self.stop and t.step >= STOP_FROM_STEP:
             message = (f"stopped at step {t.step} on mode collapse ({', '.join(kinds)}; --stop-on-collapse); "
                        + self.last_good(t))
             t.record_stop("collapse", message)
