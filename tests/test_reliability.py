@@ -421,6 +421,36 @@ def test_damaged_training_state_is_moved_aside_never_deleted(home, mnist_dir):
     assert moved == ["step-10.safetensors", "step-15.safetensors", "step-5.safetensors"]
     assert CliRunner().invoke(app, ["sample", str(run.checkpoints_dir / "damaged" / "step-15.safetensors"),
                                     "-n", "4", "-o", str(home / "h.png")]).exit_code == 0
+    # issue #26: the second resume finds no checkpoint at all; it must not start over from step 0
+    records = run.metrics_path.read_bytes()
+    r = CliRunner().invoke(app, ["-q", "train", "--resume", run.id, "--steps", "25"])
+    assert r.exit_code == 1, r.output
+    assert "no checkpoint of run-1 holds a usable training state (3 set aside in" in r.output
+    assert "gan sample run-1 --checkpoint damaged/step-15" in r.output
+    assert run.metrics_path.read_bytes() == records and not run.checkpoints()
+    # gan sample RUN names the set-aside checkpoints and takes --checkpoint damaged/step-N
+    s = CliRunner().invoke(app, ["sample", run.id, "-n", "4", "-o", str(home / "i.png")])
+    assert s.exit_code == 1 and "step-5.safetensors, step-10.safetensors, step-15.safetensors set aside" in s.output
+    assert "--checkpoint damaged/step-15" in s.output
+    s = CliRunner().invoke(app, ["sample", run.id, "--checkpoint", "damaged/step-10", "-n", "4", "-o",
+                                 str(home / "j.png")])
+    assert s.exit_code == 0, s.output
+    s = CliRunner().invoke(app, ["sample", run.id, "--checkpoint", "damaged/step-7", "-n", "4", "-o",
+                                 str(home / "k.png")])
+    assert s.exit_code == 2 and "valid choices: damaged/step-5, damaged/step-10, damaged/step-15" in s.output
+
+
+def test_resume_of_a_run_that_trained_but_kept_no_checkpoint_refuses(home, mnist_dir):
+    """Issue #26: records up to step 15 and no checkpoint (deleted by hand, or a kill before the
+    first one): a resume exits 1 and leaves metrics.jsonl as it was, instead of truncating it
+    and training a fresh model from step 0 inside the run."""
+    run = _three_checkpoints(home)
+    for _, path in run.checkpoints():
+        path.unlink()
+    records = run.metrics_path.read_bytes()
+    r = CliRunner().invoke(app, ["-q", "train", "--resume", run.id, "--steps", "25"])
+    assert r.exit_code == 1 and "run-1 trained to step 15 but kept no checkpoint to resume from" in r.output
+    assert run.metrics_path.read_bytes() == records and not run.checkpoints()
 
 
 DAMAGED_HEADERS = {

@@ -135,12 +135,47 @@ class Run:
                     out.append((int(m.group(1)), p))
         return sorted(out)
 
+    @property
+    def damaged_dir(self) -> Path:
+        """``checkpoints/damaged/``: where a resume sets aside checkpoints whose training state
+        does not load (never deleted; their generators may still load)."""
+        return self.checkpoints_dir / "damaged"
+
+    def damaged_checkpoints(self) -> list[tuple[int, Path]]:
+        """``(step, path)`` of the set-aside checkpoints in :attr:`damaged_dir`, oldest first."""
+        out = []
+        if self.damaged_dir.is_dir():
+            for p in self.damaged_dir.iterdir():
+                m = _CKPT_RE.fullmatch(p.name)
+                if m:
+                    out.append((int(m.group(1)), p))
+        return sorted(out)
+
+    def no_checkpoint_message(self) -> str:
+        """Why the run has no checkpoint to load, naming the set-aside ones and how to use them."""
+        damaged = self.damaged_checkpoints()
+        if not damaged:
+            return f"run {self.id} has no checkpoints yet ({self.checkpoints_dir})"
+        names = ", ".join(p.name for _, p in damaged)
+        return (f"run {self.id} has no usable checkpoint: {names} set aside in {self.damaged_dir}/ (damaged training "
+                f"state); their generators may still load: --checkpoint damaged/step-{damaged[-1][0]}")
+
     def checkpoint_path(self, which: str | int = "latest") -> Path:
-        """The checkpoint ``latest``, ``best`` (kept by ``--eval-every``) or at step ``which``.
+        """The checkpoint ``latest``, ``best`` (kept by ``--eval-every``), at step ``which``, or
+        ``damaged/step-N`` (one set aside in :attr:`damaged_dir`).
 
         Raises:
-            GancliError: the run has no checkpoints. UsageError: no checkpoint at that step.
+            GancliError: the run has no checkpoints (the message names set-aside ones).
+            UsageError: no checkpoint at that step.
         """
+        if str(which).startswith("damaged/"):
+            name = str(which).removeprefix("damaged/")
+            name = name if name.endswith(".safetensors") else f"{name}.safetensors"
+            for _, p in self.damaged_checkpoints():
+                if p.name == name:
+                    return p
+            choices = ", ".join(f"damaged/step-{s}" for s, _ in self.damaged_checkpoints()) or "(none set aside)"
+            raise UsageError(f"run {self.id} has no set-aside checkpoint {which!r}; valid choices: {choices}")
         if str(which) == "best":
             best = self.checkpoints_dir / BEST_CHECKPOINT
             if not best.is_file():
@@ -148,13 +183,14 @@ class Run:
             return best
         ckpts = self.checkpoints()
         if not ckpts:
-            raise GancliError(f"run {self.id} has no checkpoints yet ({self.checkpoints_dir})")
+            raise GancliError(self.no_checkpoint_message())
         if str(which) == "latest":
             return ckpts[-1][1]
         try:
             step = int(which)
         except ValueError:
-            raise UsageError(f"bad checkpoint {which!r}; valid choices: latest, best or a step number") from None
+            raise UsageError(f"bad checkpoint {which!r}; valid choices: latest, best, a step number or "
+                             "damaged/step-N") from None
         for s, p in ckpts:
             if s == step:
                 return p

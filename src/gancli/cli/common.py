@@ -272,11 +272,12 @@ def complete_run(ctx: typer.Context, incomplete: str) -> list[str]:
 
 
 def complete_checkpoint(ctx: typer.Context, incomplete: str) -> list[str]:
-    """``latest`` and the steps of the checkpoints of the RUN typed before it."""
+    """``latest`` and the steps of the checkpoints of the RUN typed before it (and ``damaged/step-N``
+    of the ones a resume set aside)."""
     run = ctx.params.get("run") or "latest"
     try:
         r = RunStore(_home_of(ctx)).resolve(run)
-        steps = [str(step) for step, _ in r.checkpoints()]
+        steps = [str(step) for step, _ in r.checkpoints()] + [f"damaged/step-{s}" for s, _ in r.damaged_checkpoints()]
     except (GancliError, OSError):
         steps = []
     return [s for s in ["latest", *steps] if s.startswith(incomplete)]

@@ -40,7 +40,7 @@ def evaluate(
     batch_size: int = typer.Option(256, "--batch-size", help="Images per forward pass (Inception: at most 64)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     seed: int = typer.Option(0, "--seed", help="Seed of the latents (as gan sample) and of KID / IS subsets."),
-    checkpoint: str = typer.Option("latest", "--checkpoint", "-c", help="'latest', 'best' or a step number.",
+    checkpoint: str = typer.Option("latest", "--checkpoint", "-c", help="'latest', 'best', a step number or damaged/step-N (set aside by a resume).",
                                    autocompletion=complete_checkpoint),
     ema: bool = typer.Option(True, "--ema/--no-ema", help="Use the EMA generator when the run has one."),
     inception_weights: str = typer.Option(None, "--inception-weights", show_default=False,

@@ -33,7 +33,7 @@ def export(
                                 help="Output file (.onnx, .pt, .pt2) or, for safetensors, folder. "
                                 "\\[default: <run>-step<S> + the format's suffix]"),
     checkpoint: str = typer.Option("latest", "--checkpoint", "-c",
-                                   help="'latest', 'best' (kept by gan train --eval-every) or a step number.",
+                                   help="'latest', 'best' (kept by gan train --eval-every), a step number or damaged/step-N (set aside by a resume).",
                                    autocompletion=complete_checkpoint),
     ema: bool = typer.Option(True, "--ema/--no-ema", help="Export the EMA generator when the run has one."),
     uint8: bool = typer.Option(False, "--uint8",

@@ -38,7 +38,7 @@ def sample(
     seed: int = typer.Option(0, "--seed", help="Seed of the latents z; same seed = same images. --interpolate "
                              "walks from the latents of seed S to those of seed S+1."),
     checkpoint: str = typer.Option("latest", "--checkpoint", "-c",
-                                   help="'latest', 'best' (kept by gan train --eval-every) or a step number.",
+                                   help="'latest', 'best' (kept by gan train --eval-every), a step number or damaged/step-N (set aside by a resume).",
                                    autocompletion=complete_checkpoint),
     individual: bool = typer.Option(False, "--individual", help="Write one PNG per image into the -o directory."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),

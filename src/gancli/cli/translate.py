@@ -77,7 +77,7 @@ def translate(
     overlap: int = typer.Option(None, "--overlap", show_default=False, help="Pixels shared by neighbouring tiles, "
                                 f"blended across (0 to --tile / 2). \\[default: {DEFAULT_OVERLAP}, at most --tile / 2]"),
     checkpoint: str = typer.Option("latest", "--checkpoint", "-c",
-                                   help="'latest', 'best' (kept by gan train --eval-every) or a step number.",
+                                   help="'latest', 'best' (kept by gan train --eval-every), a step number or damaged/step-N (set aside by a resume).",
                                    autocompletion=complete_checkpoint),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     ema: bool = typer.Option(True, "--ema/--no-ema", help="Use the EMA generator when the run has one."),

@@ -70,15 +70,16 @@ def newest_valid_checkpoint(run: Run, note: Callable[[str], None]) -> Checkpoint
         try:
             return load_checkpoint(path, device="cpu")
         except GancliError as e:
-            aside = run.checkpoints_dir / "damaged"
+            aside = run.damaged_dir
             aside.mkdir(exist_ok=True)
             path.replace(aside / path.name)
             damaged.append(path.name)
             note(f"moved damaged checkpoint {path.name} to {aside}/ ({e})")
-    if damaged:
-        raise GancliError(f"no checkpoint of {run.id} holds a usable training state ({len(damaged)} moved to "
-                          f"{run.checkpoints_dir / 'damaged'}/; their generators may still load with gan sample); "
-                          "start a new run")
+    if damaged or run.damaged_checkpoints():  # now, or by an earlier resume: never start over silently
+        aside = run.damaged_checkpoints()
+        raise GancliError(f"no checkpoint of {run.id} holds a usable training state ({len(aside)} set aside in "
+                          f"{run.damaged_dir}/: {', '.join(p.name for _, p in aside)}; their generators may still "
+                          f"load: gan sample {run.id} --checkpoint damaged/step-{aside[-1][0]}); start a new run")
     return None
 
 
@@ -222,6 +223,12 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
                 run = resume
             held.enter_context(run.lock())
             ckpt = newest_valid_checkpoint(run, note) if resume is not None else None
+            if resume is not None and ckpt is None:
+                reached = max((r.get("step", 0) for r in run.read_metrics() if isinstance(r.get("step"), int)),
+                              default=0)
+                if reached > 0:  # it trained: resuming from step 0 would erase that history
+                    raise GancliError(f"{run.id} trained to step {reached} but kept no checkpoint to resume from "
+                                      f"({run.checkpoints_dir}); start a new run (its records stay in {run.id})")
             if resume is not None:
                 done = ckpt.step if ckpt is not None else 0
                 if cfg.train.steps <= done:
