@@ -578,3 +578,23 @@ def test_sampling_latest_survives_a_concurrent_prune(home, mnist_dir):
     newest.unlink()
     g = source.load()
     assert source.path.name == "step-20.safetensors" and g.nz == 100
+
+
+@pytest.mark.parametrize("section,key,value,flag", [("model", "nz", 9, "--nz"), ("optim", "lr_g", 0.5, "--lr-g")])
+def test_hand_edited_config_is_refused_on_resume_naming_the_field(home, mnist_dir, section, key, value, flag):
+    """Issue #26: config.json edited by hand after training (nz: the weights no longer fit; lr_g:
+    a value --lr may not change on resume): the resume exits 1 naming the field and both values,
+    before any weights load or any file changes."""
+    r = CliRunner().invoke(app, ["-q", "train", *TINY, "--clusters", "0", "--steps", "5"])
+    assert r.exit_code == 0, r.output
+    run = RunStore(home).resolve("run-1")
+    doc = json.loads(run.config_path.read_text())
+    old = doc["config"][section][key]
+    doc["config"][section][key] = value
+    run.config_path.write_text(json.dumps(doc))
+    before = _snapshot(run.path)
+    r = CliRunner().invoke(app, ["-q", "train", "--resume", "run-1", "--steps", "10"])
+    assert r.exit_code == 1, r.output
+    assert (f"run-1's config.json has {section}.{key} = {value!r} but its checkpoint step-5.safetensors was trained "
+            f"with {old!r} ({flag} may not change on resume)") in r.output
+    assert "Traceback" not in r.output and _snapshot(run.path) == before

@@ -302,7 +302,7 @@ def test_runs_list_status_conditional_and_80_columns(home, mnist_dir, monkeypatc
     runner = CliRunner()
     base = ["train", "--limit", "128", "--batch-size", "32", "--ngf", "8", "--ndf", "8", "--device", "cpu",
             "--sample-every", "0", "--steps", "4", "--checkpoint-every", "2", "--keep", "0"]
-    for extra in ([], ["--conditional"], [], [], [], []):
+    for extra in ([], ["--conditional"], [], [], [], [], []):
         assert runner.invoke(app, [*base, *extra]).exit_code == 0
     store = RunStore(home)
     runs = {r.id: r for r in store.list()}
@@ -311,11 +311,14 @@ def test_runs_list_status_conditional_and_80_columns(home, mnist_dir, monkeypatc
     runs["run-4"].append_metrics({"kind": "stop", "step": 2, "reason": "diverged", "message": "x"})
     runs["run-5"].append_metrics({"kind": "stop", "step": 2, "reason": "collapse", "message": "x"})
     (runs["run-6"].path / "config.json").write_text("{")
+    for _, path in runs["run-7"].checkpoints():  # failed before its first checkpoint (issue #26)
+        path.unlink()
     monkeypatch.setenv("COLUMNS", "80")
     with runs["run-1"].lock():
         doc = json_.loads(runner.invoke(app, ["runs", "list", "--json"]).stdout)
         table = runner.invoke(app, ["runs", "list"]).stdout
-    assert [r.get("status") for r in doc] == ["running", "finished", "stopped", "diverged", "collapsed", None]
+    assert [r.get("status") for r in doc] == ["running", "finished", "stopped", "diverged", "collapsed", None,
+                                              "failed"]
     assert [r.get("conditional") for r in doc][:2] == [False, True] and doc[5]["error"].startswith("damaged")
     assert max(len(line) for line in table.splitlines()) <= 80, table
     lines = table.splitlines()
@@ -323,7 +326,7 @@ def test_runs_list_status_conditional_and_80_columns(home, mnist_dir, monkeypatc
     rows = [line.split() for line in lines[header + 1:]]
     assert rows[0][:5] == ["run-1", "running", "mnist", "dcgan", "bce"]
     assert rows[1][:6] == ["run-2", "finished", "mnist", "dcgan", "bce", "cond"] and rows[1][6] == "4/4"
-    assert [r[1] for r in rows[2:]] == ["stopped", "diverged", "collapsed", "damaged"]
+    assert [r[1] for r in rows[2:]] == ["stopped", "diverged", "collapsed", "damaged", "failed"]
     assert rows[2][5] == "2/4"
     shutil.rmtree(home / "runs")
 
@@ -334,3 +337,49 @@ def test_prune_keeps_protected_steps(tmp_path):
         (run.checkpoints_dir / f"step-{step}.safetensors").write_bytes(b"x")
     assert [p.name for p in run.prune_checkpoints(1, protect={4})] == ["step-2.safetensors", "step-6.safetensors"]
     assert [s for s, _ in run.checkpoints()] == [4, 8]
+
+
+def test_latest_skips_runs_without_a_checkpoint_and_says_so(home, mnist_dir, tmp_path):
+    """Issue #26: a newer run that failed before its first checkpoint (here: its checkpoints
+    removed) is not what gan sample / evaluate / export latest load: they take the newest run
+    with a checkpoint and name the skipped one."""
+    from typer.testing import CliRunner
+
+    from gancli.cli import app
+    from gancli.runs import RunStore
+
+    runner = CliRunner()
+    base = ["-q", "train", "--arch", "mlp", "--clusters", "0", "--limit", "128", "--batch-size", "32",
+            "--device", "cpu", "--sample-every", "0", "--steps", "2"]
+    assert runner.invoke(app, base).exit_code == 0
+    assert runner.invoke(app, base).exit_code == 0
+    newer = RunStore(home).resolve("run-2")
+    for _, path in newer.checkpoints():
+        path.unlink()
+    r = runner.invoke(app, ["sample", "latest", "-n", "4", "-o", str(tmp_path / "g.png"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert "latest: using run-1, the newest run with a checkpoint (run-2 has none" in r.stderr
+    assert "/runs/run-1/checkpoints/" in json.loads(r.stdout)["source"]
+    r = runner.invoke(app, ["export", "latest", "--format", "safetensors", "-o", str(tmp_path / "bundle")])
+    assert r.exit_code == 0 and "using run-1" in r.output
+    r = runner.invoke(app, ["sample", "run-2", "-n", "4", "-o", str(tmp_path / "h.png")])  # asked by name: the error
+    assert r.exit_code == 1 and "run run-2 has no checkpoints yet" in r.output
+
+
+def test_runs_rm_of_a_symlinked_run_says_what_to_do(home):
+    """Issue #26: `gan runs rm` of a run that is a symbolic link (inside the store) gave shutil's
+    "Cannot call rmtree on a symbolic link"; now a one-line refusal naming both ways out."""
+    from typer.testing import CliRunner
+
+    from gancli.cli import app
+    from gancli.config import RunConfig
+
+    run = RunStore(home).create()
+    run.write_config(RunConfig().to_dict(), {})
+    link = run.path.parent / "run-7"
+    link.symlink_to(run.path)
+    r = CliRunner().invoke(app, ["runs", "rm", "run-7", "--yes"])
+    assert r.exit_code == 2, r.output
+    assert f"refusing to delete run-7: it is a symbolic link to {run.path.resolve()}" in r.output
+    assert f"`rm {link}`" in r.output and "`gan runs rm run-1`" in r.output
+    assert link.is_symlink() and run.path.is_dir()

@@ -443,6 +443,11 @@ class RunStore:
         """Delete ``run``. Raises UsageError if it is outside the store or being trained."""
         if run.path.parent.resolve() != self.runs_dir.resolve():
             raise UsageError(f"refusing to delete {run.path}: it is not inside {self.runs_dir}")
+        if run.path.is_symlink():  # shutil.rmtree refuses links ("Cannot call rmtree on a symbolic link")
+            target = run.path.resolve()
+            raise UsageError(f"refusing to delete {run.id}: it is a symbolic link to {target}; remove the link "
+                             f"itself with `rm {run.path}`" + (f", or the run with `gan runs rm {target.name}`"
+                                                              if target.parent == self.runs_dir.resolve() else ""))
         owner = run.lock_owner()
         if owner is not None:
             raise GancliError(f"refusing to delete {run.id}: it is being trained by pid {owner.get('pid')} "

@@ -151,10 +151,27 @@ def resolve_generator_source(ctx: typer.Context, ref: str, checkpoint: str, fall
             raise UsageError("--checkpoint applies to runs, not to an exported bundle")
         run_id = read_bundle_config(path).get("meta", {}).get("source_run")
         return GeneratorSource(path, path.resolve().name, run_id if isinstance(run_id, str) else None)
-    r = state(ctx).store().resolve(ref)
+    store = state(ctx).store()
+    r = newest_run_with_a_checkpoint(store) if ref == "latest" and checkpoint == "latest" else None
+    r = r or store.resolve(ref)
     path = r.checkpoint_path(checkpoint)
     warn_if_collapsed(r, path)
     return GeneratorSource(path, r.id, r.id, r if checkpoint == "latest" else None)
+
+
+def newest_run_with_a_checkpoint(store: RunStore) -> Run | None:
+    """What ``latest`` means to a command that loads a generator: the newest run with a step
+    checkpoint, saying which newer runs it skipped and why (a run that failed or was stopped
+    before its first checkpoint); None when no run has one (``RunStore.resolve`` then explains)."""
+    skipped = []
+    for run in reversed(store.list()):
+        if run.checkpoints():
+            if skipped:
+                console.warn(f"latest: using {run.id}, the newest run with a checkpoint ({', '.join(skipped)} "
+                             f"{'has' if len(skipped) == 1 else 'have'} none: failed or stopped before the first)")
+            return run
+        skipped.append(run.id)
+    return None
 
 
 def warn_if_collapsed(run: Run, path: Path) -> None:

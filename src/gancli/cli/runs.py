@@ -21,11 +21,14 @@ app = typer.Typer(help="List, show, delete and unlock runs.", no_args_is_help=Tr
 
 def _status(run: Run, step: int, steps: int) -> str:
     """``running`` (a live process holds the lock), ``finished`` (checkpoint at the last step),
-    ``diverged`` / ``collapsed`` (the run's own stop record is its newest record), else ``stopped``."""
+    ``failed`` (no checkpoint: it failed or was stopped before the first one), ``diverged`` /
+    ``collapsed`` (the run's own stop record is its newest record), else ``stopped``."""
     if run.lock_owner() is not None:
         return "running"
     if step >= steps:
         return "finished"
+    if not step:
+        return "failed"
     try:
         records, _ = run.read_metrics_report()
     except (GancliError, OSError):
@@ -84,7 +87,8 @@ def list_runs(
     for col in ("id", "status", "dataset", "model", "steps", "created"):
         table.add_column(col, justify="right" if col == "steps" else "left", no_wrap=True,
                          overflow="ellipsis", max_width=22 if col == "dataset" else None)
-    colors = {"running": "cyan", "finished": "green", "stopped": "yellow", "diverged": "red", "collapsed": "red"}
+    colors = {"running": "cyan", "finished": "green", "stopped": "yellow", "diverged": "red", "collapsed": "red",
+              "failed": "red"}
     for r in rows:
         if "error" in r:
             table.add_row(r["id"], "[red]damaged[/]", f"gan runs show {r['id']}", "", "", "")

@@ -83,6 +83,33 @@ def newest_valid_checkpoint(run: Run, note: Callable[[str], None]) -> Checkpoint
     return None
 
 
+def check_config_matches_checkpoint(cfg: RunConfig, ckpt: Checkpoint, run_id: str) -> None:
+    """Refuse a resume whose config (config.json, plus the resume's options) differs from the
+    config embedded in the checkpoint in a field that may not change on resume: every field
+    but the resumable options (:data:`gancli.config.RESUMABLE_OPTIONS`), e.g. ``nz``, the widths,
+    the loss, the learning rates. Catches a hand-edited config.json before the weights load.
+
+    Raises:
+        GancliError: naming the first differing field, both values and what to do.
+    """
+    from gancli.config import option_specs
+
+    resumable = {(s.section, s.field) for s in option_specs() if s.resumable}
+    flags = {(s.section, s.field): s.flag for s in option_specs()}
+    now, then = cfg.to_dict(), ckpt.config.to_dict()
+    for section, fields in then.items():
+        if not isinstance(fields, dict):
+            continue
+        for key, old in fields.items():
+            new = now.get(section, {}).get(key, old)
+            if (section, key) in resumable or new == old:
+                continue
+            name = flags.get((section, key), f"{section}.{key}")
+            raise GancliError(f"{run_id}'s config.json has {section}.{key} = {new!r} but its checkpoint "
+                              f"{ckpt.path.name} was trained with {old!r} ({name} may not change on resume): "
+                              f"set it back to {old!r} in config.json, or start a new run")
+
+
 def preflight(cfg: RunConfig, world_size: int = 1, device: torch.device | None = None) -> torch.device:
     """Checks that need torch but no data: the architecture supports the image
     shape, the device exists and supports ``--precision``, and ``world_size``
@@ -223,6 +250,8 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
                 run = resume
             held.enter_context(run.lock())
             ckpt = newest_valid_checkpoint(run, note) if resume is not None else None
+            if ckpt is not None:
+                check_config_matches_checkpoint(cfg, ckpt, run.id)
             if resume is not None and ckpt is None:
                 reached = max((r.get("step", 0) for r in run.read_metrics() if isinstance(r.get("step"), int)),
                               default=0)
