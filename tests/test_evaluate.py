@@ -106,7 +106,8 @@ def test_evaluate_fast_is_10k_samples(trained):
 def test_evaluate_refuses_too_few_samples(trained):
     r = _cli("evaluate", "latest", "-n", "1000", "--json", home=trained)
     assert r.exit_code == 2
-    assert r.stdout == ""
+    error = json.loads(r.stdout)["error"]  # --json: the error object, nothing else (issue #26)
+    assert error["exit_code"] == 2 and error["kind"] == "usage" and "2,048" in error["message"]
     assert "2,048" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -201,7 +202,9 @@ def test_launched_rank_trains_the_config_it_is_handed(monkeypatch, tmp_path, mni
     from gancli.runs import RunStore
 
     (run,) = RunStore(home).list()
-    assert run.read_config() == cfg
+    # what the launcher resolved, with --precision auto made concrete (fp32: pinned in the suite)
+    assert cfg.train.precision == "auto"
+    assert run.read_config() == cfg.replace(train=dataclasses.replace(cfg.train, precision="fp32"))
 
 
 @pytest.mark.parametrize("args,message", [

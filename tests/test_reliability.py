@@ -34,9 +34,10 @@ def _spawn(home, *args):
                             stderr=subprocess.PIPE, text=True, env=_env(home))
 
 
-def _kill_after_progress(proc, rng):
-    """SIGKILL once training has logged a line, after a random extra delay; returns the
-    last logged step (a lower bound of the progress at the kill)."""
+def _kill_after_progress(proc, rng, checkpoints_dir=None):
+    """SIGKILL once training has logged a line (and, with ``checkpoints_dir``, once the run's
+    first checkpoint exists: a run killed before it may not be resumed, issue #26), after a
+    random extra delay; returns the last logged step (a lower bound of the progress at the kill)."""
     last = 0
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -46,6 +47,10 @@ def _kill_after_progress(proc, rng):
             break
         if proc.poll() is not None:
             raise AssertionError(proc.stderr.read())
+    while checkpoints_dir is not None and not list(checkpoints_dir.glob("step-*.safetensors")):
+        if proc.poll() is not None or time.time() > deadline:
+            raise AssertionError(f"no checkpoint in {checkpoints_dir}: {proc.stderr.read()}")
+        time.sleep(0.02)
     time.sleep(rng.uniform(0.0, 1.5))
     proc.kill()
     out, _ = proc.communicate()
@@ -71,8 +76,9 @@ def _kill_resume_cycle(home, kills, seed):
     total = 100000
     proc = _spawn(home, *TINY, "--steps", str(total))
     store = RunStore(home)
-    for _ in range(kills):
-        progress = _kill_after_progress(proc, rng)
+    first = home / "runs" / "run-1" / "checkpoints"
+    for i in range(kills):
+        progress = _kill_after_progress(proc, rng, first if i == 0 else None)
         run = store.resolve("run-1")
         _check_run(run, after_kill=True)
         assert (run.path / ".lock").exists()  # left by the killed process: stale

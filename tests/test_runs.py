@@ -383,3 +383,21 @@ def test_runs_rm_of_a_symlinked_run_says_what_to_do(home):
     assert f"refusing to delete run-7: it is a symbolic link to {run.path.resolve()}" in r.output
     assert f"`rm {link}`" in r.output and "`gan runs rm run-1`" in r.output
     assert link.is_symlink() and run.path.is_dir()
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 65536])
+def test_last_metrics_record_reads_from_the_end_like_the_whole_file(tmp_path, chunk):
+    """Issue #26 (run store at scale): runs list reads a run's newest record from the end of
+    metrics.jsonl; it must be the record a full read lists last, whatever the damage at the end."""
+    run = Run(tmp_path / "run-1")
+    run.path.mkdir()
+    assert run.last_metrics_record(chunk) is None  # no file
+    lines = [json.dumps({"kind": "train", "step": s, "loss_d": 0.5}) for s in range(1, 40)]
+    tails = ["", "\n", "\n\n", '{"kind": "stop", "step": 40, "reason": "diverged"}\n',
+             '{"kind": "stop", "step": 40, "reason": "diverged"}', '{"kind": "train", "st', "\xff\xfe torn\n",
+             '{"step": -1}\n[1, 2]\n']
+    for tail in tails:
+        run.metrics_path.write_bytes(("\n".join(lines) + "\n" + tail).encode("utf-8", "surrogateescape"))
+        assert run.last_metrics_record(chunk) == run.read_metrics()[-1], tail
+    run.metrics_path.write_text("garbage\n\n")
+    assert run.last_metrics_record(chunk) is None and run.read_metrics() == []

@@ -48,6 +48,21 @@ def default_home() -> Path:
     return Path(platformdirs.user_cache_dir("gancli"))
 
 
+def _valid_record(raw: bytes) -> dict[str, Any] | None:
+    """One line of ``metrics.jsonl`` as a record: a JSON object with an integer ``step`` >= 0 and,
+    when present, a string ``kind``; None for anything else (a blank or torn line, bad UTF-8)."""
+    if not raw.strip():
+        return None
+    try:
+        rec = json.loads(raw.decode("utf-8"))
+    except ValueError:  # also UnicodeDecodeError
+        return None
+    step = rec.get("step") if isinstance(rec, dict) else None
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0 or not isinstance(rec.get("kind", ""), str):
+        return None
+    return rec
+
+
 class Run:
     """One run directory."""
 
@@ -228,18 +243,38 @@ class Run:
         for raw in self.metrics_path.read_bytes().splitlines():
             if not raw.strip():
                 continue
-            try:
-                rec = json.loads(raw.decode("utf-8"))
-            except ValueError:  # also UnicodeDecodeError
-                skipped += 1
-                continue
-            step = rec.get("step") if isinstance(rec, dict) else None
-            if (not isinstance(step, int) or isinstance(step, bool) or step < 0
-                    or not isinstance(rec.get("kind", ""), str)):
+            rec = _valid_record(raw)
+            if rec is None:
                 skipped += 1
                 continue
             out.append(rec)
         return out, skipped
+
+    def last_metrics_record(self, chunk: int = 65536) -> dict[str, Any] | None:
+        """The newest valid record of ``metrics.jsonl`` (as :meth:`read_metrics_report` would list
+        last), read backwards from the end of the file in ``chunk``-byte blocks: a few KB of I/O
+        however long the file (``gan runs list`` on a run with a 1 GB metrics.jsonl). None when
+        there is no valid record."""
+        try:
+            f = open(self.metrics_path, "rb")
+        except OSError:
+            return None
+        with f:
+            end = f.seek(0, os.SEEK_END)
+            tail = b""
+            while end > 0:
+                start = max(0, end - chunk)
+                f.seek(start)
+                tail = f.read(end - start) + tail
+                end = start
+                lines = tail.split(b"\n")
+                complete = lines if start == 0 else lines[1:]  # the first piece may be a partial line
+                for raw in reversed(complete):
+                    rec = _valid_record(raw)
+                    if rec is not None:
+                        return rec
+                tail = lines[0] if start else b""
+            return None
 
     def truncate_metrics(self, after_step: int) -> None:
         """Drop training records past ``after_step`` (used on resume)."""

@@ -29,12 +29,9 @@ def _status(run: Run, step: int, steps: int) -> str:
         return "finished"
     if not step:
         return "failed"
-    try:
-        records, _ = run.read_metrics_report()
-    except (GancliError, OSError):
-        records = []
-    if records and records[-1].get("kind") == "stop":
-        return {"diverged": "diverged", "collapse": "collapsed"}.get(records[-1].get("reason"), "stopped")
+    last = run.last_metrics_record()  # from the end of the file: metrics.jsonl may be huge
+    if last is not None and last.get("kind") == "stop":
+        return {"diverged": "diverged", "collapse": "collapsed"}.get(last.get("reason"), "stopped")
     return "stopped"
 
 
