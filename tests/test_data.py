@@ -352,3 +352,28 @@ def test_rgb_to_gray_matches_pil():
     x = np.random.default_rng(2).integers(0, 256, (16, 16, 3), dtype=np.uint8)
     ours = rgb_to_gray(torch.from_numpy(x).permute(2, 0, 1)[None])[0, 0].numpy()
     assert np.array_equal(ours, np.array(Image.fromarray(x).convert("L")))
+
+
+def test_labels_outside_the_classes_are_refused_at_load_naming_the_file(tmp_path, mnist_dir, home):
+    """Issue #26: a labels file with 254 in a 10-class set trained a conditional G silently; now
+    loading the split fails with one line naming the file, before a run directory exists."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from gancli.cli import app
+
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        shutil.copy(mnist_dir / "MNIST" / "raw" / name, raw / name)
+    labels = bytearray((raw / "train-labels-idx1-ubyte").read_bytes())
+    labels[8 + 17] = 254  # the 18th label (after the 8-byte idx header)
+    (raw / "train-labels-idx1-ubyte").write_bytes(bytes(labels))
+    r = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "data"), "train", "--conditional", "--arch", "mlp",
+                                 "--limit", "64", "-b", "32", "--steps", "1", "--no-download"])
+    assert r.exit_code == 1, r.output
+    assert (f"MNIST labels in {raw / 'train-labels-idx1-ubyte'} are damaged: label 254 at index 17 (1 such) is "
+            "outside the 10 classes 0-9") in r.output
+    assert not (home / "runs").exists() or not list((home / "runs").glob("run-*"))

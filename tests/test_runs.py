@@ -401,3 +401,24 @@ def test_last_metrics_record_reads_from_the_end_like_the_whole_file(tmp_path, ch
         assert run.last_metrics_record(chunk) == run.read_metrics()[-1], tail
     run.metrics_path.write_text("garbage\n\n")
     assert run.last_metrics_record(chunk) is None and run.read_metrics() == []
+
+
+def test_read_metrics_keeps_every_kth_training_record_and_all_others(tmp_path):
+    """Issue #26: gan report on a huge metrics.jsonl reads it line by line and keeps every k-th
+    training record (and the newest), every evaluation, monitor and stop record."""
+    run = Run(tmp_path / "run-1")
+    run.path.mkdir()
+    lines = []
+    for s in range(1, 1001):
+        lines.append(json.dumps({"kind": "train", "step": s, "loss_d": 0.5}))
+        if s % 100 == 0:
+            lines.append(json.dumps({"kind": "eval", "step": s, "fd_lenet": 10.0}))
+    lines.append("{torn")
+    run.metrics_path.write_text("\n".join(lines) + "\n")
+    full, skipped = run.read_metrics_report()
+    assert len(full) == 1010 and skipped == 1
+    few, skipped = run.read_metrics_report(max_train_records=100)  # 1011 lines: every 11th train record
+    trains = [r["step"] for r in few if r["kind"] == "train"]
+    assert trains == [*range(1, 1001, 11), 1000] and skipped == 1
+    assert [r["step"] for r in few if r["kind"] == "eval"] == list(range(100, 1001, 100))
+    assert run.read_metrics_report(max_train_records=5000) == (full, 1)  # short files: everything

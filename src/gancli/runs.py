@@ -233,21 +233,41 @@ class Run:
         """The valid records of ``metrics.jsonl`` (see :meth:`read_metrics_report`)."""
         return self.read_metrics_report()[0]
 
-    def read_metrics_report(self) -> tuple[list[dict[str, Any]], int]:
+    def read_metrics_report(self, max_train_records: int | None = None) -> tuple[list[dict[str, Any]], int]:
         """``(records, skipped)``: the records of ``metrics.jsonl`` that are JSON objects with an
         integer ``step`` >= 0 and, when present, a string ``kind``; ``skipped`` counts the other
-        non-empty lines (a torn last line, invalid UTF-8, wrong types), which are left out."""
+        non-empty lines (a torn last line, invalid UTF-8, wrong types), which are left out.
+
+        The file is read line by line. With ``max_train_records``, a file with more lines than
+        that keeps every k-th training record (k = lines / ``max_train_records``, rounded up) and
+        the newest one, and every record of the other kinds (evaluations, monitor checks, stops),
+        so ``gan report`` on a 1 GB metrics.jsonl holds a few thousand records, not millions."""
         if not self.metrics_path.exists():
             return [], 0
-        out, skipped = [], 0
-        for raw in self.metrics_path.read_bytes().splitlines():
-            if not raw.strip():
-                continue
-            rec = _valid_record(raw)
-            if rec is None:
-                skipped += 1
-                continue
-            out.append(rec)
+        stride = 1
+        if max_train_records:
+            with open(self.metrics_path, "rb") as f:
+                lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 22), b""))
+            stride = max(1, -(-lines // max_train_records))
+        out, skipped, trains, dropped = [], 0, 0, None
+        with open(self.metrics_path, "rb") as f:
+            for raw in f:
+                if not raw.strip():
+                    continue
+                if stride > 1 and b'"kind": "train"' in raw:  # json.dumps' spacing: a cheap test before parsing
+                    trains += 1
+                    if (trains - 1) % stride:
+                        dropped = raw
+                        continue
+                    dropped = None
+                rec = _valid_record(raw)
+                if rec is None:
+                    skipped += 1
+                    continue
+                out.append(rec)
+        last = _valid_record(dropped) if dropped is not None else None
+        if last is not None:  # the newest training record is always kept
+            out.append(last)
         return out, skipped
 
     def last_metrics_record(self, chunk: int = 65536) -> dict[str, Any] | None:

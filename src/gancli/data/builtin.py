@@ -87,7 +87,21 @@ class _IdxDigits(DatasetSource):
         except (RuntimeError, OSError) as e:  # torchvision: "Dataset not found" / download failure
             raise not_found(cls.title, raw, f"{', '.join(cls.files)} (or their .gz)", f"{cls.folder}/raw/",
                             cfg, first_line(e)) from None
-        return ImageData(ds.data.unsqueeze(1).contiguous(), ds.targets.long(), list(ds.classes))
+        labels = ds.targets.long()
+        check_labels(labels, len(ds.classes), raw / f"{prefix}-labels-idx1-ubyte", cls.title)
+        return ImageData(ds.data.unsqueeze(1).contiguous(), labels, list(ds.classes))
+
+
+def check_labels(labels, num_classes: int, where: Path, title: str) -> None:
+    """Raise :class:`GancliError` naming ``where`` when a label of ``labels`` ``(N,)`` int64 is
+    outside ``0 .. num_classes - 1`` (a damaged labels file trains a conditional G on classes
+    that do not exist). Checked once, when the split loads."""
+    bad = ((labels < 0) | (labels >= num_classes)).nonzero()
+    if len(bad):
+        i = int(bad[0, 0])
+        raise GancliError(f"{title} labels in {where} are damaged: label {int(labels[i])} at index {i} "
+                          f"({len(bad):,} such) is outside the {num_classes} classes 0-{num_classes - 1}; "
+                          "replace the file with an intact copy")
 
 
 @DATASETS.register("mnist", "MNIST handwritten digits, 60k/10k 28x28 grayscale (LeCun et al. 1998)")
@@ -174,7 +188,9 @@ class CIFAR10(DatasetSource):
         labels = [int(y) for b in batches for y in b["labels"]]
         names = cls._read(base / cls.meta_file)["label_names"]
         classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
-        return ImageData(torch.from_numpy(data), torch.tensor(labels, dtype=torch.int64), classes)
+        targets = torch.tensor(labels, dtype=torch.int64)
+        check_labels(targets, len(classes), base, "CIFAR-10")
+        return ImageData(torch.from_numpy(data), targets, classes)
 
     @staticmethod
     def _read(path: Path) -> dict[str, Any]:

@@ -205,6 +205,11 @@ class RunData:
         }
 
 
+#: ``gan report`` plots at most about this many training records per run (every k-th of a longer
+#: metrics.jsonl, and the newest): a 1 GB file stays within a few hundred MB of memory.
+MAX_TRAIN_RECORDS = 20_000
+
+
 def load_run(run: Run) -> RunData:
     """Read ``run``'s config.json, metrics.jsonl, sample grids and checkpoint headers.
 
@@ -213,7 +218,7 @@ def load_run(run: Run) -> RunData:
         OSError: the run directory cannot be read.
     """
     doc = run.read_config_doc()
-    records, skipped = run.read_metrics_report()
+    records, skipped = run.read_metrics_report(max_train_records=MAX_TRAIN_RECORDS)
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for rec in records:
         by_kind.setdefault(rec.get("kind", "train"), []).append(rec)
