@@ -48,6 +48,17 @@ def default_home() -> Path:
     return Path(platformdirs.user_cache_dir("gancli"))
 
 
+def _step_files(folder: Path) -> list[tuple[int, Path]]:
+    """``(step, path)`` of the ``step-<S>.safetensors`` files in ``folder``, oldest first."""
+    out = []
+    if folder.is_dir():
+        for p in folder.iterdir():
+            m = _CKPT_RE.fullmatch(p.name)
+            if m:
+                out.append((int(m.group(1)), p))
+    return sorted(out)
+
+
 def _valid_record(raw: bytes) -> dict[str, Any] | None:
     """One line of ``metrics.jsonl`` as a record: a JSON object with an integer ``step`` >= 0 and,
     when present, a string ``kind``; None for anything else (a blank or torn line, bad UTF-8)."""
@@ -142,13 +153,7 @@ class Run:
     # -- checkpoints
     def checkpoints(self) -> list[tuple[int, Path]]:
         """``(step, path)`` of the step checkpoints, oldest first."""
-        out = []
-        if self.checkpoints_dir.is_dir():
-            for p in self.checkpoints_dir.iterdir():
-                m = _CKPT_RE.fullmatch(p.name)
-                if m:
-                    out.append((int(m.group(1)), p))
-        return sorted(out)
+        return _step_files(self.checkpoints_dir)
 
     @property
     def damaged_dir(self) -> Path:
@@ -158,13 +163,7 @@ class Run:
 
     def damaged_checkpoints(self) -> list[tuple[int, Path]]:
         """``(step, path)`` of the set-aside checkpoints in :attr:`damaged_dir`, oldest first."""
-        out = []
-        if self.damaged_dir.is_dir():
-            for p in self.damaged_dir.iterdir():
-                m = _CKPT_RE.fullmatch(p.name)
-                if m:
-                    out.append((int(m.group(1)), p))
-        return sorted(out)
+        return _step_files(self.damaged_dir)
 
     def no_checkpoint_message(self) -> str:
         """Why the run has no checkpoint to load, naming the set-aside ones and how to use them."""
