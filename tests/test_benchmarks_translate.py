@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,6 +24,7 @@ def _module():
     return module
 
 
+@pytest.mark.slow  # ~10 s; the FLOP count of a step stays in the default suite
 def test_quick_run_measures_both_training_steps(tmp_path):
     out = tmp_path / "quick.json"
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}

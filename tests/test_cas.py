@@ -125,6 +125,7 @@ def test_mix_trains_on_real_plus_generated_against_real_alone_for_as_many_steps(
                                       mix=1.0)
 
 
+@pytest.mark.slow  # ~20 s; the API path stays in the default suite (test_run_eval)
 def test_cli_cas_on_a_conditional_run_appends_its_protocol(home, mnist_dir):
     assert gan("train", "--conditional", "--steps", "4", *TINY).exit_code == 0
     r = gan("evaluate", "latest", "--cas", "-n", "256", "--cas-epochs", "1", "--json")

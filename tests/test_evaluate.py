@@ -190,6 +190,7 @@ def test_lenet_protocol_refuses_other_shapes():
         LeNetExtractor.check_shape(3, 32)
 
 
+@pytest.mark.slow  # ~27 s: three trainings with evaluations
 def test_eval_every_keeps_best_and_does_not_change_training(home, mnist_dir, tmp_path):
     common = ["train", "--arch", "mlp", "--limit", "512", "--steps", "30", "--device", "cpu", "--log-every", "10",
               "--seed", "3"]
@@ -234,6 +235,7 @@ def test_eval_every_refuses_few_samples(home):
     assert not (home / "runs").exists() or not any((home / "runs").iterdir())
 
 
+@pytest.mark.slow  # ~12 s
 def test_evaluate_image_folder_matches_the_run(trained, tmp_path, mnist_dir):
     """`--fake DIR` of the PNGs `gan sample --individual` wrote scores like the run itself
     (same latents; only the 8-bit rounding of the PNGs differs)."""

@@ -97,7 +97,7 @@ def _kill_resume_cycle(home, kills, seed):
 
 
 def test_kill_minus_9_and_resume(home, mnist_dir):
-    _kill_resume_cycle(home, kills=2, seed=1)
+    _kill_resume_cycle(home, kills=1, seed=1)  # 20 kills in the slow suite
 
 
 @pytest.mark.slow

@@ -57,6 +57,7 @@ def test_signal_checkpoints_and_exits_with_resume_hint(home, mnist_dir, sig, cod
     assert steps == sorted(steps) and steps[-1] == ckpt.step + 3
 
 
+@pytest.mark.slow  # ~12 s; the first interrupt's checkpoint and exit code stay in the default suite
 def test_second_interrupt_aborts_without_partial_files(home, mnist_dir):
     proc = _start(home, "--checkpoint-every", "1")
     _wait_for_training(proc)
