@@ -63,20 +63,18 @@ def newest_valid_checkpoint(run: Run, note: Callable[[str], None]) -> Checkpoint
     overwrites it.
 
     Raises:
-        GancliError: the run has checkpoints but none of them holds a usable training state.
+        GancliError: no checkpoint holds a usable training state and some are set aside in
+            ``checkpoints/damaged/`` (by this call or an earlier resume).
     """
-    damaged = []
     for _, path in reversed(run.checkpoints()):
         try:
             return load_checkpoint(path, device="cpu")
         except GancliError as e:
-            aside = run.damaged_dir
-            aside.mkdir(exist_ok=True)
-            path.replace(aside / path.name)
-            damaged.append(path.name)
-            note(f"moved damaged checkpoint {path.name} to {aside}/ ({e})")
-    if damaged or run.damaged_checkpoints():  # now, or by an earlier resume: never start over silently
-        aside = run.damaged_checkpoints()
+            run.damaged_dir.mkdir(exist_ok=True)
+            path.replace(run.damaged_dir / path.name)
+            note(f"moved damaged checkpoint {path.name} to {run.damaged_dir}/ ({e})")
+    aside = run.damaged_checkpoints()  # set aside now, or by an earlier resume: never start over silently
+    if aside:
         raise GancliError(f"no checkpoint of {run.id} holds a usable training state ({len(aside)} set aside in "
                           f"{run.damaged_dir}/: {', '.join(p.name for _, p in aside)}; their generators may still "
                           f"load: gan sample {run.id} --checkpoint damaged/step-{aside[-1][0]}); start a new run")
@@ -253,8 +251,8 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             if ckpt is not None:
                 check_config_matches_checkpoint(cfg, ckpt, run.id)
             if resume is not None and ckpt is None:
-                reached = max((r.get("step", 0) for r in run.read_metrics() if isinstance(r.get("step"), int)),
-                              default=0)
+                newest = run.last_metrics_record()  # from the end of the file: no full read
+                reached = newest["step"] if newest is not None else 0
                 if reached > 0:  # it trained: resuming from step 0 would erase that history
                     raise GancliError(f"{run.id} trained to step {reached} but kept no checkpoint to resume from "
                                       f"({run.checkpoints_dir}); start a new run (its records stay in {run.id})")
