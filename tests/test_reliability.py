@@ -446,6 +446,56 @@ def test_damaged_training_state_is_moved_aside_never_deleted(home, mnist_dir):
     assert s.exit_code == 2 and "valid choices: damaged/step-5, damaged/step-10, damaged/step-15" in s.output
 
 
+def _first_tensor(path, prefix):
+    import struct
+
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    return sorted(k for k in json.loads(raw[8:8 + n]) if k.startswith(prefix))[0]
+
+
+def test_resume_from_a_set_aside_checkpoint(home, mnist_dir):
+    """Issue #26: with every checkpoint set aside (RNG data damaged), ``--resume RUN --from
+    damaged/step-N`` continues from step N with re-seeded random streams; the records past N
+    are kept in metrics.past-step-N.jsonl, config.json records the resume; a checkpoint whose
+    generator is damaged is refused; --from needs --resume and a set-aside checkpoint, and is
+    refused while a usable checkpoint exists."""
+    run = _three_checkpoints(home)
+    for _, path in run.checkpoints():
+        _flip_tensor_byte(path, "rng.torch")
+    r = CliRunner().invoke(app, ["-q", "train", "--resume", run.id, "--steps", "25"])
+    assert r.exit_code == 1 and "gan train --resume run-1 --from damaged/step-15" in r.output
+    past = [x for x in run.read_metrics() if x["step"] > 10]
+    assert past
+
+    r = CliRunner().invoke(app, ["-q", "train", "--from", "damaged/step-10"])
+    assert r.exit_code == 2 and "--from damaged/step-10 continues a run: give it with --resume RUN" in r.output
+    r = CliRunner().invoke(app, ["-q", "train", "--resume", run.id, "--from", "step-10"])
+    assert r.exit_code == 2 and "valid choices: damaged/step-5, damaged/step-10, damaged/step-15" in r.output
+    r = CliRunner().invoke(app, ["-q", "train", "--resume", run.id, "--from", "damaged/step-7"])
+    assert r.exit_code == 2 and "no set-aside checkpoint 'damaged/step-7'" in r.output
+    broken = run.checkpoints_dir / "damaged" / "step-5.safetensors"
+    _flip_tensor_byte(broken, _first_tensor(broken, "generator."))
+    r = CliRunner().invoke(app, ["-q", "train", "--resume", run.id, "--from", "damaged/step-5", "--steps", "25"])
+    assert r.exit_code == 1 and "cannot continue training: its 'generator' part is damaged" in r.output
+    assert "Traceback" not in r.output and not run.checkpoints()
+
+    r = CliRunner().invoke(app, ["train", "--resume", run.id, "--from", "damaged/step-10", "--steps", "20"])
+    assert r.exit_code == 0, r.output
+    assert "continuing run-1 from damaged/step-10 (step 10); damaged parts left out: rng" in r.output
+    assert [s for s, _ in run.checkpoints()] == [15, 20]
+    assert [x["step"] for x in run.read_metrics() if x["kind"] == "train"] == [5, 10, 15, 20]
+    kept = [json.loads(line) for line in (run.path / "metrics.past-step-10.jsonl").read_text().splitlines()]
+    assert kept == past
+    resume = run.read_config_doc()["meta"]["resumes"][-1]
+    assert (resume["from_step"], resume["from_checkpoint"], resume["lost"]) == (10, "damaged/step-10", ["rng"])
+    # the run goes on as any other from here; --from is refused while a usable checkpoint exists
+    r = CliRunner().invoke(app, ["-q", "train", "--resume", run.id, "--from", "damaged/step-15", "--steps", "30"])
+    assert r.exit_code == 2 and "still has a usable checkpoint (step-20.safetensors)" in r.output
+    assert CliRunner().invoke(app, ["-q", "train", "--resume", run.id, "--steps", "25"]).exit_code == 0
+    assert [s for s, _ in run.checkpoints()][-1] == 25
+
+
 def test_resume_of_a_run_that_trained_but_kept_no_checkpoint_refuses(home, mnist_dir):
     """Issue #26: records up to step 15 and no checkpoint (deleted by hand, or a kill before the
     first one): a resume exits 1 and leaves metrics.jsonl as it was, instead of truncating it

@@ -127,6 +127,8 @@ class Checkpoint:
     config: RunConfig
     state: dict[str, Any]
     tensors: dict[str, torch.Tensor]
+    #: parts whose data failed their checksum and were left out (:func:`salvage_checkpoint`)
+    lost: tuple[str, ...] = ()
 
     @property
     def step(self) -> int:
@@ -148,7 +150,8 @@ class Checkpoint:
             raise GancliError(f"checkpoint {self.path} is damaged (part {name!r}: missing tensor {e})") from None
 
     def has(self, name: str) -> bool:
-        return name in self.state.get("structure", {})
+        """Whether the checkpoint holds the part ``name`` (a part lost to damage does not count)."""
+        return name in self.state.get("structure", {}) and name not in self.lost
 
 
 def read_header(path: str | os.PathLike) -> dict[str, str]:
@@ -214,6 +217,44 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         if wanted and _digest(tensors, name) != digest:
             raise GancliError(f"checkpoint {path} is damaged (checksum mismatch in {name!r})")
     return Checkpoint(path, config, state, tensors)
+
+
+#: Parts a training run can continue without (:func:`salvage_checkpoint`): the RNG states
+#: (re-seeded), the fp16 loss scalers (a fresh scale) and a task step's own state (CycleGAN's
+#: image pools, refilled).
+EXPENDABLE_PARTS = ("rng", "scaler_d", "scaler_g", "task_step")
+
+
+def salvage_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
+                       expendable: tuple[str, ...] = EXPENDABLE_PARTS) -> Checkpoint:
+    """Read a checkpoint for ``gan train --resume RUN --from damaged/step-N``: like
+    :func:`load_checkpoint`, but a part of ``expendable`` whose data fails its checksum is left
+    out and named in :attr:`Checkpoint.lost` instead of failing the whole file.
+
+    Raises:
+        GancliError: the header is damaged, or a part training needs (generator,
+            discriminator, EMA generator, optimizers) fails its checksum (named).
+    """
+    path = Path(path)
+    meta = read_header(path)
+    try:
+        names = list(json.loads(meta["state"])["structure"])
+    except (KeyError, TypeError, ValueError):
+        return load_checkpoint(path, device)  # raises with the reason
+    lost = []
+    for name in names:
+        try:
+            load_checkpoint(path, "cpu", prefixes=(name,))
+        except GancliError as e:
+            if name not in expendable:
+                raise GancliError(f"checkpoint {path} cannot continue training: its {name!r} part is damaged "
+                                  f"({e}); train a new run") from None
+            lost.append(name)
+    if not lost:
+        return load_checkpoint(path, device)
+    ckpt = load_checkpoint(path, device, prefixes=tuple(n for n in names if n not in lost))
+    ckpt.lost = tuple(lost)
+    return ckpt
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", ema: bool = True) -> torch.nn.Module:

@@ -295,6 +295,21 @@ class Run:
                 tail = lines[0] if start else b""
             return None
 
+    def set_aside_metrics(self, after_step: int) -> Path | None:
+        """Copy the records past ``after_step`` into ``metrics.past-step-<after_step>.jsonl``
+        (``-2``, ``-3``... when taken) before a resume from an older, set-aside checkpoint
+        truncates them (:meth:`truncate_metrics`): history is kept, never erased. Returns the
+        file, or None when no record is past ``after_step``."""
+        past = [r for r in self.read_metrics() if r["step"] > after_step]
+        if not past:
+            return None
+        path, n = self.path / f"metrics.past-step-{after_step}.jsonl", 1
+        while path.exists():
+            n += 1
+            path = self.path / f"metrics.past-step-{after_step}-{n}.jsonl"
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in past))
+        return path
+
     def truncate_metrics(self, after_step: int) -> None:
         """Drop training records past ``after_step`` (used on resume)."""
         if not self.metrics_path.exists():

@@ -146,6 +146,11 @@ COMMAND_OPTIONS: dict[str, tuple[type, Any]] = {
                                  autocompletion=complete_run,
                                  help="Continue RUN (run-N, N, latest or a run directory) from its newest valid "
                                  "checkpoint; --steps/--epochs extend it.")),
+    "resume_from": (str, typer.Option(None, "--from", metavar="CHECKPOINT", rich_help_panel=RUN, show_default=False,
+                                      help="With --resume: continue from a checkpoint set aside as damaged "
+                                      "(damaged/step-N) when none of the run's checkpoints is usable; lost RNG "
+                                      "states are re-seeded (not bitwise), later records kept in "
+                                      "metrics.past-step-N.jsonl.")),
     "preset": (str, typer.Option(None, "--preset", rich_help_panel=RUN, show_default=False, metavar="NAME",
                                  autocompletion=complete_names(lambda: [e.name for e in registry("preset")]),
                                  help="Known-good recipe (see --list-presets); explicit flags win.")),
@@ -222,6 +227,8 @@ def train(ctx: typer.Context, **options: Any) -> None:
 
       gan train --resume latest --steps 4000
 
+      gan train --resume run-3 --from damaged/step-2000
+
       gan train --dataset mnist --arch dcgan --nproc 2
     """
     from gancli.engine.ranks import env_ranks
@@ -248,10 +255,13 @@ def train(ctx: typer.Context, **options: Any) -> None:
 
         doc = json.loads(Path(launched).read_text("utf-8"))
         cfg, run = RunConfig.from_dict(doc["config"]), (Run(doc["resume"]) if doc["resume"] else None)
-        _train(st, store, cfg, run, as_json=as_json)
+        _train(st, store, cfg, run, as_json=as_json, resume_from=doc.get("from"))
         return
 
-    resume, preset, dry_run, nproc = (options.pop(k) for k in ("resume", "preset", "dry_run", "nproc"))
+    resume, resume_from, preset, dry_run, nproc = (
+        options.pop(k) for k in ("resume", "resume_from", "preset", "dry_run", "nproc"))
+    if resume_from is not None and resume is None:
+        raise UsageError(f"--from {resume_from} continues a run: give it with --resume RUN")
     lr = options.pop("lr")
     options["lr_g"] = options["lr_g"] if options["lr_g"] is not None else lr
     options["lr_d"] = options["lr_d"] if options["lr_d"] is not None else lr
@@ -288,15 +298,15 @@ def train(ctx: typer.Context, **options: Any) -> None:
             if dist is not None:
                 distributed.teardown(dist)
             return
-        _launch_processes(st, nproc, cfg, run, as_json)
-    _train(st, store, cfg, run, dist, device, as_json=as_json)
+        _launch_processes(st, nproc, cfg, run, as_json, resume_from)
+    _train(st, store, cfg, run, dist, device, as_json=as_json, resume_from=resume_from)
 
 
 train.__signature__ = _signature()  # type: ignore[attr-defined]
 train.__annotations__ = {p.name: p.annotation for p in train.__signature__.parameters.values()}  # type: ignore[attr-defined]
 
 
-def _train(st, store, cfg, run, dist=None, device=None, as_json: bool = False) -> None:
+def _train(st, store, cfg, run, dist=None, device=None, as_json: bool = False, resume_from: str | None = None) -> None:
     """Train ``cfg`` in this process (one of several under torchrun: joins their process
     group unless ``dist`` is given), with signal handling."""
     from gancli.engine import distributed
@@ -308,7 +318,7 @@ def _train(st, store, cfg, run, dist=None, device=None, as_json: bool = False) -
     with StopOnSignal() as stop:
         try:
             run, result = launch(cfg, store, st.data_path, resume=run, reporter=reporter, should_stop=stop,
-                                 dist=dist, device=device)
+                                 dist=dist, device=device, resume_from=resume_from)
         except KeyboardInterrupt:
             console.error("aborted by a second interrupt; the newest checkpoint on disk is intact")
             raise typer.Exit(130) from None
@@ -347,7 +357,7 @@ def _summary(run, result) -> dict[str, Any]:
             "checkpoint": str(result.last_checkpoint) if result.last_checkpoint else None}
 
 
-def _launch_processes(st, nproc: int, cfg, run, as_json: bool = False) -> None:
+def _launch_processes(st, nproc: int, cfg, run, as_json: bool = False, resume_from: str | None = None) -> None:
     """``gan train --nproc N``: run ``gan train`` in N processes through torchrun's standalone
     launcher, handing them this process's resolved config (:data:`LAUNCH_ENV`), then exit
     with their exit code."""
@@ -358,7 +368,8 @@ def _launch_processes(st, nproc: int, cfg, run, as_json: bool = False) -> None:
     fd, path = tempfile.mkstemp(prefix="gancli-launch-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"config": cfg.to_dict(), "resume": str(run.path) if run is not None else None}, f)
+            json.dump({"config": cfg.to_dict(), "resume": str(run.path) if run is not None else None,
+                       "from": resume_from}, f)
         os.environ[LAUNCH_ENV] = path
         argv = (["--quiet"] if console.settings.quiet else []) + ["--verbose"] * console.settings.verbose
         argv += ["train"] + (["--json"] if as_json else [])

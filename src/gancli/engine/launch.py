@@ -77,8 +77,43 @@ def newest_valid_checkpoint(run: Run, note: Callable[[str], None]) -> Checkpoint
     if aside:
         raise GancliError(f"no checkpoint of {run.id} holds a usable training state ({len(aside)} set aside in "
                           f"{run.damaged_dir}/: {', '.join(p.name for _, p in aside)}; their generators may still "
-                          f"load: gan sample {run.id} --checkpoint damaged/step-{aside[-1][0]}); start a new run")
+                          f"load: gan sample {run.id} --checkpoint damaged/step-{aside[-1][0]}); continue from one with "
+                          f"gan train --resume {run.id} --from damaged/step-{aside[-1][0]}, or start a new run")
     return None
+
+
+def salvaged_checkpoint(run: Run, which: str, note: Callable[[str], None]) -> Checkpoint:
+    """``gan train --resume RUN --from damaged/step-N``: the set-aside checkpoint ``which`` of
+    ``run``, read by :func:`~gancli.checkpoint.salvage_checkpoint` (lost RNG states, loss scalers
+    or image pools start afresh, each named in a note; the run goes on, not bitwise as if it
+    had never stopped). Only for a run none of whose checkpoints holds a usable training state.
+
+    Raises:
+        UsageError: ``which`` is not a set-aside checkpoint (the valid choices named), or the
+            run still has a usable checkpoint (resume without ``--from``).
+        GancliError: a part training needs is damaged too.
+    """
+    from gancli.checkpoint import salvage_checkpoint
+
+    if not str(which).startswith("damaged/"):
+        choices = ", ".join(f"damaged/step-{s}" for s, _ in run.damaged_checkpoints()) or "(none set aside)"
+        raise UsageError(f"--from takes a checkpoint set aside in {run.damaged_dir}/, got {which!r}; "
+                         f"valid choices: {choices}")
+    path = run.checkpoint_path(which)  # UsageError naming the choices
+    try:
+        usable = newest_valid_checkpoint(run, note)
+    except GancliError:  # every checkpoint is set aside: what --from is for
+        usable = None
+    if usable is not None:
+        raise UsageError(f"{run.id} still has a usable checkpoint ({usable.path.name}): resume it without --from")
+    ckpt = salvage_checkpoint(path)
+    parts = {"rng": "random streams re-seeded from (seed, step)", "scaler_d": "a new fp16 loss scale",
+             "scaler_g": "a new fp16 loss scale", "task_step": "empty image pools"}
+    lost = "; ".join(dict.fromkeys(parts.get(n, n) for n in ckpt.lost))
+    note(f"continuing {run.id} from {which} (step {ckpt.step})"
+         + (f"; damaged parts left out: {', '.join(ckpt.lost)} ({lost}): not bitwise as if it had never stopped"
+            if ckpt.lost else ""))
+    return ckpt
 
 
 def check_config_matches_checkpoint(cfg: RunConfig, ckpt: Checkpoint, run_id: str) -> None:
@@ -184,7 +219,8 @@ def load_training_data(cfg: RunConfig, data_dir: str | Path) -> ImageData:
 
 def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run | None = None,
           reporter: Reporter | None = None, should_stop: Callable[[], bool] = lambda: False,
-          dist: Dist | None = None, device: torch.device | None = None) -> tuple[Run, TrainResult]:
+          dist: Dist | None = None, device: torch.device | None = None,
+          resume_from: str | None = None) -> tuple[Run, TrainResult]:
     """Train a new run (``resume=None``) or continue ``resume`` with the resolved config ``cfg``.
 
     Runs the preflight checks (:func:`preflight`) once, loads the data once (the
@@ -198,6 +234,8 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             :func:`gancli.engine.distributed.setup`; default one process on
             ``cfg.train.device``. Every rank of a multi-process run calls this
             with the same arguments; only rank 0 touches the run directory.
+        resume_from: with ``resume``, continue from this set-aside checkpoint
+            (``damaged/step-N``) instead of the newest valid one: see :func:`salvaged_checkpoint`.
 
     Raises:
         UsageError: device unavailable, unsupported shape. GancliError: data
@@ -247,7 +285,10 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             else:
                 run = resume
             held.enter_context(run.lock())
-            ckpt = newest_valid_checkpoint(run, note) if resume is not None else None
+            if resume_from is not None:
+                ckpt = salvaged_checkpoint(run, resume_from, note)
+            else:
+                ckpt = newest_valid_checkpoint(run, note) if resume is not None else None
             if ckpt is not None:
                 check_config_matches_checkpoint(cfg, ckpt, run.id)
             if resume is not None and ckpt is None:
@@ -290,6 +331,12 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             earlier = meta.get("resumes")
             resumes = [*(earlier if isinstance(earlier, list) else []),
                        {**run_meta(device, data_dir, world_size=dist.world_size), "from_step": done}]
+            if resume_from is not None:  # records past the step it continues from are kept, set aside
+                kept = run.set_aside_metrics(done)
+                resumes[-1].update({"from_checkpoint": resume_from, "lost": list(ckpt.lost), "bitwise": False,
+                                    "metrics_set_aside": kept.name if kept is not None else None})
+                if kept is not None:
+                    note(f"the records past step {done} are kept in {kept}")
             run.write_config(cfg.to_dict(), {**meta, "resumes": resumes})
             run.truncate_metrics(done)
         note(start_line(cfg, run, trainer, resumed=resume is not None, precision_why=precision_why))

@@ -128,7 +128,9 @@ def save(t: Trainer) -> Path:
 
 def restore(t: Trainer, ckpt: Checkpoint) -> None:
     """Load G, D, EMA G, optimizers, loss scalers, the task step's own state (CycleGAN's pools),
-    RNG states and the step from ``ckpt``.
+    RNG states and the step from ``ckpt``. Parts a salvaged checkpoint lost
+    (:attr:`~gancli.checkpoint.Checkpoint.lost`) start afresh: RNG re-seeded (:func:`reseed_rng`),
+    a new loss scale, empty image pools.
 
     Raises:
         GancliError: the checkpoint's tensors do not fit this run's models.
@@ -144,12 +146,23 @@ def restore(t: Trainer, ckpt: Checkpoint) -> None:
         if p.scaler_d.is_enabled() and ckpt.has("scaler_d"):  # else a fresh scale (fp16 newly on)
             p.scaler_d.load_state_dict(ckpt.part("scaler_d"))
             p.scaler_g.load_state_dict(ckpt.part("scaler_g"))
-        if hasattr(p.task_step, "load_state_dict"):
+        if hasattr(p.task_step, "load_state_dict") and "task_step" not in ckpt.lost:  # lost: pools refill
             p.task_step.load_state_dict(ckpt.part("task_step"))
     except (RuntimeError, ValueError, KeyError) as e:
         raise GancliError(f"checkpoint {ckpt.path} does not match the run ({str(e).splitlines()[0]})") from None
     t.step = ckpt.step
     for hook in t.hooks:
         hook.on_restore(t, ckpt)
-    set_rng_state(t, ckpt.part("rng"), ckpt.state.get("device_type", "cpu"))
+    if "rng" in ckpt.lost:  # a salvaged checkpoint (--from damaged/step-N): continue on fresh streams
+        reseed_rng(t)
+    else:
+        set_rng_state(t, ckpt.part("rng"), ckpt.state.get("device_type", "cpu"))
     t.last_checkpoint = ckpt.path
+
+
+def reseed_rng(t: Trainer) -> None:
+    """Seed this rank's global torch stream from (seed, rank, step) and the z generator from
+    (seed, step), for a checkpoint whose RNG states were lost: the run continues, reproducibly
+    from here on for the same seed, but not bitwise as if it had never stopped."""
+    torch.manual_seed(derive_seed(t.cfg.train.seed, f"rank-{t.dist.rank}-after-{t.step}"))
+    t.parts.z_gen.manual_seed(derive_seed(t.cfg.train.seed, f"z-after-{t.step}"))
