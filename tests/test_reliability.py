@@ -636,6 +636,23 @@ def test_sampling_latest_survives_a_concurrent_prune(home, mnist_dir):
     assert source.path.name == "step-20.safetensors" and g.nz == 100
 
 
+@pytest.mark.parametrize("section,key,value,words", [("model", "nz", -1, "--nz must be > 0, got -1"),
+                                                     ("loss", "name", "lsgann", "unknown loss 'lsgann'")])
+def test_hand_edited_config_out_of_range_names_the_file(home, mnist_dir, section, key, value, words):
+    """A value no flag may change on resume, edited by hand out of its range: exit 1 naming
+    config.json and the value (it was exit 2 as if the user had given --nz -1)."""
+    r = CliRunner().invoke(app, ["-q", "train", *TINY, "--clusters", "0", "--steps", "5"])
+    assert r.exit_code == 0, r.output
+    run = RunStore(home).resolve("run-1")
+    doc = json.loads(run.config_path.read_text())
+    doc["config"][section][key] = value
+    run.config_path.write_text(json.dumps(doc))
+    before = _snapshot(run.path)
+    r = CliRunner().invoke(app, ["-q", "train", "--resume", "run-1", "--steps", "10"])
+    assert r.exit_code == 1 and f"{run.config_path} has a bad value: {words}" in r.output, r.output
+    assert "Traceback" not in r.output and _snapshot(run.path) == before
+
+
 @pytest.mark.parametrize("section,key,value,flag", [("model", "nz", 9, "--nz"), ("optim", "lr_g", 0.5, "--lr-g")])
 def test_hand_edited_config_is_refused_on_resume_naming_the_field(home, mnist_dir, section, key, value, flag):
     """Issue #26: config.json edited by hand after training (nz: the weights no longer fit; lr_g:

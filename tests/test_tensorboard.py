@@ -187,6 +187,16 @@ def test_missing_package_is_one_line_before_the_run_exists(home, monkeypatch):
     assert r.exit_code == 0, r.output  # only --tensorboard needs the package
 
 
+def test_installed_but_broken_package_is_refused_before_the_run_exists(home, mnist_dir, monkeypatch):
+    """Issue #26: tensorboard found but PyTorch's writer does not import (a protobuf mismatch,
+    say): the error came after run-1 was made; now it is exit 2 with no run directory."""
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # `import` of it raises ImportError
+    r = CliRunner().invoke(app, ["train", "--arch", "mlp", "--steps", "1", "--device", "cpu", "--limit", "256",
+                                 "--clusters", "0", "--tensorboard"])
+    assert r.exit_code == 2 and "it is installed but does not import" in r.output, r.output
+    assert "Traceback" not in r.output and not (home / "runs").exists()
+
+
 def test_missing_package_error_imports_no_torch():
     code = ("import sys\nfrom typer.testing import CliRunner\nfrom gancli.cli import app\n"
             "import gancli.engine.tensorboard as tb\ntb.tensorboard_available = lambda: False\n"

@@ -53,6 +53,37 @@ def registry(kind: str) -> Registry:
     raise KeyError(kind)
 
 
+def _check_fields(cfg: RunConfig, specs) -> None:
+    """Each field of ``specs`` (:func:`~gancli.config.option_specs`) against its registry,
+    choices and range. Raises: UsageError naming the flag, the value and what is allowed."""
+    for spec in specs:
+        value = getattr(getattr(cfg, spec.section), spec.field)
+        if spec.registry is not None and spec.registry != "dataset":
+            registry(spec.registry).get(value)
+        if spec.choices is not None and value not in spec.choices:
+            raise UsageError(f"unknown {spec.flag[2:]} {value!r}; valid choices: {', '.join(spec.choices)}")
+        if spec.finite and isinstance(value, float) and not math.isfinite(value):  # inf / nan pass range checks
+            raise UsageError(f"{spec.flag} must be a finite number, got {value}")
+        if spec.bounds is not None and value is not None and not spec.bounds.contains(value):
+            raise UsageError(spec.bounds.error(spec.flag, value))
+
+
+def validate_stored(cfg: RunConfig, path: Path) -> None:
+    """A resumed run's stored config (``path``: its config.json): the fields no flag may change
+    on resume (the others are checked after the resume's flags apply, by :func:`validate`)
+    against their registries, choices and ranges, so a hand-edited value is named with its file.
+
+    Raises:
+        GancliError: naming the file, the field's flag, the value and what is allowed.
+    """
+    from gancli.errors import GancliError
+
+    try:
+        _check_fields(cfg, [s for s in option_specs() if not s.resumable])
+    except (UsageError, GancliError) as e:
+        raise GancliError(f"{path} has a bad value: {e}; set it back (or start a new run)") from None
+
+
 def validate(cfg: RunConfig) -> None:
     """Check names against the registries and numbers against their ranges.
 
@@ -64,16 +95,7 @@ def validate(cfg: RunConfig) -> None:
     from gancli.data import get_source
 
     get_source(cfg.data.dataset)  # a registered name or a folder; raises with the choices
-    for spec in option_specs():  # names and ranges: one pass over the declarations in gancli.config
-        value = getattr(getattr(cfg, spec.section), spec.field)
-        if spec.registry is not None and spec.registry != "dataset":
-            registry(spec.registry).get(value)
-        if spec.choices is not None and value not in spec.choices:
-            raise UsageError(f"unknown {spec.flag[2:]} {value!r}; valid choices: {', '.join(spec.choices)}")
-        if spec.finite and isinstance(value, float) and not math.isfinite(value):  # inf / nan pass range checks
-            raise UsageError(f"{spec.flag} must be a finite number, got {value}")
-        if spec.bounds is not None and value is not None and not spec.bounds.contains(value):
-            raise UsageError(spec.bounds.error(spec.flag, value))
+    _check_fields(cfg, option_specs())  # names and ranges: one pass over the declarations in gancli.config
     parse_augment(cfg.train.augment)
     from gancli.tasks import check_task_config
 

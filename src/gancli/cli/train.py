@@ -273,6 +273,10 @@ def train(ctx: typer.Context, **options: Any) -> None:
 
     run = store.resolve(resume) if resume is not None else None
     base = run.read_config() if run is not None else None
+    if base is not None:
+        from gancli.resolve import validate_stored
+
+        validate_stored(base, run.config_path)
     dist = device = None
     if world > 1:  # under torchrun: rank 0 resolves, the other ranks receive its config
         from gancli.engine import distributed

@@ -23,7 +23,8 @@ loses nothing already logged. A resumed run appends a new event file to the same
 and purges what the previous process logged after the restored checkpoint
 (``SummaryWriter(purge_step=...)``), so no step shows twice.
 
-Torch-free at import: :func:`require_tensorboard` runs while options are validated.
+Torch-free at import; :func:`require_tensorboard` (run while options are validated) imports
+PyTorch's writer to be sure it works.
 """
 
 from __future__ import annotations
@@ -58,11 +59,17 @@ def tensorboard_available() -> bool:
 
 def require_tensorboard() -> None:
     """Raise :class:`~gancli.errors.UsageError` (:data:`MISSING_MESSAGE`) unless
-    :func:`tensorboard_available`."""
+    :func:`tensorboard_available` and PyTorch's writer imports (an installed but broken
+    tensorboard, e.g. against another protobuf, fails here, before a run directory exists,
+    rather than when the first event is written)."""
     from gancli.errors import UsageError
 
     if not tensorboard_available():
         raise UsageError(MISSING_MESSAGE)
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except Exception as e:  # ImportError, or whatever a broken dependency raises on import
+        raise UsageError(f"{MISSING_MESSAGE} (it is installed but does not import: {str(e).splitlines()[0]})") from None
 
 
 def _is_number(value: Any) -> bool:
