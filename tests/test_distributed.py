@@ -308,7 +308,7 @@ def test_cli_nproc_2(tmp_path):
 
     r = _gan(home, "train", "--resume", "latest", "--steps", "6", "--nproc", "2")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.splitlines()[0].startswith("resuming run-1 at step 4 ")  # the stored clusters: no clustering line
+    assert r.stdout.splitlines()[0].startswith("resuming run-1 at step 4: ")  # the stored clusters: no clustering line
     assert load_checkpoint(run / "checkpoints" / "step-6.safetensors").state["world_size"] == 2
 
 

@@ -28,6 +28,7 @@ from gancli.models.layers import Dropout
 from gancli.models.mlp import MLPDiscriminator
 from gancli.resolve import build_config
 from gancli.runs import RunStore
+from gancli.units import plural
 
 CPU = torch.device("cpu")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -252,7 +253,7 @@ def test_train_warns_on_emulated_bf16_and_names_precision(tmp_path, monkeypatch,
     r = CliRunner().invoke(app, [*args, "--precision", "bf16"])
     assert r.exit_code == 0, r.output
     assert r.stderr.count("--precision bf16 on this CPU (no AVX512-BF16 or AMX-BF16) is emulated") == 1
-    assert "precision bf16" in r.stdout and f"{torch.get_num_threads()} CPU threads" in r.stdout
+    assert "precision bf16" in r.stdout and plural(torch.get_num_threads(), "CPU thread") in r.stdout
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
     r = CliRunner().invoke(app, [*args, "--precision", "bf16"])
     assert r.exit_code == 0 and "emulated" not in r.stderr

@@ -177,34 +177,87 @@ class PlainReporter:
         pass
 
 
+#: The training line's fields, in display order, with their priority (0 = always shown; higher
+#: numbers are dropped first when the terminal is narrow): step / total, elapsed time and ETA
+#: always, then the rate, the losses, the monitor's reading. The bar takes what is left.
+LINE_FIELDS = (("label", 0), ("bar", 4), ("steps", 0), ("rate", 1), ("losses", 2), ("monitor", 3),
+               ("elapsed", 0), ("eta", 0))
+BAR_MIN_WIDTH = 10
+
+
+def fit_fields(width: int, texts: dict[str, str]) -> tuple[list[str], int]:
+    """Which fields of the training line fit in ``width`` columns: ``(names in display order,
+    bar width)``. Fields of :data:`LINE_FIELDS` are dropped from the highest priority number
+    down (the monitor first) until the rest, one space apart, fits; the bar (at least
+    :data:`BAR_MIN_WIDTH`) then takes the columns left over, if there are enough. Empty texts
+    are left out. The fields that always stay are kept even when they alone are too wide."""
+    names = [n for n, _ in LINE_FIELDS if n == "bar" or texts.get(n)]
+    priority = dict(LINE_FIELDS)
+
+    def used(kept: list[str]) -> int:  # columns of the kept texts, one space apart, the bar at its least
+        return sum(BAR_MIN_WIDTH if n == "bar" else len(texts[n]) for n in kept) + max(len(kept) - 1, 0)
+
+    kept = [n for n in names if n != "bar"]
+    for level in sorted({priority[n] for n in kept if priority[n] > 0}, reverse=True):
+        if used(kept) <= width:
+            break
+        kept = [n for n in kept if priority[n] != level]
+    with_bar = [n for n in names if n in kept or n == "bar"]
+    if used(with_bar) <= width:  # the bar last: in the columns the text leaves
+        return with_bar, width - used(with_bar) + BAR_MIN_WIDTH
+    return kept, 0
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-:--:--"
+    s = int(max(seconds, 0))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
 class RichReporter:
-    """A Rich progress bar: step, rate, latest losses, ETA."""
+    """A live training line on a terminal: step / total, rate, latest losses, the monitor's
+    reading, elapsed time, ETA and a bar, fitted to the terminal's width by priority
+    (:func:`fit_fields`): at 80 columns the losses and the monitor give way, never the step,
+    the elapsed time or the ETA."""
 
     def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import Progress, ProgressColumn
 
-        self.progress = Progress(
-            TextColumn("[bold]train"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TextColumn("{task.fields[losses]}"),
-            TextColumn("{task.fields[monitor]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=out,
-            transient=False,
-        )
+        reporter = self
+
+        class TrainLine(ProgressColumn):
+            def render(self, task):
+                return reporter.render_line(task)
+
+        self.progress = Progress(TrainLine(), console=out, transient=False, expand=False)
         self.task = None
         self.total = 0
+
+    def line_texts(self, task) -> dict[str, str]:
+        f = task.fields
+        return {"label": "train", "steps": f"{int(task.completed)}/{int(task.total or 0)}",
+                "rate": f.get("rate", ""), "losses": f.get("losses", ""), "monitor": f.get("monitor", ""),
+                "elapsed": _clock(task.elapsed), "eta": "ETA " + _clock(task.time_remaining)}
+
+    def render_line(self, task, width: int | None = None):
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        texts = self.line_texts(task)
+        kept, bar = fit_fields((width or self.progress.console.width) - 1, texts)
+        grid = Table.grid(padding=(0, 1))
+        cells = []
+        for name in kept:
+            if name == "bar":
+                grid.add_column(width=bar, no_wrap=True)
+                cells.append(ProgressBar(total=task.total, completed=task.completed, width=bar))
+            else:
+                grid.add_column(no_wrap=True)
+                cells.append(Text(texts[name], style="bold" if name == "label" else ""))
+        grid.add_row(*cells)
+        return grid
 
     def start(self, total_steps: int, start_step: int) -> None:
         self.total = total_steps
@@ -230,7 +283,7 @@ class RichReporter:
             self.progress.console.print(f"[dim]{escape(text)}[/]", soft_wrap=True)
 
     def monitor(self, text: str) -> None:
-        self.progress.update(self.task, monitor=escape(text))
+        self.progress.update(self.task, monitor=text)
 
     def warn(self, text: str) -> None:
         self.progress.console.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)

@@ -30,4 +30,16 @@ class UnknownNameError(UsageError):
         self.value = value
         self.choices = list(choices)
         shown = ", ".join(self.choices) if self.choices else "(none)"
-        super().__init__(f"unknown {kind} {value!r}; valid choices: {shown}")
+        near = did_you_mean(value, self.choices)
+        super().__init__(f"unknown {kind} {value!r}" + (f" (did you mean {near}?)" if near else "")
+                         + f"; valid choices: {shown}")
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """The choice closest to a mistyped ``value`` (difflib's ratio >= 0.75, case-insensitive),
+    quoted, or ``""`` when none is close: ``mnst`` -> ``'mnist'``."""
+    import difflib
+
+    by_lower = {str(c).lower(): str(c) for c in choices}
+    close = difflib.get_close_matches(str(value).lower(), list(by_lower), n=1, cutoff=0.75)
+    return repr(by_lower[close[0]]) if close else ""

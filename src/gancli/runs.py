@@ -30,7 +30,7 @@ try:
 except ImportError:  # Windows: no flock; the lock file's pid decides
     fcntl = None  # type: ignore[assignment]
 
-from gancli.errors import GancliError, UsageError
+from gancli.errors import GancliError, UsageError, did_you_mean
 from gancli.fsutil import append_line, atomic_write_json, atomic_write_text, pid_alive
 
 RUN_FORMAT = "gancli-run"
@@ -506,7 +506,9 @@ class RunStore:
             return Run(Path(ref).resolve())
         shown = ["latest", *[r.id for r in runs[-10:]]]
         more = " ..." if len(runs) > 10 else ""
-        raise UsageError(f"unknown run {ref!r}; valid choices: {', '.join(shown)}{more}")
+        near = did_you_mean(name, ["latest", *(r.id for r in runs)])
+        raise UsageError(f"unknown run {ref!r}" + (f" (did you mean {near}?)" if near else "")
+                         + f"; valid choices: {', '.join(shown)}{more}")
 
     def remove(self, run: Run) -> None:
         """Delete ``run``. Raises UsageError if it is outside the store or being trained."""

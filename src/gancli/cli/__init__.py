@@ -36,6 +36,26 @@ app = typer.Typer(
 )
 
 
+def _one_line_usage_error(e) -> None:
+    """Typer's renderer of option-parsing errors (unknown option or command, a bad value), as
+    every other gancli error: one ``error:`` line on stderr naming the value, then where help
+    is, instead of a usage line and a boxed panel. Exit code 2 as before (Click's)."""
+    if e.__class__.__name__ == "NoArgsIsHelpError":  # `gan` alone prints its help
+        return
+    ctx = getattr(e, "ctx", None)
+    where = f" (help: {ctx.command_path} {ctx.help_option_names[0]})" if ctx is not None else ""
+    console.error(e.format_message() + where)
+
+
+def _install_error_renderer() -> None:
+    from typer import rich_utils
+
+    rich_utils.rich_format_error = _one_line_usage_error
+
+
+_install_error_renderer()
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"gancli {__version__}")
@@ -54,7 +74,7 @@ def _global(
         help="Where datasets are read from and downloaded to. \\[default: <home>/data]",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or notes: plain log lines, warnings and errors only."),
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More output: checkpoint and sample writes."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, show_default=False, help="More output: checkpoint and sample writes."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     console.json_mode(False)  # a command's --json turns it on

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gancli.errors import GancliError, UnknownNameError, UsageError
+from gancli.errors import GancliError, UnknownNameError, UsageError, did_you_mean
 from gancli.registry import Registry
 
 if TYPE_CHECKING:
@@ -85,8 +85,10 @@ class UnknownDatasetError(UnknownNameError):
         self.kind = "dataset"
         self.value = value
         self.choices = list(choices)
+        near = did_you_mean(value, self.choices)
         UsageError.__init__(
-            self, f"unknown dataset {value!r}; valid choices: {', '.join(self.choices)}, or a folder of images"
+            self, f"unknown dataset {value!r}" + (f" (did you mean {near}?)" if near else "")
+            + f"; valid choices: {', '.join(self.choices)}, or a folder of images"
         )
 
 

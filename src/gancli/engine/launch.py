@@ -36,6 +36,7 @@ from gancli.errors import GancliError, UsageError
 from gancli.models import check_supported
 from gancli.runs import Run, RunStore
 from gancli.tasks import TRAINING_TASKS
+from gancli.units import plural
 
 
 def run_meta(device: torch.device, data_dir: Path, command: list[str] | None = None, world_size: int = 1) -> dict:
@@ -182,11 +183,12 @@ def start_line(cfg: RunConfig, run: Run, trainer: Trainer, resumed: bool, precis
     """What ``gan train`` says when the run is ready: what trains on what, how long, where
     (``precision_why``: how ``--precision auto`` chose, from :func:`resolve_precision`)."""
     how = " (auto)" if cfg.train.device == "auto" else ""
-    what = f"resuming {run.id} at step {trainer.step}" if resumed else f"{run.id}:"
+    what = f"resuming {run.id} at step {trainer.step}:" if resumed else f"{run.id}:"
     c = Conditioning.of(cfg.model)
     cond = f", {c.describe()}" if c.kind == "classes" else ""
     model = f"{cfg.task.name} with {cfg.model.arch}" if c.takes_image else cfg.model.arch
-    length = f"{cfg.train.steps} steps" + (f" ({cfg.train.epochs:g} epochs)" if cfg.train.epochs else "")
+    epochs = cfg.train.epochs
+    length = f"{cfg.train.steps} steps" + (f" ({epochs:g} epoch{'' if epochs == 1 else 's'})" if epochs else "")
     dist = trainer.dist
 
     unit = "pairs" if TRAINING_TASKS.get(cfg.task.name).paired else "images"
@@ -195,7 +197,7 @@ def start_line(cfg: RunConfig, run: Run, trainer: Trainer, resumed: bool, precis
         f"{cfg.model.img_channels}x{cfg.model.img_resolution}x{cfg.model.img_resolution}){cond}, loss {cfg.loss.name}, "
         f"{length}, batch {cfg.train.batch_size}, device {trainer.device}{how}, precision {cfg.train.precision}"
         + (f" ({precision_why})" if precision_why else "")
-        + (f", {torch.get_num_threads()} CPU threads" if trainer.device.type == "cpu" else "")
+        + (f", {plural(torch.get_num_threads(), 'CPU thread')}" if trainer.device.type == "cpu" else "")
         + (f", {dist.world_size} processes (batch {cfg.train.batch_size // dist.world_size} each)"
            if dist.enabled else "")
         + f"\nrun directory: {run.path}"

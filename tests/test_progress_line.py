@@ -1,0 +1,50 @@
+"""The live training line (issue #27): at any width step / total, elapsed time and ETA stay;
+the monitor goes first, then the losses, then the rate; the bar takes what is left."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from rich.console import Console
+
+from gancli import console
+from gancli.console import BAR_MIN_WIDTH, RichReporter, fit_fields
+
+TEXTS = {"label": "train", "steps": "1200/4685", "rate": "520 img/s",
+         "losses": "loss_D 1.234 loss_G 0.987 D(x) 0.51 D(G(z)) 0.43",
+         "monitor": "diversity 0.31 dup 0.0% classes 10/10 KL 0.01", "elapsed": "0:02:03", "eta": "ETA 0:06:40"}
+
+
+def test_fields_are_dropped_by_priority():
+    assert fit_fields(200, TEXTS)[0] == ["label", "bar", "steps", "rate", "losses", "monitor", "elapsed", "eta"]
+    assert fit_fields(120, TEXTS)[0] == ["label", "bar", "steps", "rate", "losses", "elapsed", "eta"]  # monitor first
+    assert fit_fields(100, TEXTS)[0] == ["label", "steps", "rate", "losses", "elapsed", "eta"]  # no room for the bar
+    assert fit_fields(79, TEXTS)[0] == ["label", "bar", "steps", "rate", "elapsed", "eta"]  # then the losses
+    assert fit_fields(45, TEXTS)[0] == ["label", "steps", "rate", "elapsed", "eta"]
+    assert fit_fields(40, TEXTS)[0] == ["label", "steps", "elapsed", "eta"]  # the rate last
+    assert fit_fields(20, TEXTS)[0] == ["label", "steps", "elapsed", "eta"]  # these always stay
+    kept, bar = fit_fields(79, TEXTS)
+    assert bar >= BAR_MIN_WIDTH and sum(len(TEXTS[n]) for n in kept if n != "bar") + bar + len(kept) - 1 == 79
+    assert fit_fields(200, {**TEXTS, "monitor": ""})[0] == ["label", "bar", "steps", "rate", "losses", "elapsed", "eta"]
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 160])
+def test_rendered_line_keeps_step_elapsed_and_eta(monkeypatch, width):
+    buf = io.StringIO()
+    monkeypatch.setenv("COLUMNS", str(width))  # Rich reads COLUMNS over Console(width=...); height: TERM=dumb
+    monkeypatch.setattr(console, "out", Console(file=buf, width=width, height=25, force_terminal=True, color_system=None))
+    rep = RichReporter()
+    rep.start(4685, 0)
+    rep.advance(1200)
+    rep.log({"step": 1200, "loss_d": 1.234, "loss_g": 0.987, "d_real": 0.51, "d_fake": 0.43, "img_per_sec": 520.0})
+    rep.monitor("diversity 0.31 dup 0.0% classes 10/10 KL 0.01")
+    rep.stop()
+    frames = re.split(r"[\r\n]", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buf.getvalue()))
+    line = [x for x in frames if "1200/4685" in x][-1]  # the last frame drawn
+    assert len(line) <= width, line
+    assert re.search(r"\b0:00:0\d\b", line) and re.search(r"ETA (\d:\d\d:\d\d|-:--:--)", line), line
+    assert ("img/s" in line) == (width >= 60)
+    assert ("loss_D" in line) == (width >= 100), line
+    assert ("classes 10/10" in line) == (width >= 160), line
