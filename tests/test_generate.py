@@ -170,3 +170,37 @@ def test_dataset_of_a_checkpoint_is_described_and_read_back(tmp_path):
     (bundle / "a.json").write_text("{}")
     described = describe_source(bundle, None, g)
     assert described["kind"] == "bundle" and set(described["sha256"]) == {"a.json"}
+
+
+@pytest.mark.parametrize("shape,nrow", [((64, 1, 28, 28), 8), ((10, 3, 8, 8), 4), ((1, 1, 5, 5), 8), ((3, 1, 6, 6), 1)])
+def test_own_grid_writes_the_bytes_torchvision_writes(tmp_path, shape, nrow):
+    """gancli.generate.grid replaces torchvision.utils (whose import costs ~3 s of gan sample,
+    issue #27): the same PNG pixels, a single image (no padding) and gray-to-RGB included."""
+    from PIL import Image
+    from torchvision.utils import save_image as tv_save
+
+    from gancli.generate.grid import save_image
+
+    images = torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 2.4 - 1.2  # beyond [-1, 1]: clamped
+    tv_save(images, str(tmp_path / "tv.png"), nrow=nrow, padding=2, normalize=True, value_range=(-1, 1))
+    save_image(images, tmp_path / "own.png", nrow=nrow, padding=2, value_range=(-1, 1))
+    a, b = Image.open(tmp_path / "tv.png"), Image.open(tmp_path / "own.png")
+    assert a.mode == b.mode and a.size == b.size and a.tobytes() == b.tobytes()
+    tv_save(images[0], str(tmp_path / "tv1.png"), normalize=True, value_range=(-1, 1))
+    save_image(images[0], tmp_path / "own1.png", value_range=(-1, 1))
+    assert Image.open(tmp_path / "tv1.png").tobytes() == Image.open(tmp_path / "own1.png").tobytes()
+
+
+def test_sampling_imports_no_heavy_modules(tmp_path):
+    """`gan sample` needs torch, PIL and the generator: not torchvision (its import pulls
+    torch._dynamo), umap / numba / scikit-learn (clustering), matplotlib (report plots)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch\nfrom gancli.generate.sampling import save_grid\n"
+            "from gancli.cli import sample\n"
+            f"save_grid(torch.zeros(4, 1, 8, 8), {str(tmp_path / 'g.png')!r})\n"
+            "print(sorted(m for m in ('torchvision', 'umap', 'numba', 'sklearn', 'matplotlib', 'scipy') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out

@@ -64,20 +64,20 @@ def save_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int | None = 
     Args:
         nrow: images per row; default ``ceil(sqrt(N))`` (a square grid for 64).
     """
-    from torchvision.utils import save_image
+    from gancli.generate.grid import save_image
 
     path = Path(path)
     fmt = image_format(path)
     nrow = nrow or math.ceil(math.sqrt(images.shape[0]))
     with atomic_path(path) as tmp:
-        save_image(images, str(tmp), nrow=nrow, padding=padding, normalize=True, value_range=(-1, 1), format=fmt)
+        save_image(images, str(tmp), nrow=nrow, padding=padding, value_range=(-1, 1), format=fmt)
     return path
 
 
 def save_individual(images: torch.Tensor, directory: str | os.PathLike, prefix: str = "sample",
                     suffix: str = ".png") -> list[Path]:
     """Write each image of ``(N, C, H, W)`` in [-1, 1] to ``directory/<prefix>-<i>.png``."""
-    from torchvision.utils import save_image
+    from gancli.generate.grid import save_image
 
     directory = Path(directory)
     fmt = image_format(f"x{suffix}")
@@ -86,7 +86,7 @@ def save_individual(images: torch.Tensor, directory: str | os.PathLike, prefix: 
     for i, img in enumerate(images):
         p = directory / f"{prefix}-{i:0{width}d}{suffix}"
         with atomic_path(p) as tmp:
-            save_image(img, str(tmp), normalize=True, value_range=(-1, 1), format=fmt)
+            save_image(img, str(tmp), value_range=(-1, 1), format=fmt)
         paths.append(p)
     return paths
 

@@ -308,14 +308,15 @@ def walk_frames(images: torch.Tensor, nrow: int | None = None, padding: int = 2,
         ``T`` (or ``2T - 2``) PIL images of one size, mode ``L`` (1 channel) or ``RGB``.
     """
     from PIL import Image
-    from torchvision.utils import make_grid
+
+    from gancli.generate.grid import make_grid
 
     p, t = images.shape[:2]
     nrow = nrow or frame_nrow(p)
     order = list(range(t)) + (list(range(t - 2, 0, -1)) if pingpong else [])
     frames = []
     for s in order:
-        grid = make_grid(images[:, s], nrow=nrow, padding=padding, normalize=True, value_range=(-1, 1))
+        grid = make_grid(images[:, s], nrow=nrow, padding=padding, value_range=(-1, 1))
         arr = grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()  # as save_image
         img = Image.fromarray(arr[:, :, 0] if images.shape[2] == 1 else arr, "L" if images.shape[2] == 1 else "RGB")
         frames.append(upscale(img, MIN_GIF_PX if min_px is None else min_px))
