@@ -204,3 +204,25 @@ def test_sampling_imports_no_heavy_modules(tmp_path):
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
+
+
+def test_class_options_are_checked_before_the_weights_load(home, mnist_dir, monkeypatch):
+    """Issue #27: `--class-walk` / `--class` on an unconditional run are answered from the
+    checkpoint's header; the weights are never read (they took ~10 s to say no)."""
+    from typer.testing import CliRunner
+
+    import gancli.checkpoint
+    from gancli.cli import app
+
+    r = CliRunner().invoke(app, ["-q", "train", "--arch", "mlp", "--limit", "256", "--clusters", "0", "--steps", "2",
+                                 "--device", "cpu", "--monitor-every", "0", "--sample-every", "0"])
+    assert r.exit_code == 0, r.output
+
+    def no_weights(*a, **k):
+        raise AssertionError("the weights were loaded")
+
+    monkeypatch.setattr(gancli.checkpoint, "load_generator", no_weights)
+    for argv in (["--class-walk", "--interpolate", "4", "-o", "w.gif"], ["--class", "3", "-o", "g.png"],
+                 ["--class-grid", "-o", "g.png"]):
+        r = CliRunner().invoke(app, ["sample", "latest", *argv])
+        assert r.exit_code == 2 and "is unconditional" in r.output, (argv, r.output)

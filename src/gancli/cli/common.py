@@ -109,6 +109,23 @@ class GeneratorSource:
                 self.path = self.run.checkpoint_path("latest")
         return load_generator(self.path, device=device, ema=ema)
 
+    def model_config(self) -> Any:
+        """The generator's :class:`~gancli.config.ModelConfig` from the checkpoint's header or
+        the bundle's config.json, without reading any weights (checks that need only the
+        config answer at once); None when it cannot be read (loading then says why)."""
+        try:
+            if self.path.is_dir():
+                from gancli.bundle import read_bundle_config
+                from gancli.config import ModelConfig, section_from_dict
+
+                return section_from_dict(ModelConfig, read_bundle_config(self.path)["model"], "model")
+            from gancli.checkpoint import read_header
+            from gancli.config import RunConfig
+
+            return RunConfig.from_json(read_header(self.path)["config"]).model
+        except (GancliError, KeyError, TypeError, ValueError):
+            return None
+
     def _older(self, error: GancliError, device: Any, ema: bool):
         from gancli.checkpoint import load_generator
 

@@ -113,10 +113,14 @@ def sample(
     num = opts.check_images(walk, interpolate, class_walk, slerp, seed, num, nrow)
     source = resolve_generator_source(ctx, run, checkpoint, fallback_label="samples")
     opts.check_output(output, walk, individual, nrow, pingpong, duration_ms)
+    kind = "class-walk" if class_walk else "images"
+    model = source.model_config()
+    if model is not None:  # from the header alone: a wrong --class is answered before the weights load
+        opts.check_classes(Conditioning.of(model).generator_classes, source.label, kind, class_,
+                           class_grid or class_walk)
     g = modes.load(source, device, ema)
     k = Conditioning.of_generator(g).generator_classes  # the classes --class may name
-    opts.check_classes(k, source.label, "class-walk" if class_walk else "images", class_,
-                       class_grid or class_walk)
+    opts.check_classes(k, source.label, kind, class_, class_grid or class_walk)
     stem = source.label if g.step is None else f"{source.label}-step{g.step}"
     if walk:
         return modes.walk(g, source, stem, num, interpolate, class_walk, seed, class_, slerp, output, nrow, pingpong,
