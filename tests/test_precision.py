@@ -170,7 +170,7 @@ def test_cli_speed_options(home):
                                                                                                  False)
     r = runner.invoke(app, ["train", "--precision", "fp64", "--dry-run"])
     assert r.exit_code == 2
-    assert r.output.strip() == "error: unknown precision 'fp64'; valid choices: auto, fp32, bf16, fp16"
+    assert r.output.strip() == "error: unknown precision 'fp64' (did you mean 'fp16'?); valid choices: auto, fp32, bf16, fp16"
 
 
 @pytest.mark.slow
@@ -250,10 +250,24 @@ def test_train_warns_on_emulated_bf16_and_names_precision(tmp_path, monkeypatch,
     args = ["--home", str(tmp_path), "train", "--limit", "64", "--batch-size", "32", "--steps", "1", "--ngf", "8",
             "--ndf", "8", "--device", "cpu", "--sample-every", "0", "--monitor-every", "0"]
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "fma"})
+    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda: 0.8)  # 1.25x slower: kept, with the ratio
     r = CliRunner().invoke(app, [*args, "--precision", "bf16"])
     assert r.exit_code == 0, r.output
-    assert r.stderr.count("--precision bf16 on this CPU (no AVX512-BF16 or AMX-BF16) is emulated") == 1
+    assert r.stderr.count("--precision bf16 on this CPU (no AVX512-BF16 or AMX-BF16) is emulated: measured "
+                          "1/1.2x fp32's speed on this CPU") == 1
     assert "precision bf16" in r.stdout and plural(torch.get_num_threads(), "CPU thread") in r.stdout
+    monkeypatch.setattr(precision, "cpu_signature", lambda flags=None: "a slower CPU")  # another probe cache entry
+    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda: 0.094)  # issue #27's box: 10.6x slower
+    r = CliRunner().invoke(app, [*args, "--precision", "bf16"])
+    assert r.exit_code == 0, r.output
+    assert ("--precision bf16 measured 10.6x slower than fp32 on this CPU (probe): training in fp32; add --force "
+            "to train in bf16 anyway") in r.stderr
+    assert "precision fp32" in r.stdout
+    runs = sorted((tmp_path / "runs").glob("run-*"), key=lambda p: int(p.name.split("-")[1]))
+    assert json.loads((runs[-1] / "config.json").read_text())["config"]["train"]["precision"] == "fp32"
+    r = CliRunner().invoke(app, [*args, "--precision", "bf16", "--force"])
+    assert r.exit_code == 0 and "precision bf16" in r.stdout, r.output
+    assert "is emulated: measured 1/10.6x fp32's speed on this CPU" in r.stderr
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
     r = CliRunner().invoke(app, [*args, "--precision", "bf16"])
     assert r.exit_code == 0 and "emulated" not in r.stderr

@@ -30,7 +30,7 @@ from gancli.engine.distributed import SINGLE, Dist
 from gancli.engine.hooks import Checkpoints, MetricsFile, Monitor, PeriodicEvaluation, Samples, monitor_hook
 from gancli.engine.parts import build_parts
 from gancli.engine.protocols import Hook, Reporter
-from gancli.engine.precision import check_precision, precision_warning, resolve_precision
+from gancli.engine.precision import check_precision, precision_warning, probed_bf16_speedup, resolve_precision
 from gancli.engine.trainer import Trainer, TrainResult
 from gancli.errors import GancliError, UsageError
 from gancli.models import check_supported
@@ -222,7 +222,7 @@ def load_training_data(cfg: RunConfig, data_dir: str | Path) -> ImageData:
 def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run | None = None,
           reporter: Reporter | None = None, should_stop: Callable[[], bool] = lambda: False,
           dist: Dist | None = None, device: torch.device | None = None,
-          resume_from: str | None = None) -> tuple[Run, TrainResult]:
+          resume_from: str | None = None, force_precision: bool = False) -> tuple[Run, TrainResult]:
     """Train a new run (``resume=None``) or continue ``resume`` with the resolved config ``cfg``.
 
     Runs the preflight checks (:func:`preflight`) once, loads the data once (the
@@ -236,6 +236,8 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             :func:`gancli.engine.distributed.setup`; default one process on
             ``cfg.train.device``. Every rank of a multi-process run calls this
             with the same arguments; only rank 0 touches the run directory.
+        force_precision: keep an explicit ``--precision bf16`` on a CPU where it measures
+            much slower than fp32 (:func:`resolve_precision`'s ``force``).
         resume_from: with ``resume``, continue from this set-aside checkpoint
             (``damaged/step-N``) instead of the newest valid one: see :func:`salvaged_checkpoint`.
 
@@ -249,13 +251,17 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     note = reporter.note if reporter is not None else (lambda _t: None)
     device = preflight(cfg, dist.world_size, device)
     # --precision auto becomes fp32 or bf16 once, on rank 0, and config.json keeps what it became
-    precision, precision_why = dist.from_main(lambda: resolve_precision(cfg.train.precision, device, store.home))
+    precision, precision_why = dist.from_main(lambda: resolve_precision(cfg.train.precision, device, store.home,
+                                                                          force=force_precision))
+    if cfg.train.precision == "bf16" and precision == "fp32" and dist.is_main and reporter is not None:
+        reporter.warn(precision_why)  # an explicit bf16 that measured much slower here: fp32, said loudly
+        precision_why = ""
     if precision != cfg.train.precision:
         cfg = cfg.replace(train=dataclasses.replace(cfg.train, precision=precision))
     data = dist.leaders_first(lambda: load_training_data(cfg, data_dir))
     if data.skipped:
         note(f"skipped {len(data.skipped)} unreadable image(s) (--skip-bad-images), e.g. {data.skipped[0]}")
-    slow = precision_warning(cfg.train.precision, device)
+    slow = precision_warning(cfg.train.precision, device, speedup=probed_bf16_speedup(store.home))
     if slow and dist.is_main and reporter is not None:
         reporter.warn(slow)
     evaluator = None

@@ -155,7 +155,7 @@ def build_parts(cfg: RunConfig, device: torch.device, data: ImageData, dist: Dis
     # iteration per call): real and fake may go through it in one forward.
     joint_d = not cfg.model.spectral_norm and not any(
         isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in D.modules())
-    precision, _ = resolve_precision(t.precision, device)  # "auto" outside gancli.engine.launch.train
+    precision, _ = resolve_precision(t.precision, device, force=True)  # "auto" outside launch.train; bf16 as asked
     fp16 = precision == "fp16"
     scaler_d = torch.amp.GradScaler(device.type, enabled=fp16)
     scaler_g = torch.amp.GradScaler(device.type, enabled=fp16)

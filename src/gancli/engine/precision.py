@@ -95,13 +95,15 @@ def cpu_flags() -> set[str] | None:
 NATIVE_CPU_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
 
 
-def precision_warning(precision: str, device, flags: set[str] | None = None) -> str | None:
+def precision_warning(precision: str, device, flags: set[str] | None = None,
+                      speedup: float | None = None) -> str | None:
     """One line when ``precision`` has no native support on ``device`` (so autocast
     emulates it, usually slower than fp32), else None.
 
     CPU: bf16 needs AVX512-BF16 or AMX-BF16, fp16 AVX512-FP16 or AMX-FP16 (``flags``:
-    the CPU's flags, default :func:`cpu_flags`; unknown flags -> no warning). CUDA: fp16
-    tensor cores from compute capability 7.0, bf16 from 8.0.
+    the CPU's flags, default :func:`cpu_flags`; unknown flags -> no warning); ``speedup``:
+    bf16's measured speed as a multiple of fp32's on this CPU (:func:`cached_bf16_speedup`),
+    stated when given. CUDA: fp16 tensor cores from compute capability 7.0, bf16 from 8.0.
     """
     if precision not in NATIVE_CPU_FLAGS:
         return None
@@ -110,8 +112,10 @@ def precision_warning(precision: str, device, flags: set[str] | None = None) -> 
         if flags is None or any(f in flags for f in NATIVE_CPU_FLAGS[precision]):
             return None
         need = " or ".join(f.upper().replace("_", "-") for f in NATIVE_CPU_FLAGS[precision])
-        return (f"--precision {precision} on this CPU (no {need}) is emulated and usually slower than fp32 "
-                f"(measured 2x slower on a 2-core AMD box); --precision fp32 is the fast choice here")
+        measured = (f"measured {_times(speedup)} fp32's speed on this CPU" if precision == "bf16" and speedup
+                    else "usually slower than fp32")
+        return (f"--precision {precision} on this CPU (no {need}) is emulated: {measured}; "
+                f"--precision fp32 is the fast choice here")
     if device.type == "cuda":
         import torch
 
@@ -188,37 +192,63 @@ def probe_cache_path(home: str | os.PathLike) -> Path:
     return Path(home).expanduser() / "probes" / "precision.json"
 
 
+def _probe_key() -> str:
+    return f"v{PROBE_VERSION} | {cpu_signature()}"
+
+
+def _read_probe_cache(path: Path) -> dict:
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def probed_bf16_speedup(home: str | os.PathLike | None) -> float | None:
+    """This CPU's bf16 speed-up as cached by :func:`cached_bf16_speedup`, or None when it was
+    never measured (or ``home`` is None); never runs the probe."""
+    if home is None:
+        return None
+    entry = _read_probe_cache(probe_cache_path(home)).get(_probe_key())
+    ratio = entry.get("bf16_speedup") if isinstance(entry, dict) else None
+    return float(ratio) if isinstance(ratio, (int, float)) and not isinstance(ratio, bool) and ratio > 0 else None
+
+
 def cached_bf16_speedup(home: str | os.PathLike | None, measure=None) -> tuple[float, bool]:
     """``(speed-up, was cached)``: bf16's speed as a multiple of fp32's on this CPU, read from
     :func:`probe_cache_path` or measured once (``measure()``, default :func:`measure_bf16_speedup`) and stored there (atomically; an
     unreadable cache is measured again, a cache that cannot be written is only not kept)."""
     from gancli.fsutil import atomic_write_json
 
-    key = f"v{PROBE_VERSION} | {cpu_signature()}"
-    path = probe_cache_path(home) if home is not None else None
-    entries: dict = {}
-    if path is not None:
-        try:
-            entries = json.loads(path.read_text(encoding="utf-8"))
-            ratio = entries.get(key, {}).get("bf16_speedup") if isinstance(entries, dict) else None
-            if isinstance(ratio, (int, float)) and ratio > 0:
-                return float(ratio), True
-        except (OSError, ValueError, AttributeError):
-            entries = {}
+    cached = probed_bf16_speedup(home)
+    if cached is not None:
+        return cached, True
     ratio = float((measure or measure_bf16_speedup)())
-    if path is not None:
+    if home is not None:
+        path = probe_cache_path(home)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            entries = entries if isinstance(entries, dict) else {}
-            entries[key] = {"bf16_speedup": round(ratio, 3), "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            entries = _read_probe_cache(path)
+            entries[_probe_key()] = {"bf16_speedup": round(ratio, 3),
+                                     "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             atomic_write_json(path, entries)
         except OSError:
             pass
     return ratio, False
 
 
+def _times(speedup: float) -> str:
+    """``1/10.6`` -> ``"1/10.6x"`` (10.6 times slower), ``1.9`` -> ``"1.9x"``."""
+    return f"{speedup:.1f}x" if speedup >= 1 else f"1/{1 / speedup:.1f}x"
+
+
+#: An explicit ``--precision bf16`` on a CPU where bf16 measures more than this many times slower
+#: than fp32 trains in fp32 instead, unless ``--force``.
+BF16_SLOWER_FALLBACK = 1.5
+
+
 def resolve_precision(precision: str, device, home: str | os.PathLike | None = None,
-                      flags: set[str] | None = None, measure=None) -> tuple[str, str]:
+                      flags: set[str] | None = None, measure=None, force: bool = False) -> tuple[str, str]:
     """``(precision, why)``: ``precision`` itself unless it is ``auto``, which becomes
 
     * what ``$GANCLI_AUTO_PRECISION`` says (``fp32`` or ``bf16``) when set;
@@ -229,11 +259,23 @@ def resolve_precision(precision: str, device, home: str | os.PathLike | None = N
       and GPUs and MPS, where bf16's effect on the sample quality of gancli's recipes has not
       been measured (ask for ``--precision bf16`` there).
 
-    ``why`` is a short phrase for the start line (empty for an explicit precision).
+    An explicit ``bf16`` on a CPU without native bf16 is probed too (cached): where bf16
+    measures more than :data:`BF16_SLOWER_FALLBACK` times slower than fp32 the run trains in
+    ``fp32`` and ``why`` says so, unless ``force``.
+
+    ``why`` is a short phrase for the start line (empty for an explicit precision kept as given).
 
     Raises:
         UsageError: ``$GANCLI_AUTO_PRECISION`` is neither fp32 nor bf16.
     """
+    if precision == "bf16" and device.type == "cpu" and not force:
+        flags = cpu_flags() if flags is None else flags
+        if flags is not None and not any(f in flags for f in NATIVE_CPU_FLAGS["bf16"]):
+            ratio, cached = cached_bf16_speedup(home, measure)
+            if ratio * BF16_SLOWER_FALLBACK < 1:
+                return "fp32", (f"--precision bf16 measured {1 / ratio:.1f}x slower than fp32 on this CPU "
+                                f"({'cached probe' if cached else 'probe'}): training in fp32; add --force to "
+                                "train in bf16 anyway")
     if precision != "auto":
         return precision, ""
     pinned = os.environ.get(AUTO_PRECISION_ENV, "").strip()
