@@ -137,15 +137,26 @@ def test_given_paths_must_exist(hub_dir, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("allow_download", [True, False])
-def test_missing_weights_offline_is_one_clear_line(hub_dir, monkeypatch, allow_download):
-    monkeypatch.setattr(inc, "_download", _offline)
+def test_missing_weights_offline_is_a_short_line_then_the_fix(hub_dir, monkeypatch, allow_download):
+    """Issue #27: a short first line (under 100 characters), then how to get the file; a
+    network that is down is tried once, not once per URL."""
+    calls = []
+    monkeypatch.setattr(inc, "_download", lambda *a, **k: (calls.append(a[0]), _offline(*a, **k)))
     with pytest.raises(GancliError) as err:
         resolve_inception_weights(allow_download=allow_download)
-    msg = str(err.value)
-    assert "\n" not in msg and not isinstance(err.value, UsageError)
-    for part in (WEIGHTS_FLAG, WEIGHTS_ENV, WEIGHTS_FILENAME, str(hub_dir / "checkpoints")):
-        assert part in msg
-    assert ("name resolution" in msg) == allow_download
+    first, *fix = str(err.value).splitlines()
+    assert len(first) < 100 and fix and not isinstance(err.value, UsageError), first
+    for part in (WEIGHTS_FLAG, WEIGHTS_ENV, WEIGHTS_FILENAME, str(hub_dir / "checkpoints"), "curl -L -o"):
+        assert part in "\n".join(fix)
+    assert ("name resolution" in first) == allow_download
+    assert calls == ([inc.WEIGHTS_URLS[0]] if allow_download else [])
+
+
+def test_offline_env_means_no_download_attempt(hub_dir, monkeypatch):
+    monkeypatch.setattr(inc, "_download", lambda *a, **k: pytest.fail("a download was tried"))
+    monkeypatch.setenv(inc.OFFLINE_ENV, "1")
+    with pytest.raises(GancliError, match="GANCLI_OFFLINE=1: no download tried"):
+        resolve_inception_weights()
 
 
 def test_download_goes_to_hub_cache_with_hash_check(hub_dir, monkeypatch):

@@ -136,8 +136,10 @@ def resolve_inception_weights(path: str | os.PathLike | None = None, *, allow_do
 
     Raises:
         UsageError: ``path`` or the env var names something that does not exist.
-        GancliError: nothing found and no download possible; one line naming the flag, the
-            env var, the file name and the folder to put it in.
+        GancliError: nothing found and no download possible (``$GANCLI_OFFLINE`` set, or the
+            downloads failed: after a failure that says the network is down no other URL is
+            tried); a short first line, then the command that fetches the file into the
+            folder gancli looks in, the flag and the env var.
     """
     if path is not None and str(path) != "":
         return _given_path(path, WEIGHTS_FLAG)
@@ -150,7 +152,9 @@ def resolve_inception_weights(path: str | os.PathLike | None = None, *, allow_do
         return found
 
     failure = "downloads disabled"
-    if allow_download:
+    if allow_download and os.environ.get(OFFLINE_ENV, "").strip() not in ("", "0"):
+        failure = f"{OFFLINE_ENV}={os.environ[OFFLINE_ENV].strip()}: no download tried"
+    elif allow_download:
         failures: list[str] = []
         for url in WEIGHTS_URLS:
             dst = cache / url.rsplit("/", 1)[-1]
@@ -161,14 +165,45 @@ def resolve_inception_weights(path: str | os.PathLike | None = None, *, allow_do
                 _download(url, dst, WEIGHTS_SHA256)
                 return dst
             except (OSError, GancliError) as e:  # URLError, timeouts and HTTP errors are OSErrors
-                reason = " ".join(str(e).split()) or type(e).__name__
+                reason = _short_reason(e)
                 if reason not in failures:
                     failures.append(reason)
+                if _network_down(e):  # no route, no DNS, refused, timed out: the next URL would fail alike
+                    break
         failure = "download failed: " + "; ".join(failures)
     raise GancliError(
-        f"Inception weights not found ({failure}): pass {WEIGHTS_FLAG} PATH, set {WEIGHTS_ENV}=PATH, "
-        f"or put {WEIGHTS_FILENAME} (sha256 {WEIGHTS_SHA256}, from {WEIGHTS_URLS[0]}) in {cache}"
+        f"Inception weights not found ({failure})\n"
+        f"  get them once (92 MiB, sha256 {WEIGHTS_SHA256[:16]}...) where gancli looks:\n"
+        f"    mkdir -p {cache} && curl -L -o {cache / WEIGHTS_FILENAME} {WEIGHTS_URLS[0]}\n"
+        f"  or pass {WEIGHTS_FLAG} PATH / set {WEIGHTS_ENV}=PATH"
     )
+
+
+#: Set to 1 to never download (the Inception weights): offline machines fail at once.
+OFFLINE_ENV = "GANCLI_OFFLINE"
+
+
+def _short_reason(error: BaseException) -> str:
+    """``<urlopen error [Errno -3] Temporary failure in name resolution>`` -> ``Temporary
+    failure in name resolution``: the words a user needs, on one line."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    text = re.sub(r"^<urlopen error (.*)>$", r"\1", text)
+    return re.sub(r"^\[Errno -?\d+\] ", "", text)
+
+
+def _network_down(error: BaseException) -> bool:
+    """Whether a failed download says the network (not the server) is unreachable: a URLError
+    that is not an HTTP status, a timeout, a refused or reset connection."""
+    import socket
+    import urllib.error
+
+    if isinstance(error, urllib.error.HTTPError):
+        return False
+    if isinstance(error, (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError)):
+        return True
+    text = str(error).lower()
+    return any(w in text for w in ("name resolution", "network is unreachable", "timed out", "connection refused",
+                                   "no route to host", "name or service not known"))
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
