@@ -75,11 +75,18 @@ def _global(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or notes: plain log lines, warnings and errors only."),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, show_default=False, help="More output: checkpoint and sample writes."),
+    threads: int = typer.Option(None, "--threads", show_default=False, metavar="N", min=1,
+                                help="CPU threads for torch, BLAS and numba (clustering). \\[default: "
+                                "$OMP_NUM_THREADS, else torch's default: the machine's cores]"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     console.json_mode(False)  # a command's --json turns it on
     settings.quiet = quiet
     settings.verbose = verbose
+    if threads is not None:
+        from gancli.engine.device import pin_threads
+
+        pin_threads(threads)
     ctx.obj = State(home=home, data_dir=data_dir)
 
 

@@ -82,6 +82,10 @@ def umap_embedding(features: np.ndarray, seed: int) -> np.ndarray:
     from sklearn.decomposition import PCA
     from sklearn.neighbors import NearestNeighbors
 
+    from gancli.engine.device import pin_threads
+
+    pin_threads(torch.get_num_threads())  # numba (imported by umap) may not use more threads than torch
+
     n, f = features.shape
     if f > UMAP_PCA and n > UMAP_PCA:  # nearest neighbours in 50 dimensions: faster, as pure
         features = PCA(UMAP_PCA, random_state=seed % 2**32).fit_transform(features)

@@ -56,3 +56,26 @@ def resolve_device(spec: str) -> torch.device:
             raise UsageError(f"device {spec!r} is not available (no Apple MPS backend); valid choices here: {here}")
         return torch.device("mps")
     raise UsageError(f"unknown device {spec!r}; valid choices: {DEVICE_CHOICES} (here: {here})")
+
+
+def pin_threads(n: int) -> int:
+    """Use ``n`` CPU threads everywhere gancli computes: torch's intra-op pool, numba's (UMAP's
+    clustering; when numba is imported) and the BLAS / OpenMP pools threadpoolctl sees
+    (scikit-learn's k-means, numpy). numba's OpenMP start-up resets the OpenMP pool torch
+    shares to all cores, so ``gan train`` calls this again after clustering: the user's
+    ``OMP_NUM_THREADS`` / ``--threads`` / ``torch.set_num_threads`` holds for the training.
+    Returns torch's thread count afterwards."""
+    import sys
+
+    if "numba" in sys.modules:
+        import numba
+
+        numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+    except ImportError:  # scikit-learn's dependency; without it only torch's pool is set
+        pass
+    torch.set_num_threads(n)
+    return torch.get_num_threads()

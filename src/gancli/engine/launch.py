@@ -25,7 +25,7 @@ from gancli.checkpoint import Checkpoint, load_checkpoint
 from gancli.conditioning import Conditioning
 from gancli.config import RunConfig
 from gancli.data import ImageData, load_split
-from gancli.engine.device import resolve_device
+from gancli.engine.device import pin_threads, resolve_device
 from gancli.engine.distributed import SINGLE, Dist
 from gancli.engine.hooks import Checkpoints, MetricsFile, Monitor, PeriodicEvaluation, Samples, monitor_hook
 from gancli.engine.parts import build_parts
@@ -248,6 +248,7 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     """
     data_dir = Path(data_dir)
     dist = dist or SINGLE
+    threads = torch.get_num_threads()  # the user's (OMP_NUM_THREADS, --threads, torch.set_num_threads): kept
     note = reporter.note if reporter is not None else (lambda _t: None)
     device = preflight(cfg, dist.world_size, device)
     # --precision auto becomes fp32 or bf16 once, on rank 0, and config.json keeps what it became
@@ -325,6 +326,7 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
                 clusters = dist.from_main(lambda: run_clusters(
                     run.path, data.images, cond.num_labels, cond.cluster_features, derive_seed(cfg.train.seed, "clusters"),
                     resumed=resume is not None, home=store.home, note=note))
+            pin_threads(threads)  # clustering (numba's OpenMP start-up) may have reset the pools to all cores
             trainer = build_trainer(cfg, run, device, data, reporter, evaluator=evaluator, dist=dist, clusters=clusters)
             if ckpt is not None:
                 trainer.restore(ckpt)
