@@ -37,7 +37,8 @@ VARIANTS: dict[str, list[str]] = {
     "hinge-sn": ["--loss", "hinge", "--spectral-norm", "--ema-decay", "0", "--lr", "2e-4", "--beta1", "0.5"],
     "conditional": ["--loss", "bce", "--conditional", "--ema-decay", "0.999", "--lr", "2e-4", "--beta1", "0.5"],
     "diffaug": ["--loss", "bce", "--augment", "diffaug", "--ema-decay", "0", "--lr", "2e-4", "--beta1", "0.5"],
-    "r1-lsgan": ["--loss", "lsgan", "--r1-gamma", "1", "--r1-every", "2", "--ema-decay", "0", "--lr", "2e-4"],
+    "r1-lsgan": ["--loss", "lsgan", "--r1-gamma", "1", "--r1-every", "2", "--ema-decay", "0", "--lr", "2e-4",
+                 "--d-norm", "batch"],  # as recorded (lsgan's recipe now defaults to --d-norm none)
 }
 
 #: ``--eval-every`` (the evaluator must not change training) on the two MNIST-speed archs.

@@ -32,7 +32,14 @@ def _minimax() -> AdversarialLoss:
     return MinimaxBCE()
 
 
-@LOSSES.register("lsgan", "least squares, a=0 b=c=1 (Mao et al. 2017, arXiv 1611.04076)")
+@LOSSES.register(
+    "lsgan",
+    "least squares, a=0 b=c=1 (Mao et al. 2017, arXiv 1611.04076)",
+    # d_norm none: with BatchNorm in the DCGAN's D, least squares never taught G a black background on
+    # MNIST (digits on grey noise, LeNet reads 1 class at step 1000, FD-LeNet 362 on 10,000 samples; layer
+    # norm: 421); without normalisation 36.9 and 10 classes at step 1000 (the BCE default: 80.5), seed 0
+    defaults={"d_norm": "none"},
+)
 def _lsgan() -> AdversarialLoss:
     from gancli.losses.adversarial import LeastSquares
 
