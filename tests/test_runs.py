@@ -311,6 +311,8 @@ def test_runs_list_status_conditional_and_80_columns(home, mnist_dir, monkeypatc
     runs["run-4"].append_metrics({"kind": "stop", "step": 2, "reason": "diverged", "message": "x"})
     runs["run-5"].append_metrics({"kind": "stop", "step": 2, "reason": "collapse", "message": "x"})
     (runs["run-6"].path / "config.json").write_text("{")
+    runs["run-2"].append_metrics({"kind": "eval", "step": 4, "fd_lenet": 3.4412, "is_lenet": 9.6, "results": []})
+    runs["run-2"].append_metrics({"kind": "train", "step": 4, "loss_d": 1.0})  # the eval need not be the newest
     for _, path in runs["run-7"].checkpoints():  # failed before its first checkpoint (issue #26)
         path.unlink()
     monkeypatch.setenv("COLUMNS", "80")
@@ -328,6 +330,9 @@ def test_runs_list_status_conditional_and_80_columns(home, mnist_dir, monkeypatc
     assert rows[1][:6] == ["run-2", "finished", "mnist", "dcgan", "bce", "cond"] and rows[1][6] == "4/4"
     assert [r[1] for r in rows[2:]] == ["stopped", "diverged", "collapsed", "damaged", "failed"]
     assert rows[2][5] == "2/4"
+    assert rows[1][7:9] == ["FD-LeNet", "3.44"] and rows[0][6] != "FD-LeNet"  # the newest evaluation's headline
+    assert doc[1]["quality"] == {"metric": "fd_lenet", "name": "FD-LeNet", "value": 3.4412, "step": 4}
+    assert doc[0]["quality"] is None
     shutil.rmtree(home / "runs")
 
 

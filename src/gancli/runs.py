@@ -21,7 +21,7 @@ import re
 import shutil
 import socket
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -269,17 +269,19 @@ class Run:
             out.append(last)
         return out, skipped
 
-    def last_metrics_record(self, chunk: int = 65536) -> dict[str, Any] | None:
+    def last_metrics_record(self, chunk: int = 65536, where: Callable[[dict[str, Any]], bool] | None = None,
+                            max_bytes: int | None = None) -> dict[str, Any] | None:
         """The newest valid record of ``metrics.jsonl`` (as :meth:`read_metrics_report` would list
-        last), read backwards from the end of the file in ``chunk``-byte blocks: a few KB of I/O
-        however long the file (``gan runs list`` on a run with a 1 GB metrics.jsonl). None when
-        there is no valid record."""
+        last) for which ``where(record)`` holds (any record when None), read backwards from the end
+        of the file in ``chunk``-byte blocks: a few KB of I/O however long the file (``gan runs
+        list`` on a run with a 1 GB metrics.jsonl). None when there is no such record in the file,
+        or in its last ``max_bytes`` bytes (about; when given)."""
         try:
             f = open(self.metrics_path, "rb")
         except OSError:
             return None
         with f:
-            end = f.seek(0, os.SEEK_END)
+            end = size = f.seek(0, os.SEEK_END)
             tail = b""
             while end > 0:
                 start = max(0, end - chunk)
@@ -290,9 +292,11 @@ class Run:
                 complete = lines if start == 0 else lines[1:]  # the first piece may be a partial line
                 for raw in reversed(complete):
                     rec = _valid_record(raw)
-                    if rec is not None:
+                    if rec is not None and (where is None or where(rec)):
                         return rec
                 tail = lines[0] if start else b""
+                if max_bytes is not None and size - start >= max_bytes:
+                    return None
             return None
 
     def set_aside_metrics(self, after_step: int) -> Path | None:

@@ -57,8 +57,29 @@ def _summary(run: Run) -> dict:
         "steps": cfg.train.steps,
         "created": created if isinstance(created, str) else "",
         "last_checkpoint": ckpts[-1][1].name if ckpts else None,
+        "quality": _headline(run),
         "path": str(run.path),
     }
+
+
+#: The metric ``gan runs list`` shows of a run's newest evaluation, first found first, with the
+#: name it is shown by: the offline MNIST protocol's, then Inception's, then image-to-image ones.
+HEADLINE_METRICS = (("fd_lenet", "FD-LeNet"), ("fid", "FID"), ("kid", "KID"), ("psnr", "PSNR"), ("is_lenet", "IS"))
+#: How far back from the end of metrics.jsonl ``runs list`` looks for an evaluation.
+HEADLINE_SCAN_BYTES = 1 << 20
+
+
+def _headline(run: Run) -> dict | None:
+    """``{"metric", "name", "value", "step"}`` of the newest ``eval`` record in the last MB of
+    metrics.jsonl (``gan evaluate`` or ``--eval-every``), else None."""
+    rec = run.last_metrics_record(where=lambda r: r.get("kind") == "eval", max_bytes=HEADLINE_SCAN_BYTES)
+    if rec is None:
+        return None
+    for key, name in HEADLINE_METRICS:
+        value = rec.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return {"metric": key, "name": name, "value": value, "step": rec["step"]}
+    return None
 
 
 @app.command("list", cls=Command)
@@ -68,7 +89,7 @@ def list_runs(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
 ) -> None:
     """Table of runs: id, status, dataset, model (the task of an image-to-image run, arch, loss, cond =
-    conditional), steps checkpointed / total, created. --json has more (task, clusters, last checkpoint, path)."""
+    conditional), steps checkpointed / total, quality (the newest evaluation's headline metric), created. --json has more (task, clusters, last checkpoint, path)."""
     store = state(ctx).store()
     rows = [_summary(r) for r in store.list()]
     if as_json:
@@ -82,15 +103,18 @@ def list_runs(
     cells = []
     for r in rows:
         if "error" in r:
-            cells.append((r["id"], "damaged", f"gan runs show {r['id']}", "", "", ""))
+            cells.append((r["id"], "damaged", f"gan runs show {r['id']}", "", "", "", ""))
             continue
         model = f"{r['arch']} {r['loss']}" + (" cond" if r["conditional"] else "")
         if r["task"] != "generate":  # an image-to-image run: its task first ("inpaint: unet bce")
             model = f"{r['task']}: {model}"
         dataset = r["dataset"] if "/" not in r["dataset"] else Path(r["dataset"]).name + "/"
-        cells.append((r["id"], r["status"], _ellipsis(dataset, 22), model, f"{r['step']}/{r['steps']}",
+        q = r.get("quality")
+        quality = f"{q['name']} {q['value']:.3g}" if q else ""
+        cells.append((r["id"], r["status"], _ellipsis(dataset, 22), model, f"{r['step']}/{r['steps']}", quality,
                       r["created"][:10]))
-    console.out.print(_aligned(f"runs in {store.runs_dir}", ("id", "status", "dataset", "model", "steps", "created"),
+    console.out.print(_aligned(f"runs in {store.runs_dir}",
+                               ("id", "status", "dataset", "model", "steps", "quality", "created"),
                                cells, right={4}, styles={1: colors}), no_wrap=True, crop=True, soft_wrap=False)
 
 
