@@ -457,3 +457,26 @@ def test_config_differences_dotted_and_missing_keys():
     b = {"loss": {"name": "hinge", "gp_lambda": 0.0}, "train": {"steps": 10, "augment": "diffaug"}, "version": 1}
     assert config_differences([a, b]) == {"loss.name": ["bce", "hinge"], "train.augment": [None, "diffaug"]}
     assert config_differences([a, a]) == {}
+
+
+@pytest.mark.parametrize("values,expect", [
+    ([0.00019, 0.0002, 0.00021], (0.0, 0.00021 * 1.15)),  # a learning rate: from zero
+    ([149.75, 151.75], (0.0, 151.75 * 1.15)),  # a throughput
+    ([-2.0, -2.05], (-2.05 * 1.15, 0.0)),
+    ([0.0, 0.0001], None),  # varies by all of its magnitude: left to matplotlib
+    ([1.0, 5.0], None),
+])
+def test_flat_series_get_a_sensible_y_span(values, expect):
+    """Issue #27: a nearly flat series is drawn flat, not auto-ranged into a trend."""
+    from matplotlib.figure import Figure
+
+    from gancli.report.plots import _sensible_span
+
+    ax = Figure().add_subplot()
+    ax.plot(range(len(values)), values)
+    before = ax.get_ylim()
+    _sensible_span(ax)
+    if expect is None:
+        assert ax.get_ylim() == before
+    else:
+        assert ax.get_ylim() == pytest.approx(expect)

@@ -308,8 +308,7 @@ def compare(
     from rich import box
     from rich.table import Table
 
-    table = Table(title="runs compared: config differences, then results", title_justify="left", header_style="bold",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)  # title printed above: never wrapped
     table.add_column("key", style="bold", no_wrap=True)
     for d in data:
         table.add_column(d.label, justify="right")
@@ -328,6 +327,7 @@ def compare(
     stopped = [h["stopped"] for h in heads]
     if any(stopped):
         table.add_row("stopped", *(str(s or "-") for s in stopped))
+    console.out.print("[italic]runs compared: config differences, then results[/]", soft_wrap=True)
     console.out.print(table)
 
 

@@ -152,7 +152,7 @@ def _cards(r: RunData) -> list[dict[str, Any]]:
     total = r.total_steps
     card = lambda key, value, note, status=None: {"key": key, "value": value, "note": note, "status": status}  # noqa: E731
     cards = [card("Steps", f"{r.step:,}", f"of {total:,} · " if total is not None else "", _status(r)),
-             card("Wall time", _duration(h["wall_seconds"]), "config written to newest record"),
+             card("Wall time", _duration(h["wall_seconds"]), "from config.json's creation to the newest record"),
              card("Speed", f"{_num(h['steps_per_second'], 3)} steps/s", f"{_num(h['img_per_sec'])} img/s while training"),
              card("Device", str(r.meta.get("device", "?")),
                   f"torch {r.meta.get('torch_version', '?')} · gancli {r.meta.get('gancli_version', '?')}")]
