@@ -48,3 +48,20 @@ def test_rendered_line_keeps_step_elapsed_and_eta(monkeypatch, width):
     assert ("img/s" in line) == (width >= 60)
     assert ("loss_D" in line) == (width >= 100), line
     assert ("classes 10/10" in line) == (width >= 160), line
+
+
+def test_a_long_phase_says_it_is_still_working(monkeypatch):
+    """Issue #27: clustering (~70 s on 60k images) printed one static line; off a terminal a
+    plain line comes every PHASE_TICK_S seconds (here 0.05 s), none with --quiet."""
+    import time
+
+    monkeypatch.setattr(console, "err", Console(file=io.StringIO(), force_terminal=False))
+    lines: list[str] = []
+    with console.phase("clustering", lines.append, every=0.05):
+        time.sleep(0.3)
+    assert len(lines) >= 2 and lines[0].startswith("clustering: still working ("), lines
+    monkeypatch.setattr(console.settings, "quiet", True)
+    quiet: list[str] = []
+    with console.phase("clustering", quiet.append, every=0.05):
+        time.sleep(0.2)
+    assert quiet == []

@@ -7,6 +7,7 @@ is a terminal, training shows a Rich progress bar; otherwise (CI, pipes,
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,47 @@ def progress_bar(transient: bool = True):
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TextColumn("ETA"), TimeRemainingColumn(), console=err, transient=transient,
                     disable=settings.quiet or not err.is_terminal)
+
+
+#: A phase without its own progress (clustering...) says it is still working this often, in
+#: seconds, when stdout is not a terminal.
+PHASE_TICK_S = 10.0
+
+
+@contextlib.contextmanager
+def phase(label: str, note=None, every: float = PHASE_TICK_S):
+    """Show that a long step without its own progress is alive: on a terminal a spinner with
+    the elapsed time on stderr, else a plain ``<label>: still working (20s)`` line through
+    ``note`` (default :func:`info`) every ``every`` seconds from a helper thread. Silent with
+    ``--quiet``. Use as ``with phase("clustering"): ...``."""
+    import threading
+
+    if settings.quiet or settings.errors_only:
+        yield
+        return
+    start = time.perf_counter()
+    stop = threading.Event()
+    spinner = err.status(f"{label}...") if err.is_terminal else None
+
+    def tick() -> None:
+        while not stop.wait(1.0 if spinner is not None else every):
+            took = fmt_duration(time.perf_counter() - start)
+            if spinner is not None:
+                spinner.update(f"{label}... {took}")
+            else:
+                (note or info)(f"{label}: still working ({took})")
+
+    thread = threading.Thread(target=tick, daemon=True)
+    if spinner is not None:
+        spinner.start()
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        if spinner is not None:
+            spinner.stop()
 
 
 def info(message: str) -> None:

@@ -197,7 +197,10 @@ def run_clusters(run_path: str | Path, images: torch.Tensor, clusters: int, feat
     where = "a UMAP embedding of their pixels" if features == "umap" else "pixel space"
     note(f"self-conditioning: clustering {len(images):,} images into {clusters} k-means clusters in {where} "
          "(--clusters 0 = off)")
-    found = find_clusters(images, clusters, features, seed)
+    from gancli import console
+
+    with console.phase("clustering", note):
+        found = find_clusters(images, clusters, features, seed)
     found.save(path)
     if cached is not None:
         try:
