@@ -68,6 +68,7 @@ def test_train_writes_scalars_images_and_hparams_without_changing_training(home,
     r = gan(*common, "--tensorboard")
     assert r.exit_code == 0, r.output
     run_dir = home / "runs" / "run-1"
+    assert f"view them with: tensorboard --logdir {run_dir / 'tensorboard'}" in r.output  # issue #27
     ea = events(run_dir)
     train = records(run_dir, "train")
     assert [row["step"] for row in train] == [2, 4, 6]

@@ -350,6 +350,11 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             run.write_config(cfg.to_dict(), {**meta, "resumes": resumes})
             run.truncate_metrics(done)
         note(start_line(cfg, run, trainer, resumed=resume is not None, precision_why=precision_why))
+        if cfg.train.tensorboard:
+            from gancli.engine.tensorboard import TENSORBOARD_DIR
+
+            note(f"tensorboard: event files in {run.path / TENSORBOARD_DIR}; view them with: "
+                 f"tensorboard --logdir {run.path / TENSORBOARD_DIR}")
         result = trainer.fit(should_stop)
     return run, result
 
