@@ -63,7 +63,7 @@ def test_steps_and_epochs_conflict():
 @pytest.mark.parametrize(
     "options,match",
     [
-        ({"dataset": "mnist2"}, "unknown dataset 'mnist2' (did you mean 'mnist'?); valid choices: mnist"),
+        ({"dataset": "mnist2"}, r"unknown dataset 'mnist2' \(did you mean 'mnist'\?\); valid choices: mnist"),
         ({"arch": "stylegan9"}, "unknown arch 'stylegan9'; valid choices: mlp, dcgan"),
         ({"loss": "l7"}, "unknown loss 'l7'; valid choices: bce, minimax"),
         ({"batch_size": 0}, "--batch-size must be > 0, got 0"),

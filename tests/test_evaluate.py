@@ -122,7 +122,7 @@ def test_evaluate_bad_values(trained, args, needle):
     assert needle in r.stderr and "Traceback" not in r.output
 
 
-def test_inception_without_weights_is_one_clear_line(trained, monkeypatch, tmp_path):
+def test_inception_without_weights_is_a_short_line_then_the_fix(trained, monkeypatch, tmp_path):
     import gancli.metrics.inception as inc
 
     monkeypatch.delenv("GANCLI_INCEPTION_WEIGHTS", raising=False)
@@ -140,10 +140,11 @@ def test_inception_without_weights_is_one_clear_line(trained, monkeypatch, tmp_p
         torch.hub.set_dir(old)
     assert r.exit_code == 1
     errors = [x for x in r.stderr.splitlines() if x.startswith("error:")]
-    assert len(errors) == 1 and r.stderr.strip().splitlines()[-1] == errors[0]
-    line = errors[0]
-    for needle in ("--inception-weights", "GANCLI_INCEPTION_WEIGHTS", "weights-inception-2015-12-05-6726825d.pth"):
-        assert needle in line
+    assert errors == ["error: Inception weights not found (download failed: offline)"], r.stderr
+    fix = r.stderr.split(errors[0], 1)[1]  # issue #27: the fix on the lines after the short one
+    for needle in ("--inception-weights", "GANCLI_INCEPTION_WEIGHTS", "weights-inception-2015-12-05-6726825d.pth",
+                   "curl -L -o"):
+        assert needle in fix
 
 
 def _mnist(split):

@@ -276,7 +276,7 @@ def _one_error_line(result) -> str:
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["run-9"], "unknown run 'run-9' (did you mean 'run-1'?); valid choices: latest, run-1"),
+    (["run-9"], "unknown run 'run-9'; valid choices: latest, run-1"),
     (["1", "-o", "{tmp}/missing/r.html"], "does not exist"),
     (["1", "-o", "{tmp}/r.pdf"], "unknown report type '.pdf'; valid choices: .html, .htm"),
     (["1", "-o", "{tmp}"], "is a directory"),

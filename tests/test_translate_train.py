@@ -206,7 +206,7 @@ def test_generate_configs_are_unchanged_by_the_task_fields():
     (["--task", "inpaint", "--clusters", "4"], "--clusters 4 is not available with --task inpaint"),
     (["--task", "inpaint", "--monitor-every", "5"], "--monitor-every 5 is not available with --task inpaint: the"),
     (["--task", "inpaint", "--l1-weight", "0", "--adv-weight", "0"], "leave --task inpaint nothing to learn"),
-    (["--task", "paint"], "unknown task 'paint'; valid choices: generate, inpaint"),
+    (["--task", "paint"], "unknown task 'paint' (did you mean 'inpaint'?); valid choices: generate, inpaint"),
     (["--arch", "unet"], "--arch unet translates images; give it an image-to-image --task"),
     (["--l1-weight", "10"], "--task generate takes no --l1-weight"),
 ])

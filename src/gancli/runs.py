@@ -510,7 +510,8 @@ class RunStore:
             return Run(Path(ref).resolve())
         shown = ["latest", *[r.id for r in runs[-10:]]]
         more = " ..." if len(runs) > 10 else ""
-        near = did_you_mean(name, ["latest", *(r.id for r in runs)])
+        # a well-formed run-N that does not exist gets no guess: run-9 is not a typo of run-3
+        near = "" if _RUN_RE.fullmatch(name) else did_you_mean(name, ["latest", *(r.id for r in runs)])
         raise UsageError(f"unknown run {ref!r}" + (f" (did you mean {near}?)" if near else "")
                          + f"; valid choices: {', '.join(shown)}{more}")
 
