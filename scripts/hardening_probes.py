@@ -67,6 +67,17 @@ def ckpts(run: Path) -> list[Path]:
     return sorted((run / "checkpoints").glob("step-*.safetensors"), key=lambda p: int(p.stem.split("-")[1]))
 
 
+def all_set_aside(h: Home, *parts: str) -> Path:
+    """A 15-step run whose three checkpoints have a flipped byte in each of ``parts`` (default the
+    RNG states), resumed once so that all three are moved to checkpoints/damaged/."""
+    run = h.trained()
+    for p in ckpts(run):
+        for part in parts or ("rng.",):
+            flip(p, part)
+    h.gan("-q", "train", "--resume", "1", "--steps", "25")
+    return run
+
+
 PROBES: list[tuple[str, str, Callable[[Home], tuple[bool, str]]]] = []
 
 
@@ -120,10 +131,7 @@ def _(h):
 
 @probe("1 no silent restart", "--from damaged/step-10 after rng damage: continues at step 10, records kept")
 def _(h):
-    run = h.trained()
-    for p in ckpts(run):
-        flip(p, "rng.")
-    h.gan("-q", "train", "--resume", "1", "--steps", "25")
+    run = all_set_aside(h)
     r = h.gan("train", "--resume", "1", "--from", "damaged/step-10", "--steps", "20")
     ok, why = clean(r, 0)
     steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines() if '"train"' in x]
@@ -132,11 +140,7 @@ def _(h):
 
 @probe("1 no silent restart", "--from a set-aside checkpoint whose generator is damaged: exit 1")
 def _(h):
-    run = h.trained()
-    for p in ckpts(run):
-        flip(p, "rng.")
-        flip(p, "generator.")
-    h.gan("-q", "train", "--resume", "1", "--steps", "25")
+    all_set_aside(h, "rng.", "generator.")
     return clean(h.gan("-q", "train", "--resume", "1", "--from", "damaged/step-15", "--steps", "25"), 1)
 
 
@@ -155,10 +159,7 @@ def _(h):
 
 @probe("1 no silent restart", "gan sample RUN with only set-aside checkpoints: names them, exit 1")
 def _(h):
-    run = h.trained()
-    for p in ckpts(run):
-        flip(p, "rng.")
-    h.gan("-q", "train", "--resume", "1", "--steps", "25")
+    all_set_aside(h)
     r = h.gan("sample", "1", "-n", "4", "-o", str(h.path / "g.png"))
     ok, why = clean(r, 1)
     return ok and "--checkpoint damaged/step-15" in r.output, why
@@ -166,10 +167,7 @@ def _(h):
 
 @probe("1 no silent restart", "gan sample RUN --checkpoint damaged/step-10: exit 0")
 def _(h):
-    run = h.trained()
-    for p in ckpts(run):
-        flip(p, "rng.")
-    h.gan("-q", "train", "--resume", "1", "--steps", "25")
+    all_set_aside(h)
     return clean(h.gan("sample", "1", "--checkpoint", "damaged/step-10", "-n", "4", "-o", str(h.path / "g.png")), 0)
 
 

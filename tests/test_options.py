@@ -36,7 +36,7 @@ def test_every_config_option_and_only_those_are_generated():
 
 def test_help_shows_the_default_the_resolved_config_uses():
     """Parse each option's [default: ...] in `gan train --help` and compare with --dry-run."""
-    r = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "400"})
+    r = runner.invoke(app, ["train", "--help-all"], env={"COLUMNS": "400"})
     assert r.exit_code == 0
     resolved = _dry_run()
     checked = 0
@@ -56,7 +56,7 @@ def test_help_shows_the_default_the_resolved_config_uses():
 
 
 def test_help_names_the_loss_recipe_defaults():
-    r = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "400"})
+    r = runner.invoke(app, ["train", "--help-all"], env={"COLUMNS": "400"})
     line = next(ln for ln in r.output.splitlines() if re.match(r"\W*--d-steps\s", ln))
     assert "[default: 1; wgan-gp: 5]" in line
     assert _dry_run("--loss", "wgan-gp")["optim"]["d_steps"] == 5
@@ -229,3 +229,21 @@ def test_bad_values_are_rejected_before_torch_is_imported(args, message):
     status, output = out.split("\n", 1)
     assert status == "2 False", out
     assert message in output
+
+
+def test_train_help_is_short_and_help_all_has_everything():
+    """Issue #27: `gan train --help` was ~400 lines at 80 columns; it lists the common options and
+    says how to see the rest; `--help-all` lists every option."""
+    from gancli.cli.train import SHORT_HELP_OPTIONS
+
+    short = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "80"})
+    full = runner.invoke(app, ["train", "--help-all"], env={"COLUMNS": "80"})
+    assert short.exit_code == 0 and full.exit_code == 0
+    assert len(short.output.splitlines()) < 130 < len(full.output.splitlines()), len(short.output.splitlines())
+    assert "more options" in short.output and "gan train --help-all" in short.output
+    for flag in ("--dataset", "--arch", "--loss", "--epochs", "--resume", "--preset"):
+        assert flag in short.output and flag in full.output
+    for flag in ("--ngf", "--r1-gamma", "--ema-decay", "--monitor-every"):
+        assert flag not in short.output and flag in full.output
+    hidden = {p.name for p in _train_command().params} - SHORT_HELP_OPTIONS
+    assert not any(getattr(p, "hidden", False) for p in _train_command().params if p.name in hidden)  # restored

@@ -222,5 +222,5 @@ def test_option_round_trips_the_config_and_dry_run_shows_it(home):
     assert RunConfig.from_dict(old).train.tensorboard is False
     # it may be switched on or off when a run is resumed (it does not change the training)
     assert build_config({"tensorboard": False}, base=cfg).train.tensorboard is False
-    r = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "300"})
+    r = CliRunner().invoke(app, ["train", "--help-all"], env={"COLUMNS": "300"})
     assert "pip install 'gancli[tensorboard]'" in r.output

@@ -90,7 +90,7 @@ def _global(
     ctx.obj = State(home=home, data_dir=data_dir)
 
 
-app.command("train", no_args_is_help=False, cls=Command)(train_cmd.train)
+app.command("train", no_args_is_help=False, cls=train_cmd.TrainCommand)(train_cmd.train)
 app.command("sample", cls=Command)(sample_cmd.sample)
 app.command("translate", cls=Command)(translate_cmd.translate)
 app.command("evaluate", cls=Command)(evaluate_cmd.evaluate)

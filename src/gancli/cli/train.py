@@ -21,7 +21,7 @@ from typing import Any
 import typer
 
 from gancli import console
-from gancli.cli.common import complete_names, complete_run, handles_errors, state
+from gancli.cli.common import Command, complete_names, complete_run, handles_errors, state
 from gancli.config import DATA, MODEL, OPTIM, RUN, SPEED, TASK, OptionSpec, option_specs
 from gancli.errors import UsageError
 from gancli.resolve import registry
@@ -135,8 +135,50 @@ def _config_parameter(spec: OptionSpec) -> inspect.Parameter:
     return inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=_TYPES[spec.type])
 
 
+#: The options ``gan train --help`` shows (parameter names); ``--help-all`` shows every one.
+SHORT_HELP_OPTIONS = frozenset({"task", "dataset", "arch", "loss", "conditional", "epochs", "steps", "batch_size",
+                                "lr", "seed", "device", "eval_every", "resume", "resume_from", "preset",
+                                "list_presets", "dry_run", "as_json", "nproc", "help_all"})
+
+
+def _show_all_help(ctx: typer.Context, value: bool) -> None:
+    """``--help-all``: the help with every option, then exit."""
+    if not value or ctx.resilient_parsing:
+        return
+    ctx.meta[HELP_ALL] = True
+    text = ctx.get_help()  # Typer's rich help prints itself and returns ""
+    if text:
+        typer.echo(text)
+    raise typer.Exit()
+
+
+HELP_ALL = "gancli.help_all"
+
+
+class TrainCommand(Command):
+    """``gan train``: ``--help`` lists the common options (:data:`SHORT_HELP_OPTIONS`) and says
+    how many more ``--help-all`` shows (all ~80 took ~400 lines at 80 columns)."""
+
+    def format_help(self, ctx, formatter):
+        if ctx.meta.get(HELP_ALL):
+            return super().format_help(ctx, formatter)
+        hidden = [p for p in self.params if p.name not in SHORT_HELP_OPTIONS and not getattr(p, "hidden", False)]
+        for p in hidden:
+            p.hidden = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            for p in hidden:
+                p.hidden = False
+        console.out.print(f" {len(hidden)} more options (model, optimizer, regularizers, schedule, monitor, "
+                          "speed...): gan train --help-all", soft_wrap=True)
+
+
 #: Options of ``gan train`` that are not config fields: name -> (type, typer.Option).
 COMMAND_OPTIONS: dict[str, tuple[type, Any]] = {
+    "help_all": (bool, typer.Option(False, "--help-all", rich_help_panel=RUN, is_eager=True, expose_value=False,
+                                    callback=_show_all_help, metavar="",
+                                    help="Show every option (--help shows the common ones) and exit.")),
     "lr": (float, typer.Option(None, "--lr", rich_help_panel=OPTIM, show_default=False, metavar="FLOAT",
                                help="Learning rate of both G and D (--lr-g / --lr-d override it).")),
     "conditional": (bool, typer.Option(None, "--conditional/--unconditional", rich_help_panel=MODEL, show_default=False,
@@ -236,6 +278,7 @@ def train(ctx: typer.Context, **options: Any) -> None:
     """
     from gancli.engine.ranks import env_ranks
 
+    options.pop("help_all", None)  # --help-all exits in its callback
     as_json = options.pop("as_json")
     console.json_mode(as_json)
     if options.pop("list_presets"):
