@@ -30,9 +30,14 @@ class UnknownNameError(UsageError):
         self.value = value
         self.choices = list(choices)
         shown = ", ".join(self.choices) if self.choices else "(none)"
-        near = did_you_mean(value, self.choices)
-        super().__init__(f"unknown {kind} {value!r}" + (f" (did you mean {near}?)" if near else "")
-                         + f"; valid choices: {shown}")
+        super().__init__(f"unknown {kind} {value!r}{suggestion(value, self.choices)}; valid choices: {shown}")
+
+
+def suggestion(value: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'mnist'?)`` for a mistyped ``value`` (:func:`did_you_mean`), else ``""``:
+    what the "unknown ..." messages put after the value."""
+    near = did_you_mean(value, choices)
+    return f" (did you mean {near}?)" if near else ""
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:

@@ -30,7 +30,7 @@ try:
 except ImportError:  # Windows: no flock; the lock file's pid decides
     fcntl = None  # type: ignore[assignment]
 
-from gancli.errors import GancliError, UsageError, did_you_mean
+from gancli.errors import GancliError, UsageError, suggestion
 from gancli.fsutil import append_line, atomic_write_json, atomic_write_text, pid_alive
 
 RUN_FORMAT = "gancli-run"
@@ -511,9 +511,8 @@ class RunStore:
         shown = ["latest", *[r.id for r in runs[-10:]]]
         more = " ..." if len(runs) > 10 else ""
         # a well-formed run-N that does not exist gets no guess: run-9 is not a typo of run-3
-        near = "" if _RUN_RE.fullmatch(name) else did_you_mean(name, ["latest", *(r.id for r in runs)])
-        raise UsageError(f"unknown run {ref!r}" + (f" (did you mean {near}?)" if near else "")
-                         + f"; valid choices: {', '.join(shown)}{more}")
+        near = "" if _RUN_RE.fullmatch(name) else suggestion(name, ["latest", *(r.id for r in runs)])
+        raise UsageError(f"unknown run {ref!r}{near}; valid choices: {', '.join(shown)}{more}")
 
     def remove(self, run: Run) -> None:
         """Delete ``run``. Raises UsageError if it is outside the store or being trained."""

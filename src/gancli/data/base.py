@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gancli.errors import GancliError, UnknownNameError, UsageError, did_you_mean
+from gancli.errors import GancliError, UnknownNameError, UsageError, suggestion
 from gancli.registry import Registry
 
 if TYPE_CHECKING:
@@ -85,11 +85,8 @@ class UnknownDatasetError(UnknownNameError):
         self.kind = "dataset"
         self.value = value
         self.choices = list(choices)
-        near = did_you_mean(value, self.choices)
-        UsageError.__init__(
-            self, f"unknown dataset {value!r}" + (f" (did you mean {near}?)" if near else "")
-            + f"; valid choices: {', '.join(self.choices)}, or a folder of images"
-        )
+        UsageError.__init__(self, f"unknown dataset {value!r}{suggestion(value, self.choices)}; "
+                            f"valid choices: {', '.join(self.choices)}, or a folder of images")
 
 
 def not_found(title: str, where: Path, expected: str, hint: str, cfg: DataConfig, reason: str) -> GancliError:

@@ -95,6 +95,12 @@ def cpu_flags() -> set[str] | None:
 NATIVE_CPU_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
 
 
+def native_on_cpu(precision: str, flags: set[str]) -> bool:
+    """Whether a CPU with ``flags`` computes ``precision`` (bf16, fp16) natively
+    (:data:`NATIVE_CPU_FLAGS`)."""
+    return any(f in flags for f in NATIVE_CPU_FLAGS.get(precision, ()))
+
+
 def precision_warning(precision: str, device, flags: set[str] | None = None,
                       speedup: float | None = None) -> str | None:
     """One line when ``precision`` has no native support on ``device`` (so autocast
@@ -109,7 +115,7 @@ def precision_warning(precision: str, device, flags: set[str] | None = None,
         return None
     if device.type == "cpu":
         flags = cpu_flags() if flags is None else flags
-        if flags is None or any(f in flags for f in NATIVE_CPU_FLAGS[precision]):
+        if flags is None or native_on_cpu(precision, flags):
             return None
         need = " or ".join(f.upper().replace("_", "-") for f in NATIVE_CPU_FLAGS[precision])
         measured = (f"measured {_times(speedup)} fp32's speed on this CPU" if precision == "bf16" and speedup
@@ -270,7 +276,7 @@ def resolve_precision(precision: str, device, home: str | os.PathLike | None = N
     """
     if precision == "bf16" and device.type == "cpu" and not force:
         flags = cpu_flags() if flags is None else flags
-        if flags is not None and not any(f in flags for f in NATIVE_CPU_FLAGS["bf16"]):
+        if flags is not None and not native_on_cpu("bf16", flags):
             ratio, cached = cached_bf16_speedup(home, measure)
             if ratio * BF16_SLOWER_FALLBACK < 1:
                 return "fp32", (f"--precision bf16 measured {1 / ratio:.1f}x slower than fp32 on this CPU "
@@ -287,7 +293,7 @@ def resolve_precision(precision: str, device, home: str | os.PathLike | None = N
     if device.type != "cpu":
         return "fp32", f"auto: fp32 on {device.type} (--precision bf16 to autocast)"
     flags = cpu_flags() if flags is None else flags
-    if flags is None or not any(f in flags for f in NATIVE_CPU_FLAGS["bf16"]):
+    if flags is None or not native_on_cpu("bf16", flags):
         return "fp32", "auto: no native bf16 (AMX-BF16, AVX512-BF16) on this CPU"
     ratio, cached = cached_bf16_speedup(home, measure)
     how = "cached probe" if cached else "probe"

@@ -49,5 +49,10 @@ def save_image(images: torch.Tensor, path: str | os.PathLike, nrow: int = 8, pad
     from PIL import Image
 
     grid = make_grid(images, nrow=nrow, padding=padding, value_range=value_range)
-    array = grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to("cpu", torch.uint8).numpy()
-    Image.fromarray(array).save(path, format=format)
+    Image.fromarray(to_uint8_hwc(grid)).save(path, format=format)
+
+
+def to_uint8_hwc(grid: torch.Tensor):
+    """A :func:`make_grid` image ``(C, H, W)`` in [0, 1] as a ``(H, W, C)`` uint8 numpy array,
+    rounded half up as torchvision's ``save_image``."""
+    return grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to("cpu", torch.uint8).numpy()

@@ -309,7 +309,7 @@ def walk_frames(images: torch.Tensor, nrow: int | None = None, padding: int = 2,
     """
     from PIL import Image
 
-    from gancli.generate.grid import make_grid
+    from gancli.generate.grid import make_grid, to_uint8_hwc
 
     p, t = images.shape[:2]
     nrow = nrow or frame_nrow(p)
@@ -317,7 +317,7 @@ def walk_frames(images: torch.Tensor, nrow: int | None = None, padding: int = 2,
     frames = []
     for s in order:
         grid = make_grid(images[:, s], nrow=nrow, padding=padding, value_range=(-1, 1))
-        arr = grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()  # as save_image
+        arr = to_uint8_hwc(grid)
         img = Image.fromarray(arr[:, :, 0] if images.shape[2] == 1 else arr, "L" if images.shape[2] == 1 else "RGB")
         frames.append(upscale(img, MIN_GIF_PX if min_px is None else min_px))
     return frames

@@ -283,7 +283,7 @@ def _sensible_span(ax) -> None:
     """Widen a linear y-axis whose values vary by less than :data:`MIN_RELATIVE_SPAN` of their
     magnitude: from zero to 15% above the largest value for positive series (to zero for
     negative ones), else centred on the values."""
-    ys = [float(y) for line in ax.get_lines() for y in line.get_ydata() if math.isfinite(float(y))]
+    ys = _plotted_values(ax)
     if not ys:
         return
     lo, hi = min(ys), max(ys)
@@ -299,9 +299,14 @@ def _sensible_span(ax) -> None:
         ax.set_ylim(mid - MIN_RELATIVE_SPAN * scale / 2, mid + MIN_RELATIVE_SPAN * scale / 2)
 
 
+def _plotted_values(ax) -> list[float]:
+    """The finite y values of every line on ``ax``."""
+    return [float(y) for line in ax.get_lines() for y in line.get_ydata() if math.isfinite(float(y))]
+
+
 def _wide_positive(ax) -> bool:
     """The plotted values are all positive and span more than 30x: a log scale reads better."""
-    ys = [y for line in ax.get_lines() for y in line.get_ydata() if math.isfinite(y)]
+    ys = _plotted_values(ax)
     return bool(ys) and min(ys) > 0 and max(ys) / min(ys) > 30
 
 
