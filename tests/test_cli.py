@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -122,9 +123,14 @@ def test_train_sample_runs_end_to_end(home, mnist_dir, tmp_path):
     out = tmp_path / "grid.png"
     r = gan("sample", "latest", "-n", "64", "-o", out)
     assert r.exit_code == 0, r.output
-    assert Image.open(out).size == (242, 242)
+    assert Image.open(out).size == (484, 484) and "484 x 484 px (2x)" in r.output  # 242 px enlarged twice
+    r = gan("sample", "latest", "-n", "64", "-o", tmp_path / "native.png", "--zoom", "1")
+    assert r.exit_code == 0 and "242 x 242 px (1x)" in r.output
+    native = np.asarray(Image.open(tmp_path / "native.png"))
+    assert native.shape == (242, 242, 3)
+    assert np.array_equal(np.asarray(Image.open(out)), native.repeat(2, axis=0).repeat(2, axis=1))  # exact blocks
     r = gan("sample", "run-1", "-n", "10", "--nrow", "5", "-o", tmp_path / "g.jpg", "--seed", "3")
-    assert r.exit_code == 0 and Image.open(tmp_path / "g.jpg").size == (5 * 30 + 2, 2 * 30 + 2)
+    assert r.exit_code == 0 and Image.open(tmp_path / "g.jpg").size == (4 * (5 * 30 + 2), 4 * (2 * 30 + 2))
     r = gan("sample", "1", "-n", "3", "-o", tmp_path / "each", "--individual")
     assert r.exit_code == 0
     files = sorted(p.name for p in (tmp_path / "each").iterdir())
@@ -274,7 +280,7 @@ def test_conditional_train_and_class_sampling(home, mnist_dir, tmp_path):
     assert grid.size == (8 * 30 + 2, 10 * 30 + 2)  # one row per class
     r = gan("sample", "latest", "--class-grid", "--nrow", "4", "-o", tmp_path / "cg.png")
     assert r.exit_code == 0 and "EMA G" in r.output
-    assert Image.open(tmp_path / "cg.png").size == (4 * 30 + 2, 10 * 30 + 2)
+    assert Image.open(tmp_path / "cg.png").size == (2 * (4 * 30 + 2), 2 * (10 * 30 + 2))
     assert gan("sample", "latest", "--class", "3", "-n", "5", "-o", tmp_path / "c3.png", "--no-ema").exit_code == 0
     r = gan("sample", "latest", "--class", "10", "-o", tmp_path / "bad.png")
     assert r.exit_code == 2 and "--class 10 is out of range; valid choices: 0..9" in _one_error_line(r)

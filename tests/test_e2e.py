@@ -44,7 +44,7 @@ def _train_and_sample(home, tmp_path, *args):
     out = tmp_path / "grid.png"
     r = runner.invoke(app, ["sample", "latest", "-n", "64", "-o", str(out)], catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    assert Image.open(out).size == (242, 242)
+    assert Image.open(out).size == (484, 484)  # 8 x 30 + 2 px, enlarged twice
     return home / "runs" / "run-1"
 
 

@@ -95,6 +95,32 @@ def test_evaluate_all_metrics_and_table(trained, mnist_dir):
     assert "lower is better; real MNIST ~0.5" in text and "higher is better, at most 10" in text
 
 
+def test_evaluate_says_how_far_it_is(trained, mnist_dir, monkeypatch):
+    """Issue #27 item 3: off a terminal, ``gan evaluate`` prints where each pass over the images
+    is (here every 0.05 s, with each batch slowed down), on stderr with --json so stdout stays
+    one JSON object; a cached reference says nothing about it."""
+    import time
+
+    from gancli import console
+
+    slow = LeNetExtractor.outputs
+    monkeypatch.setattr(LeNetExtractor, "outputs", lambda self, x: (time.sleep(0.03), slow(self, x))[1])
+    monkeypatch.setattr(console, "PHASE_TICK_S", 0.05)
+    args = ("evaluate", "latest", "-n", "2048", "--real", "mnist:test", "--batch-size", "256", "--device", "cpu")
+    r = _cli(*args, "--no-cache", "--json", home=trained)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("{"), r.stdout[:300]
+    json.loads(r.stdout)
+    scoring = [x for x in r.stderr.splitlines() if x.startswith("generating and scoring images: ")]
+    reference = [x for x in r.stderr.splitlines() if x.startswith("reference statistics (mnist test): ")]
+    assert scoring and all("/2,048 (" in x for x in scoring), r.stderr
+    assert reference and all("/10,000 (" in x for x in reference), r.stderr
+    assert any("ETA" in x for x in reference), r.stderr
+    _cli(*args, "--json", home=trained)  # fills the cache
+    r = _cli(*args, home=trained)
+    assert "generating and scoring images: " in r.stdout and "reference statistics" not in r.stdout
+
+
 def test_evaluate_fast_is_10k_samples(trained):
     r = _cli("evaluate", "latest", "--fast", "--real", "mnist:test", "--json", "--device", "cpu", home=trained)
     assert r.exit_code == 0, r.output

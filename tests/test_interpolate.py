@@ -276,6 +276,12 @@ def test_timeline_errors(tmp_path):
     (["--lerp"], "--slerp/--lerp choose how --interpolate moves z"),
     (["--class-walk", "--lerp"], "--class-walk keeps z fixed"),
     (["--interpolate", "3", "--seed", str(2**63 - 1)], "must be in [0, 2^63 - 2] with --interpolate (it walks to seed S+1)"),
+    (["--zoom", "0"], "--zoom must be in 1..32 (times the grid's own size), got 0"),
+    (["--zoom", "33"], "--zoom must be in 1..32"),
+    (["--zoom", "2", "--individual"], "--zoom applies to grid images (-o *.png, .jpg, ...), not to --individual"),
+    (["--zoom", "2", "--dataset-out", "synth"], "not to --dataset-out: those files keep the images' own size"),
+    (["--zoom", "2", "--timeline"], "not to --timeline"),
+    (["--zoom", "2", "--interpolate", "3", "-o", "w.gif"], "not to a walk GIF"),
 ])
 def test_option_clashes_are_one_line_errors(args, fragment):
     r = gan("sample", "latest", *args)
@@ -307,12 +313,17 @@ def _png(path) -> np.ndarray:
 
 def test_cli_walk_png_first_and_last_columns_are_gan_sample(runs_home, tmp_path):
     h = ["--home", runs_home]
-    r = gan(*h, "sample", "run-1", "--interpolate", "6", "--seed", "4", "-n", "5", "-o", tmp_path / "walk.png")
+    r = gan(*h, "sample", "run-1", "--interpolate", "6", "--seed", "4", "-n", "5", "-o", tmp_path / "big.png")
+    assert r.exit_code == 0 and "546 x 456 px (3x)" in r.output, r.output  # enlarged to >= 480 px by default
+    r = gan(*h, "sample", "run-1", "--interpolate", "6", "--seed", "4", "-n", "5", "-o", tmp_path / "walk.png",
+            "--zoom", "1")
     assert r.exit_code == 0, r.output
     walk = _png(tmp_path / "walk.png")
     assert walk.shape == (5 * 30 + 2, 6 * 30 + 2)
+    assert np.array_equal(_png(tmp_path / "big.png"), walk.repeat(3, axis=0).repeat(3, axis=1))
     for seed, name in ((4, "s4.png"), (5, "s5.png")):
-        assert gan(*h, "sample", "run-1", "--seed", seed, "-n", "5", "--nrow", "1", "-o", tmp_path / name).exit_code == 0
+        assert gan(*h, "sample", "run-1", "--seed", seed, "-n", "5", "--nrow", "1", "-o", tmp_path / name,
+                   "--zoom", "1").exit_code == 0
     first, last = _png(tmp_path / "s4.png"), _png(tmp_path / "s5.png")
     assert first.shape == (5 * 30 + 2, 32)
     assert np.abs(walk[:, :32] - first).max() <= 1  # batches of another size: at most float rounding
@@ -346,7 +357,7 @@ def test_cli_walk_gif_frames_and_json(runs_home, tmp_path):
 
 def test_cli_class_walk(runs_home, tmp_path):
     h = ["--home", runs_home]
-    r = gan(*h, "sample", "run-2", "--class-walk", "-n", "3", "-o", tmp_path / "cw.png")
+    r = gan(*h, "sample", "run-2", "--class-walk", "-n", "3", "-o", tmp_path / "cw.png", "--zoom", "1")
     assert r.exit_code == 0, r.output
     assert _png(tmp_path / "cw.png").shape == (3 * 30 + 2, 10 * 30 + 2)  # one column per class
     r = gan(*h, "sample", "run-2", "--class-walk", "--interpolate", "3", "-n", "2", "-o", tmp_path / "cw.gif",
@@ -356,7 +367,8 @@ def test_cli_class_walk(runs_home, tmp_path):
     assert doc["mode"] == "class-walk" and doc["steps"] == 19 and doc["method"] == "blended classes"
     assert Image.open(tmp_path / "cw.gif").n_frames <= 19
     # the column of class 3 is `gan sample --class 3` for the same z
-    assert gan(*h, "sample", "run-2", "--class", "3", "-n", "3", "--nrow", "1", "-o", tmp_path / "c3.png").exit_code == 0
+    assert gan(*h, "sample", "run-2", "--class", "3", "-n", "3", "--nrow", "1", "-o", tmp_path / "c3.png",
+               "--zoom", "1").exit_code == 0
     walk, c3 = _png(tmp_path / "cw.png"), _png(tmp_path / "c3.png")
     assert np.abs(walk[:, 3 * 30:3 * 30 + 32] - c3).max() <= 1
     r = gan(*h, "sample", "run-1", "--class-walk", "-o", tmp_path / "x.png")

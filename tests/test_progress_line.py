@@ -65,3 +65,67 @@ def test_a_long_phase_says_it_is_still_working(monkeypatch):
     with console.phase("clustering", quiet.append, every=0.05):
         time.sleep(0.2)
     assert quiet == []
+
+
+def test_plain_progress_lines_say_how_far_each_phase_is():
+    """Issue #27 item 3: off a terminal, a phase with a bar (reference statistics, sampling into
+    a folder, CAS training...) becomes ``<phase>: done/total (pct), elapsed, ETA`` lines; a
+    finished phase says nothing more."""
+    p = console.PlainProgress(lambda _t: None, every=10.0)
+    a = p.add_task("reference statistics (mnist train)", total=60000)
+    b = p.add_task("generating and scoring images", total=50000)
+    p.update(a, completed=15000)
+    t0 = p._tasks[a][3]
+    lines = p.lines(now=t0 + 20.0)
+    assert lines[0] == "reference statistics (mnist train): 15,000/60,000 (25%), 20s, ETA 1m00s", lines
+    assert lines[1].startswith("generating and scoring images: 0/50,000 (0%), ") and "ETA" not in lines[1], lines
+    p.update(a, completed=60000)
+    p.update(b, advance=100)
+    assert [x.split(":")[0] for x in p.lines()] == ["generating and scoring images"]
+
+
+def test_progress_bar_off_a_terminal_prints_plain_lines(monkeypatch):
+    import time
+
+    monkeypatch.setattr(console, "err", Console(file=io.StringIO(), force_terminal=False))
+    buf = io.StringIO()
+    monkeypatch.setattr(console, "out", Console(file=buf, force_terminal=False, width=200))
+    with console.progress_bar(every=0.05) as bar:
+        task = bar.add_task("writing synth/", total=1000)
+        for done in range(0, 1001, 250):
+            bar.update(task, completed=done)
+            time.sleep(0.06)
+    lines = buf.getvalue().splitlines()
+    assert lines and all(x.startswith("writing synth/: ") and "/1,000 (" in x for x in lines), lines
+    monkeypatch.setattr(console.settings, "quiet", True)
+    buf.truncate(0)
+    with console.progress_bar(every=0.05) as bar:
+        bar.update(bar.add_task("writing synth/", total=10), completed=1)
+        time.sleep(0.2)
+    assert buf.getvalue() == ""
+
+
+def test_training_data_loading_is_a_phase(tmp_path, mnist_dir):
+    """Loading the training images runs inside the reporter's phase (a spinner, or a plain
+    "still working" line every 10 s), so a slow folder or disk is not silent."""
+    import contextlib
+
+    from gancli.engine.launch import train
+    from gancli.engine.protocols import NullReporter
+    from gancli.resolve import build_config
+    from gancli.runs import RunStore
+
+    class Phases(NullReporter):
+        def __init__(self):
+            self.phases = []
+
+        @contextlib.contextmanager
+        def phase(self, label):
+            self.phases.append(label)
+            yield
+
+    rep = Phases()
+    cfg = build_config(dict(arch="mlp", limit=256, batch_size=32, steps=2, device="cpu", sample_every=0, keep=0,
+                            clusters=0, eval_every=2, eval_samples=2048))
+    train(cfg, RunStore(tmp_path), mnist_dir, reporter=rep)
+    assert rep.phases == ["loading mnist", "reference statistics"], rep.phases

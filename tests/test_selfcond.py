@@ -216,8 +216,8 @@ def test_cli_trains_samples_and_exports_a_self_conditioned_run(home, mnist_dir, 
     assert cfg["config"]["model"]["clusters"] == 5 and cfg["config"]["model"]["num_classes"] == 0
     r = CliRunner().invoke(app, ["sample", "latest", "-n", "4", "-o", str(tmp_path / "g.png")])
     assert r.exit_code == 0, r.output
-    with Image.open(tmp_path / "g.png") as grid:  # the 2x2 grid of 28 px images, 2 px padding
-        assert grid.size == (2 * 30 + 2, 2 * 30 + 2)
+    with Image.open(tmp_path / "g.png") as grid:  # the 2x2 grid of 28 px images, 2 px padding, enlarged 8x
+        assert grid.size == (8 * (2 * 30 + 2), 8 * (2 * 30 + 2))
     r = CliRunner().invoke(app, ["sample", "latest", "-n", "4", "--class-grid", "-o", str(tmp_path / "c.png")])
     assert r.exit_code != 0  # unconditional to the user: no classes to ask for
 

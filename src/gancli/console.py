@@ -83,14 +83,81 @@ def file_record(path: Path) -> dict[str, Any]:
     return {"path": str(path), "bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
-def progress_bar(transient: bool = True):
-    """A Rich progress bar on stderr for work other than training (phases with a bar each);
-    drawn only on a terminal and without ``--quiet``. Use as a context manager."""
+def progress_bar(transient: bool = True, every: float | None = None):
+    """Progress of work other than training (one bar per phase: ``add_task(description,
+    total)``, ``update(task, completed=n)``), as Rich's ``Progress``: a live bar on stderr when
+    it is a terminal; otherwise (pipes, CI, logs) a plain ``<description>: 1,200/50,000 (2%),
+    10s, ETA 6m50s`` line per unfinished phase every ``every`` seconds (default
+    :data:`PHASE_TICK_S`) through :func:`info`. Nothing with ``--quiet``. Use as a context manager."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    silent = settings.quiet or settings.errors_only
+    if not silent and not err.is_terminal:
+        return PlainProgress(info, PHASE_TICK_S if every is None else every)
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("ETA"), TimeRemainingColumn(), console=err, transient=transient,
-                    disable=settings.quiet or not err.is_terminal)
+                    TextColumn("ETA"), TimeRemainingColumn(), console=err, transient=transient, disable=silent)
+
+
+class PlainProgress:
+    """The part of Rich's ``Progress`` gancli uses (``add_task``, ``update``, a context manager)
+    for output that is not a terminal: a helper thread writes, every ``every`` seconds, one
+    line per phase not finished yet through ``note``, so a log shows the work is alive and how
+    far it is. Phases shorter than ``every`` print nothing."""
+
+    def __init__(self, note, every: float):
+        import threading
+
+        self.note, self.every = note, every
+        self._tasks: list[list] = []  # [description, total, completed, started]
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, daemon=True)
+
+    def add_task(self, description: str, total: float | None = None, completed: float = 0, **_fields) -> int:
+        with self._lock:
+            self._tasks.append([description, total, completed, time.perf_counter()])
+            return len(self._tasks) - 1
+
+    def update(self, task: int, *, completed: float | None = None, advance: float | None = None,
+               total: float | None = None, **_fields) -> None:
+        with self._lock:
+            t = self._tasks[task]
+            if total is not None:
+                t[1] = total
+            if completed is not None:
+                t[2] = completed
+            if advance:
+                t[2] += advance
+
+    def lines(self, now: float | None = None) -> list[str]:
+        """One line per unfinished phase: ``<description>: done/total (pct), elapsed, ETA``."""
+        now = time.perf_counter() if now is None else now
+        with self._lock:
+            tasks = [list(t) for t in self._tasks]
+        out_lines = []
+        for description, total, done, started in tasks:
+            if total is not None and done >= total:
+                continue
+            took = now - started
+            text = f"{description}: {done:,.0f}" + (f"/{total:,.0f} ({100 * done / total:.0f}%)" if total else "")
+            text += f", {fmt_duration(took)}"
+            if total and done > 0:
+                text += f", ETA {fmt_duration(took / done * (total - done))}"
+            out_lines.append(text)
+        return out_lines
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.every):
+            for line in self.lines():
+                self.note(line)
+
+    def __enter__(self) -> PlainProgress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 #: A phase without its own progress (clustering...) says it is still working this often, in
@@ -206,6 +273,9 @@ class PlainReporter:
     def note(self, text: str) -> None:
         info(text)
 
+    def phase(self, label: str):
+        return phase(label, self.note)
+
     def detail(self, text: str) -> None:
         debug(text)
 
@@ -319,6 +389,9 @@ class RichReporter:
 
     def note(self, text: str) -> None:
         self.progress.console.print(text, soft_wrap=True)
+
+    def phase(self, label: str):
+        return phase(label, self.note)
 
     def detail(self, text: str) -> None:
         if settings.verbose:

@@ -98,6 +98,7 @@ def evaluate(
 
     from gancli.seeding import check_seed
 
+    console.json_mode(as_json)
     check_seed(seed)  # before RUN is resolved: a bad value is named first, as in gan sample
     st = state(ctx)
     source = resolve_generator_source(ctx, run, checkpoint, fallback_label="generator") if fake is None else None
@@ -106,13 +107,14 @@ def evaluate(
         settings = TranslationEvalSettings(num=num_samples, batch_size=batch_size, seed=seed, ema=ema,
                                            protocol=protocol, inception_weights=inception_weights)
         base = resolve_generator_source(ctx, baseline, "latest", fallback_label="baseline") if baseline else None
-        report = evaluate_translation(source.path, settings, data_root=st.data_path, device=device, real=real,
-                                      baseline=None if base is None else base.path, run=_run_of(ctx, source),
-                                      run_id=source.run_id or source.label,
-                                      baseline_id=None if base is None else base.label, pairs=pairs,
-                                      direction=direction, warn=console.warn,
-                                      on_download=lambda url, dst: console.err.print(f"downloading {url} -> {dst}",
-                                                                                     soft_wrap=True))
+        with console.phase(f"evaluating {source.run_id or source.label}"):
+            report = evaluate_translation(source.path, settings, data_root=st.data_path, device=device, real=real,
+                                          baseline=None if base is None else base.path, run=_run_of(ctx, source),
+                                          run_id=source.run_id or source.label,
+                                          baseline_id=None if base is None else base.label, pairs=pairs,
+                                          direction=direction, warn=console.warn,
+                                          on_download=lambda url, dst: console.err.print(f"downloading {url} -> {dst}",
+                                                                                         soft_wrap=True))
         if as_json:
             console.emit_json(report.doc)
         else:
@@ -134,7 +136,7 @@ def evaluate(
         with console.progress_bar(transient=True) as bar:
             report = run_cas.evaluate_cas(source.path, cas_settings, data_root=st.data_path, device=device,
                                           run=_run_of(ctx, source), run_id=source.run_id, label=source.label,
-                                          home=st.home_path, progress=_progress(bar))
+                                          home=st.home_path, progress=_progress(bar, "CAS: "))
         if as_json:
             console.emit_json(report.doc)
         else:
@@ -150,13 +152,15 @@ def evaluate(
                                      inception_weights=inception_weights)
     common = dict(data_root=st.data_path, device=resolve_device(device), home=st.home_path, warn=console.warn,
                   on_download=lambda url, dst: console.err.print(f"downloading {url} -> {dst}", soft_wrap=True))
-    if fake is not None and Path(fake).is_dir() and not (Path(fake) / "config.json").exists():
-        report = run_eval.evaluate_folder(fake, real, settings, **common)
-    else:
-        if source is None:
-            source = resolve_generator_source(ctx, fake, checkpoint, fallback_label="generator")
-        report = run_eval.evaluate_generator(source.path, settings, real=real, run=_run_of(ctx, source),
-                                             run_id=source.run_id, **common)
+    with console.progress_bar(transient=True) as bar:
+        common["progress"] = _progress(bar)
+        if fake is not None and Path(fake).is_dir() and not (Path(fake) / "config.json").exists():
+            report = run_eval.evaluate_folder(fake, real, settings, **common)
+        else:
+            if source is None:
+                source = resolve_generator_source(ctx, fake, checkpoint, fallback_label="generator")
+            report = run_eval.evaluate_generator(source.path, settings, real=real, run=_run_of(ctx, source),
+                                                 run_id=source.run_id, **common)
     if as_json:
         console.emit_json(report.doc)
     else:
@@ -230,13 +234,13 @@ def _run_of(ctx: typer.Context, source):
         return None
 
 
-def _progress(bar):
-    """``progress(phase, done, total)`` drawing one bar per phase on ``bar``."""
+def _progress(bar, prefix: str = ""):
+    """``progress(phase, done, total)`` drawing one bar per phase on ``bar``, named ``prefix + phase``."""
     tasks: dict[str, object] = {}
 
     def progress(phase: str, done: int, total: int) -> None:
         if phase not in tasks:
-            tasks[phase] = bar.add_task(phase, total=total)
+            tasks[phase] = bar.add_task(prefix + phase, total=total)
         bar.update(tasks[phase], completed=done)
 
     return progress

@@ -80,8 +80,9 @@ def export(
 
     provenance = {"source_run": source.run_id, "source_checkpoint": source.path.name}
     if translation_task(source.path) is not None:
-        result = _export_translator(source, format_, output, ema=ema, uint8=uint8, verify=verify, force=force,
-                                          provenance=provenance)
+        with console.phase(f"exporting {format_}" + (" and verifying" if verify else "")):
+            result = _export_translator(source, format_, output, ema=ema, uint8=uint8, verify=verify, force=force,
+                                        provenance=provenance)
     else:
         from gancli.export.core import export_generator
 
@@ -89,7 +90,8 @@ def export(
         if output is None:
             output = default_output(format_, source.label, g.step)
             check_output(format_, output, force)
-        result = export_generator(g, format_, output, uint8=uint8, verify=verify, force=force, source=provenance)
+        with console.phase(f"exporting {format_}" + (" and verifying" if verify else "")):
+            result = export_generator(g, format_, output, uint8=uint8, verify=verify, force=force, source=provenance)
 
     m = result.metadata
     what = f"{source.run_id or source.path.name}" + (f" step {m['step']}" if m["step"] is not None else "")

@@ -18,7 +18,7 @@ from gancli.cli import sample_options as opts
 from gancli.cli.common import complete_checkpoint, complete_run, handles_errors, resolve_generator_source
 from gancli.cli.sample_options import DEFAULT_NUM, DEFAULT_PATHS
 from gancli.conditioning import Conditioning
-from gancli.generate.gif import TIMELINE_FRAME_MS, WALK_FRAME_MS
+from gancli.generate.gif import GRID_MIN_PX, TIMELINE_FRAME_MS, WALK_FRAME_MS
 
 
 @handles_errors
@@ -40,6 +40,10 @@ def sample(
     checkpoint: str = typer.Option("latest", "--checkpoint", "-c",
                                    help="'latest', 'best' (kept by gan train --eval-every), a step number or damaged/step-N (set aside by a resume).",
                                    autocompletion=complete_checkpoint),
+    zoom: int = typer.Option(None, "--zoom", metavar="N", show_default=False,
+                              help="Enlarge a grid image N times (nearest neighbour: the pixels stay sharp); "
+                              "1 = one image pixel per file pixel. \\[default: the smallest N that makes the grid "
+                              f"at least {GRID_MIN_PX} px, e.g. 2 for an 8x8 grid of 28-px digits]"),
     individual: bool = typer.Option(False, "--individual", help="Write one PNG per image into the -o directory."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     batch_size: int = typer.Option(256, "--batch-size", help="Images generated per forward pass."),
@@ -105,6 +109,7 @@ def sample(
     console.json_mode(as_json)
     walk = opts.check_mode(interpolate, class_walk, timeline, class_grid, individual, class_, dataset_out, class_weights,
                            seed, batch_size)
+    opts.check_zoom(zoom, output, walk, individual, dataset_out is not None, timeline)
     if dataset_out is not None:
         return modes.dataset_out(ctx, run, dataset_out, num, seed, checkpoint, device, batch_size, class_,
                                  class_weights, ema, output, nrow, as_json)
@@ -124,5 +129,5 @@ def sample(
     stem = source.label if g.step is None else f"{source.label}-step{g.step}"
     if walk:
         return modes.walk(g, source, stem, num, interpolate, class_walk, seed, class_, slerp, output, nrow, pingpong,
-                          duration_ms, batch_size, as_json)
-    modes.images(g, source, stem, num, seed, class_, class_grid, individual, output, nrow, batch_size, as_json)
+                          duration_ms, batch_size, zoom, as_json)
+    modes.images(g, source, stem, num, seed, class_, class_grid, individual, output, nrow, batch_size, zoom, as_json)

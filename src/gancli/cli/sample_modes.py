@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ from gancli.generate.gif import TIMELINE_FRAME_MS, WALK_FRAME_MS
 
 
 def images(g, source, stem: str, num: int, seed: int, class_: int | None, class_grid: bool, individual: bool,
-           output: Path | None, nrow: int | None, batch_size: int, as_json: bool) -> None:
+           output: Path | None, nrow: int | None, batch_size: int, zoom: int | None, as_json: bool) -> None:
     """A grid PNG (``-n``, ``--class``, ``--class-grid``) or one PNG per image (``--individual``)."""
     from gancli.generate import sampling
 
@@ -27,21 +28,27 @@ def images(g, source, stem: str, num: int, seed: int, class_: int | None, class_
         out_dir = output or Path(stem)
         if output is None and out_dir.is_dir() and any(out_dir.iterdir()):
             raise UsageError(f"{out_dir}/ already holds files; pass -o with a new or empty folder")
-        with _nothing_written_if_interrupted(out_dir):
-            written = sampling.sample_individual(g, out_dir, num, seed, class_, batch_size)
+        with console.progress_bar() as bar, _nothing_written_if_interrupted(out_dir):
+            task = bar.add_task(f"writing {out_dir}/", total=num)
+            written = sampling.sample_individual(g, out_dir, num, seed, class_, batch_size,
+                                                 progress=lambda done, total: bar.update(task, completed=done))
         console.info(f"wrote {len(written)} images to {out_dir}/ ({_weights_from(source)}, seed {seed})")
     else:
         written = [output or Path(f"{stem}.png")]
         if class_grid:
-            grid = sampling.sample_class_grid(g, written[0], nrow or sampling.CLASS_GRID_COLUMNS, seed, batch_size)
+            grid = sampling.sample_class_grid(g, written[0], nrow or sampling.CLASS_GRID_COLUMNS, seed, batch_size,
+                                              zoom)
         else:
-            grid = sampling.sample_grid(g, written[0], num, seed, class_, nrow, batch_size)
+            grid = sampling.sample_grid(g, written[0], num, seed, class_, nrow, batch_size, zoom)
         num = len(grid)
-        console.info(f"wrote {written[0]} ({num} images, {_weights_from(source)}, {_ema(g)} G, seed {seed})")
+        columns = (nrow or sampling.CLASS_GRID_COLUMNS) if class_grid else (nrow or math.ceil(math.sqrt(num)))
+        size, zoom = _size(written[0], zoom, num, columns, grid.shape[-1])
+        console.info(f"wrote {written[0]} ({num} images, {size}, {_weights_from(source)}, {_ema(g)} G, seed {seed})")
     if as_json:
         console.emit_json({"files": [console.file_record(p) for p in written], "num_images": num, "seed": seed,
                            "source": str(source.path), "step": g.step, "ema": bool(g.uses_ema),
-                           "labels": "class grid" if class_grid else class_})
+                           "labels": "class grid" if class_grid else class_,
+                           **({} if individual else {"zoom": zoom})})
 
 
 def timeline(ctx: typer.Context, run: str, output: Path | None, num: int | None, checkpoint: str, pingpong: bool,
@@ -62,20 +69,22 @@ def timeline(ctx: typer.Context, run: str, output: Path | None, num: int | None,
 
 def walk(g, source, stem: str, num: int, interpolate: int | None, class_walk: bool, seed: int, class_: int | None,
           slerp: bool | None, output: Path | None, nrow: int | None, pingpong: bool, duration_ms: int | None,
-          batch_size: int, as_json: bool) -> None:
+          batch_size: int, zoom: int | None, as_json: bool) -> None:
     """``--interpolate K`` / ``--class-walk``: :func:`~gancli.generate.walks.write_walk`, then report."""
     from gancli.generate.walks import write_walk
 
     out = output or Path(f"{stem}-{'classwalk' if class_walk else 'walk'}.png")
     duration_ms = WALK_FRAME_MS if duration_ms is None else duration_ms
     w = write_walk(g, out, num, interpolate, classes=class_walk, seed=seed, labels=class_, nrow=nrow, pingpong=pingpong,
-                   method="slerp" if slerp is None or slerp else "lerp", duration_ms=duration_ms, batch_size=batch_size)
+                   method="slerp" if slerp is None or slerp else "lerp", duration_ms=duration_ms, batch_size=batch_size,
+                   scale=zoom)
     if class_walk and interpolate is not None and w.method != "blended classes":
         console.warn(f"{type(g).__name__} takes no blended classes: one column per class")
     steps = w.images.shape[1]
     shape = f"{w.frames} frames of {num} paths, {duration_ms} ms each" if w.frames else f"{num} paths x {steps} steps"
     ends = f"z of seed {seed}" if class_walk else f"seed {seed} -> {seed + 1}"
-    console.info(f"wrote {out} ({shape}, {w.method}, {ends}, {_weights_from(source)}, {_ema(g)} G)")
+    size = "" if w.frames else _size(out, zoom, num * steps, steps, w.images.shape[-1])[0] + ", "
+    console.info(f"wrote {out} ({shape}, {size}{w.method}, {ends}, {_weights_from(source)}, {_ema(g)} G)")
     if as_json:
         console.emit_json({"files": [console.file_record(out)], "mode": "class-walk" if class_walk else "interpolate",
                            "paths": num, "steps": steps, "method": w.method, "seed": seed,
@@ -129,6 +138,19 @@ def _nothing_written_if_interrupted(out_dir: Path) -> Iterator[None]:
     except KeyboardInterrupt:
         console.error(f"interrupted: nothing was written to {out_dir}/")
         raise typer.Exit(130) from None
+
+
+def _size(path: Path, zoom: int | None, n: int, nrow: int, resolution: int) -> tuple[str, int]:
+    """``("484 x 484 px (2x)", 2)``: the size of the grid image at ``path`` and its enlargement
+    (``zoom``, or what the default :func:`~gancli.generate.sampling.grid_scale` chose)."""
+    from PIL import Image
+
+    from gancli.generate.sampling import grid_scale
+
+    zoom = zoom if zoom is not None else grid_scale(n, nrow, resolution, resolution)
+    with Image.open(path) as im:
+        w, h = im.size
+    return f"{w} x {h} px ({zoom}x)", zoom
 
 
 def _weights_from(source) -> str:

@@ -123,6 +123,26 @@ def check_output(output: Path | None, walk: bool, individual: bool, nrow: int | 
         (walks.check_walk_path if walk else sampling.check_new_folder if individual else sampling.check_grid_path)(output)
 
 
+#: The largest --zoom (a 28-px image at 32x is 896 px).
+MAX_ZOOM = 32
+
+
+def check_zoom(zoom: int | None, output: Path | None, walk: bool, individual: bool, dataset_out: bool,
+               timeline: bool) -> None:
+    """--zoom N only for grid images (not one file per image, a dataset, or a GIF, whose frames
+    are enlarged by themselves), N in 1..:data:`MAX_ZOOM`."""
+    if zoom is None:
+        return
+    gif = output is not None and output.suffix.lower() == ".gif"
+    other = ("--individual" if individual else "--dataset-out" if dataset_out else "--timeline" if timeline
+             else "a walk GIF (its frames are enlarged to at least 256 px by themselves)" if walk and gif else None)
+    if other is not None:
+        raise UsageError(f"--zoom applies to grid images (-o *.png, .jpg, ...), not to {other}"
+                         + (": those files keep the images' own size" if individual or dataset_out else ""))
+    if not 1 <= zoom <= MAX_ZOOM:
+        raise UsageError(f"--zoom must be in 1..{MAX_ZOOM} (times the grid's own size), got {zoom}")
+
+
 def check_classes(num_classes: int, label: str, kind: str, class_: int | None, others: bool) -> None:
     """The class options given fit a generator of ``num_classes`` classes (0 = unconditional)
     from ``label``: none for an unconditional one, and --class in ``0..num_classes-1`` (for

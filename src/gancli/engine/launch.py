@@ -204,6 +204,13 @@ def start_line(cfg: RunConfig, run: Run, trainer: Trainer, resumed: bool, precis
     )
 
 
+def reporter_phase(reporter: Reporter | None, label: str) -> contextlib.AbstractContextManager:
+    """``reporter.phase(label)`` (a spinner, or a "still working" line every 10 s, while a
+    step with no progress of its own runs), or nothing for no reporter / one without phases."""
+    phase = getattr(reporter, "phase", None)
+    return phase(label) if phase is not None else contextlib.nullcontext()
+
+
 def load_training_data(cfg: RunConfig, data_dir: str | Path) -> ImageData:
     """The training split: :func:`gancli.data.load_split` of ``cfg.data`` (``data_dir``: the data
     directory), or for ``--task paired`` the folder's pairs
@@ -259,7 +266,8 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
         precision_why = ""
     if precision != cfg.train.precision:
         cfg = cfg.replace(train=dataclasses.replace(cfg.train, precision=precision))
-    data = dist.leaders_first(lambda: load_training_data(cfg, data_dir))
+    with reporter_phase(reporter, f"loading {cfg.data.dataset}"):
+        data = dist.leaders_first(lambda: load_training_data(cfg, data_dir))
     if data.skipped:
         note(f"skipped {len(data.skipped)} unreadable image(s) (--skip-bad-images), e.g. {data.skipped[0]}")
     slow = precision_warning(cfg.train.precision, device, speedup=probed_bf16_speedup(store.home))
@@ -280,8 +288,9 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             from gancli.metrics.evaluate import TrainingEvaluator
 
             note("preparing --eval-every: reference statistics of the training set")
-            evaluator = TrainingEvaluator(cfg.data, data_dir, cfg.train.eval_samples, device, home=store.home,
-                                          train_data=data)
+            with reporter_phase(reporter, "reference statistics"):
+                evaluator = TrainingEvaluator(cfg.data, data_dir, cfg.train.eval_samples, device, home=store.home,
+                                              train_data=data)
 
         dist.from_main(make_evaluator)
     with contextlib.ExitStack() as held:

@@ -17,6 +17,8 @@ Torch-free; imports nothing of gancli but :mod:`gancli.errors`.
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -47,6 +49,7 @@ class Reporter(Protocol):
     def advance(self, step: int) -> None: ...
     def log(self, record: dict[str, Any]) -> None: ...
     def note(self, text: str) -> None: ...  # worth telling the user
+    def phase(self, label: str) -> AbstractContextManager: ...  # a step without steps of its own is alive
     def detail(self, text: str) -> None: ...  # shown with --verbose only
     def monitor(self, text: str) -> None: ...  # the latest mode-collapse monitor scores, one line
     def warn(self, text: str) -> None: ...  # a problem the user should act on
@@ -65,6 +68,9 @@ class NullReporter:
 
     def note(self, text: str) -> None:
         pass
+
+    def phase(self, label: str) -> AbstractContextManager:
+        return contextlib.nullcontext()
 
     def detail(self, text: str) -> None:
         pass

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 #: Frames whose longer side is below this many pixels are enlarged (nearest neighbour,
 #: by a whole factor) until it is at least this, so a GIF of 28x28 digits is viewable.
 MIN_GIF_PX = 256
+#: ``gan sample`` enlarges its grid images (by a whole factor, nearest neighbour) to at least
+#: this many pixels on the longer side unless ``--zoom`` says otherwise (an 8x8 grid of 28-px
+#: digits is 242 px: 484 px at 2x).
+GRID_MIN_PX = 480
 #: Shortest frame time in milliseconds: GIF stores centiseconds and most viewers slow
 #: frames under 20 ms down to 100 ms.
 MIN_FRAME_MS = 20

@@ -43,13 +43,18 @@ def make_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, value_range
 
 
 def save_image(images: torch.Tensor, path: str | os.PathLike, nrow: int = 8, padding: int = 2,
-               value_range: tuple[float, float] = (-1.0, 1.0), format: str | None = None) -> None:
+               value_range: tuple[float, float] = (-1.0, 1.0), format: str | None = None, scale: int = 1) -> None:
     """Write :func:`make_grid` of ``images`` as an 8-bit RGB (or C-channel) image file with
-    PIL (``format``: a PIL format name, else from the suffix), rounding as torchvision does."""
+    PIL (``format``: a PIL format name, else from the suffix), rounding as torchvision does;
+    ``scale`` > 1 enlarges it that many times (nearest neighbour: each pixel becomes a
+    ``scale`` x ``scale`` block, so the pixels stay sharp and exact)."""
     from PIL import Image
 
     grid = make_grid(images, nrow=nrow, padding=padding, value_range=value_range)
-    Image.fromarray(to_uint8_hwc(grid)).save(path, format=format)
+    img = Image.fromarray(to_uint8_hwc(grid))
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+    img.save(path, format=format)
 
 
 def to_uint8_hwc(grid: torch.Tensor):

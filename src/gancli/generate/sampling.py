@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from gancli.errors import UsageError
 from gancli.fsutil import atomic_dir, atomic_path
+from gancli.generate.gif import GRID_MIN_PX
 
 #: The images of one ``gan sample`` are held in memory as float32: at most this many bytes.
 MAX_SAMPLE_BYTES = 4 * 2**30
@@ -58,25 +60,42 @@ def image_format(path: str | os.PathLike) -> str:
     return _FORMATS[suffix]
 
 
-def save_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int | None = None, padding: int = 2) -> Path:
+def grid_scale(n: int, nrow: int, height: int, width: int, padding: int = 2, min_px: int = GRID_MIN_PX) -> int:
+    """The smallest whole factor that makes the grid of ``n`` images of ``height`` x ``width``
+    pixels, ``nrow`` per row, at least ``min_px`` pixels on its longer side (1 when it is
+    already): ``gan sample``'s default ``--zoom`` (2 for an 8x8 grid of 28-px digits)."""
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    longer = max(rows * (height + padding), cols * (width + padding)) + padding
+    return max(1, math.ceil(min_px / longer))
+
+
+def save_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int | None = None, padding: int = 2,
+              scale: int | None = 1) -> Path:
     """Write ``images`` ``(N, C, H, W)`` in [-1, 1] as one grid image, atomically.
 
     Args:
         nrow: images per row; default ``ceil(sqrt(N))`` (a square grid for 64).
+        scale: enlarge the grid this many times (nearest neighbour, pixels stay sharp);
+            None = :func:`grid_scale` (at least :data:`GRID_MIN_PX` pixels). Training's
+            grids keep 1 (the report and ``--timeline`` enlarge them where shown).
     """
     from gancli.generate.grid import save_image
 
     path = Path(path)
     fmt = image_format(path)
     nrow = nrow or math.ceil(math.sqrt(images.shape[0]))
+    if scale is None:
+        scale = grid_scale(images.shape[0], nrow, images.shape[-2], images.shape[-1], padding)
     with atomic_path(path) as tmp:
-        save_image(images, str(tmp), nrow=nrow, padding=padding, value_range=(-1, 1), format=fmt)
+        save_image(images, str(tmp), nrow=nrow, padding=padding, value_range=(-1, 1), format=fmt, scale=scale)
     return path
 
 
 def save_individual(images: torch.Tensor, directory: str | os.PathLike, prefix: str = "sample",
-                    suffix: str = ".png") -> list[Path]:
-    """Write each image of ``(N, C, H, W)`` in [-1, 1] to ``directory/<prefix>-<i>.png``."""
+                    suffix: str = ".png", progress: Callable[[int, int], None] | None = None) -> list[Path]:
+    """Write each image of ``(N, C, H, W)`` in [-1, 1] to ``directory/<prefix>-<i>.png``;
+    ``progress(files written, N)`` after each."""
     from gancli.generate.grid import save_image
 
     directory = Path(directory)
@@ -88,6 +107,8 @@ def save_individual(images: torch.Tensor, directory: str | os.PathLike, prefix: 
         with atomic_path(p) as tmp:
             save_image(img, str(tmp), value_range=(-1, 1), format=fmt)
         paths.append(p)
+        if progress is not None:
+            progress(len(paths), len(images))
     return paths
 
 
@@ -126,7 +147,8 @@ def check_new_folder(path: str | os.PathLike) -> None:
 
 
 def sample_grid(generator, path: str | os.PathLike, n: int, seed: int = 0,
-                labels: int | torch.Tensor | None = None, nrow: int | None = None, batch_size: int = 256) -> torch.Tensor:
+                labels: int | torch.Tensor | None = None, nrow: int | None = None, batch_size: int = 256,
+                scale: int | None = 1) -> torch.Tensor:
     """``gan sample``: ``generator.sample(n, seed, labels)`` written as one grid image at ``path``.
 
     Args:
@@ -134,6 +156,7 @@ def sample_grid(generator, path: str | os.PathLike, n: int, seed: int = 0,
         labels: conditional generators: None = random classes from ``seed + 1``, an int =
             that class, or ``(n,)`` classes.
         nrow: images per grid row; None = a square grid.
+        scale: enlarge the grid image this many times; None = :func:`grid_scale`.
 
     Returns:
         the images, ``(n, C, H, W)`` float32 in [-1, 1] on the CPU.
@@ -143,12 +166,12 @@ def sample_grid(generator, path: str | os.PathLike, n: int, seed: int = 0,
     """
     check_memory(generator, n)
     images = generator.sample(n, seed=seed, labels=labels, batch_size=batch_size)
-    save_grid(images, path, nrow=nrow)
+    save_grid(images, path, nrow=nrow, scale=scale)
     return images
 
 
 def sample_class_grid(generator, path: str | os.PathLike, per_class: int = CLASS_GRID_COLUMNS, seed: int = 0,
-                      batch_size: int = 256) -> torch.Tensor:
+                      batch_size: int = 256, scale: int | None = 1) -> torch.Tensor:
     """``gan sample --class-grid``: one row of ``per_class`` images per class, written as one
     grid at ``path``; the images of row ``c`` have class ``c`` (:func:`grid_labels`).
 
@@ -162,13 +185,15 @@ def sample_class_grid(generator, path: str | os.PathLike, per_class: int = CLASS
     k = generator.num_classes
     if not k:
         raise ValueError("a class grid needs a conditional generator")
-    return sample_grid(generator, path, k * per_class, seed, grid_labels(k, per_class), per_class, batch_size)
+    return sample_grid(generator, path, k * per_class, seed, grid_labels(k, per_class), per_class, batch_size, scale)
 
 
 def sample_individual(generator, directory: str | os.PathLike, n: int, seed: int = 0,
-                      labels: int | torch.Tensor | None = None, batch_size: int = 256) -> list[Path]:
+                      labels: int | torch.Tensor | None = None, batch_size: int = 256,
+                      progress: Callable[[int, int], None] | None = None) -> list[Path]:
     """``gan sample --individual``: the images of :func:`sample_grid` as one PNG each,
-    ``directory/sample-<i>.png``, all or none (a temp folder renamed at the end).
+    ``directory/sample-<i>.png``, all or none (a temp folder renamed at the end);
+    ``progress(files written, n)`` after each file.
 
     Returns:
         the files in ``directory``, sorted.
@@ -181,5 +206,5 @@ def sample_individual(generator, directory: str | os.PathLike, n: int, seed: int
     images = generator.sample(n, seed=seed, labels=labels, batch_size=batch_size)
     directory = Path(directory)
     with atomic_dir(directory) as tmp:
-        save_individual(images, tmp)
+        save_individual(images, tmp, progress=progress)
     return sorted(p for p in directory.iterdir() if p.is_file())

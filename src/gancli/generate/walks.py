@@ -280,10 +280,11 @@ def walk_format(path: str | os.PathLike) -> str:
         raise UsageError(str(e).replace("valid choices: ", "valid choices: .gif, ")) from None
 
 
-def save_walk_grid(images: torch.Tensor, path: str | os.PathLike, padding: int = 2) -> Path:
+def save_walk_grid(images: torch.Tensor, path: str | os.PathLike, padding: int = 2, scale: int | None = 1) -> Path:
     """Write ``images`` ``(P, T, C, H, W)`` in [-1, 1] as one grid, row ``i`` = path ``i``,
-    column ``t`` = step ``t``, atomically. Same pixels per image as ``gan sample``'s grids."""
-    return save_grid(images.flatten(0, 1), path, nrow=images.shape[1], padding=padding)
+    column ``t`` = step ``t``, atomically, enlarged ``scale`` times (None: see
+    :func:`~gancli.generate.sampling.save_grid`). Same pixels per image as ``gan sample``'s grids."""
+    return save_grid(images.flatten(0, 1), path, nrow=images.shape[1], padding=padding, scale=scale)
 
 
 def frame_nrow(paths: int) -> int:
@@ -361,7 +362,8 @@ def check_walk_path(path: str | os.PathLike) -> None:
 
 def write_walk(generator, path: str | os.PathLike, n: int, steps: int | None = None, *, classes: bool = False,
                seed: int = 0, method: str = "slerp", labels: int | torch.Tensor | None = None, nrow: int | None = None,
-               pingpong: bool = False, duration_ms: int = WALK_FRAME_MS, batch_size: int = 256) -> WalkResult:
+               pingpong: bool = False, duration_ms: int = WALK_FRAME_MS, batch_size: int = 256,
+               scale: int | None = 1) -> WalkResult:
     """``gan sample --interpolate K`` / ``--class-walk``: ``n`` walks written as a grid image
     (row = path, column = step) or, for a ``.gif`` ``path``, an animated GIF (frame = step).
 
@@ -374,6 +376,8 @@ def write_walk(generator, path: str | os.PathLike, n: int, steps: int | None = N
         labels: latent walks of a conditional generator: see :func:`latent_walk`.
         nrow, pingpong: GIF frames, see :func:`walk_frames`.
         duration_ms: GIF frame time, milliseconds.
+        scale: a grid image's enlargement (see :func:`save_walk_grid`); GIF frames are enlarged
+            to at least :data:`~gancli.generate.gif.MIN_GIF_PX` pixels instead.
 
     Returns:
         a :class:`WalkResult`; its ``method`` is ``one column per class`` for a class walk
@@ -397,5 +401,5 @@ def write_walk(generator, path: str | os.PathLike, n: int, steps: int | None = N
         write_gif(gif_frames, path, duration_ms)
         frames = len(gif_frames)
     else:
-        save_walk_grid(images, path)
+        save_walk_grid(images, path, scale=scale)
     return WalkResult(path, images, method, frames)

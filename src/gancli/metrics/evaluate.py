@@ -84,23 +84,48 @@ def check_num_samples(num: int, metrics: tuple[str, ...]) -> str | None:
     return None
 
 
-def _features(extractor: Extractor, source: ImageSource, batch_size: int):
+#: ``progress(phase, done, total)``: images of ``phase`` done so far (:func:`phase_label`).
+Progress = Callable[[str, int, int], None]
+
+
+def phase_label(source: ImageSource, reference: bool) -> str:
+    """What the progress display calls the pass over ``source``: ``reference statistics
+    (mnist train)``, ``generating and scoring images``, ``scoring <folder>``."""
+    d = source.describe
+    if reference:
+        where = f"{d['dataset']} {d.get('split', '')}".strip() if "dataset" in d else d.get("folder", "")
+        return f"reference statistics ({where})" if where else "reference statistics"
+    if d.get("kind") == "generator":
+        return "generating and scoring images"
+    return f"scoring {d['folder']}" if "folder" in d else "scoring images"
+
+
+def _features(extractor: Extractor, source: ImageSource, batch_size: int, progress: Progress | None = None,
+              phase: str = ""):
     import torch
 
     feats, logits, labels = [], [], []
+    done = 0
     for x, y in source.batches(batch_size):
+        if progress is not None:
+            progress(phase, done, source.num)
         f, lg = extractor.outputs(x)
+        done += len(x)
         feats.append(f.float())
         logits.append(lg)
         if y is not None:
             labels.append(y)
+    if progress is not None:
+        progress(phase, done, source.num)
     f = torch.cat(feats) if feats else torch.zeros(0, extractor.feature_dim)
     lg = torch.cat(logits) if logits else None
     return f, lg, (torch.cat(labels) if labels else None)
 
 
-def reference_stats(extractor: Extractor, source: ImageSource, opts: EvalOptions, need_features: bool):
-    """``(mu, sigma, features or None, cache_hit)`` of the reference images, through the cache."""
+def reference_stats(extractor: Extractor, source: ImageSource, opts: EvalOptions, need_features: bool,
+                    progress: Progress | None = None):
+    """``(mu, sigma, features or None, cache_hit)`` of the reference images, through the cache;
+    ``progress`` is told the pass over the images (none on a cache hit)."""
     import numpy as np
 
     from gancli.metrics.cache import load_stats, save_stats, stats_key
@@ -116,7 +141,7 @@ def reference_stats(extractor: Extractor, source: ImageSource, opts: EvalOptions
         if hit is not None:
             arrays, _ = hit
             return arrays["mu"], arrays["sigma"], arrays.get("features"), True
-    f, _, _ = _features(extractor, source, opts.batch_size)
+    f, _, _ = _features(extractor, source, opts.batch_size, progress, phase_label(source, reference=True))
     mu, sigma = feature_stats(f)
     feats = f.numpy().astype(np.float32) if need_features else None
     if key is not None:
@@ -205,7 +230,8 @@ def _pr(f: _Features, opts: EvalOptions, names: dict[str, str], add: Callable[..
 
 
 def evaluate(fake: ImageSource, real: ImageSource, extractor: Extractor, opts: EvalOptions,
-             reference: tuple[Any, Any, Any, bool | None] | None = None) -> EvalResult:
+             reference: tuple[Any, Any, Any, bool | None] | None = None,
+             progress: Progress | None = None) -> EvalResult:
     """Compute ``opts.metrics`` (names of :data:`METRICS`) for ``fake`` against ``real`` with
     ``extractor``; under the ``lenet`` protocol also the mode-coverage report
     (classes covered, KL to uniform) and, for a conditional G, the class accuracy.
@@ -243,9 +269,9 @@ def evaluate(fake: ImageSource, real: ImageSource, extractor: Extractor, opts: E
         results.append({"metric": metric, "value": value, **extra, "protocol": protocol})
 
     need_real_features = any(METRICS.entry(m).defaults.get("needs_real_features") for m, _ in computes)
-    f_fake, logits, y_asked = _features(extractor, fake, opts.batch_size)
+    f_fake, logits, y_asked = _features(extractor, fake, opts.batch_size, progress, phase_label(fake, reference=False))
     if reference is None or (need_real_features and reference[2] is None):
-        reference = reference_stats(extractor, real, opts, need_real_features)
+        reference = reference_stats(extractor, real, opts, need_real_features, progress)
     mu_r, sigma_r, f_real, hit = reference
     feats = _Features(f_fake, logits, mu_r, sigma_r, f_real, fake.num)
     for _, compute in computes:

@@ -113,7 +113,8 @@ def load_generator(path: Path, device, ema: bool = True):
 def evaluate_generator(path: str | Path, settings: EvalSettings, *, data_root: str | Path, device="auto",
                        real: str | None = None, run=None, run_id: str | None = None, home: Path | None = None,
                        warn: Callable[[str], None] | None = None,
-                       on_download: Callable[[str, Path], None] | None = None) -> Report:
+                       on_download: Callable[[str, Path], None] | None = None,
+                       progress: Callable[[str, int, int], None] | None = None) -> Report:
     """Score the generator of ``path`` (a checkpoint ``.safetensors`` file or a bundle folder)
     on ``settings.num_samples`` images drawn from the latents ``gan sample --seed`` uses.
 
@@ -129,6 +130,9 @@ def evaluate_generator(path: str | Path, settings: EvalSettings, *, data_root: s
         home: the gancli home (statistics cache); None = the default.
         warn: called with each warning before the images are scored.
         on_download: called as ``(url, destination)`` before the Inception weights are downloaded.
+        progress: ``(phase, images done, total)`` during each pass over images (generating and
+            scoring; the reference statistics when not cached): see
+            :data:`gancli.metrics.evaluate.Progress`.
 
     Returns:
         :class:`Report`.
@@ -149,12 +153,13 @@ def evaluate_generator(path: str | Path, settings: EvalSettings, *, data_root: s
     describe = {"run": run_id, "checkpoint": str(path), "step": G.step, "weights": "ema" if G.uses_ema else "raw"}
     fake = generator_source(G, settings.num_samples, settings.seed, dev, describe)
     reference = reference_source(real, data_root, train_data, fake.channels, fake.resolution)
-    return _score(fake, reference, G.step, settings, dev, home, run, warn, on_download, t0)
+    return _score(fake, reference, G.step, settings, dev, home, run, warn, on_download, t0, progress)
 
 
 def evaluate_folder(folder: str | Path, real: str, settings: EvalSettings, *, data_root: str | Path, device="auto",
                     home: Path | None = None, warn: Callable[[str], None] | None = None,
-                    on_download: Callable[[str, Path], None] | None = None) -> Report:
+                    on_download: Callable[[str, Path], None] | None = None,
+                    progress: Callable[[str, int, int], None] | None = None) -> Report:
     """Score all images of ``folder`` against ``real`` (``DATASET[:split]`` or an image
     folder), resized to the reference's shape; as :func:`evaluate_generator` otherwise
     (``settings.num_samples`` is not used; nothing is appended anywhere).
@@ -170,7 +175,7 @@ def evaluate_folder(folder: str | Path, real: str, settings: EvalSettings, *, da
         raise UsageError("--fake DIR needs --real DATASET[:split] or --real DIR to compare against")
     reference = reference_source(real, data_root)
     fake = folder_source(folder, reference[0].channels, reference[0].resolution, data_root)
-    return _score(fake, reference, None, settings, dev, home, None, warn, on_download, t0)
+    return _score(fake, reference, None, settings, dev, home, None, warn, on_download, t0, progress)
 
 
 def as_device(device):
@@ -184,7 +189,7 @@ def as_device(device):
 
 
 def _score(fake: ImageSource, reference: tuple[ImageSource, str | None], step: int | None, settings: EvalSettings,
-           device, home: Path | None, run, warn, on_download, t0: float) -> Report:
+           device, home: Path | None, run, warn, on_download, t0: float, progress=None) -> Report:
     from gancli.metrics.evaluate import evaluate
     from gancli.metrics.extractors import LeNetExtractor, build_extractor, default_protocol
 
@@ -201,7 +206,8 @@ def _score(fake: ImageSource, reference: tuple[ImageSource, str | None], step: i
             warn(n)
     result = evaluate(fake, real, extractor, EvalOptions(protocol=protocol, metrics=settings.metrics,
                                                          batch_size=settings.batch_size, seed=settings.seed,
-                                                         use_cache=settings.use_cache, home=home))
+                                                         use_cache=settings.use_cache, home=home),
+                      progress=progress)
     seconds = time.perf_counter() - t0
     doc = {"step": step, **result.values, "results": result.results, "seconds": round(seconds, 2),
            "reference_cache": CACHE_WORDS[result.cache_hit]}
