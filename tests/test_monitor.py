@@ -248,3 +248,14 @@ def test_run_that_ends_collapsed_says_so_keeps_its_last_good_checkpoint_and_samp
     assert r.exit_code == 0 and "pass --checkpoint 8" in r.output, r.output
     r = runner.invoke(app, ["sample", "latest", "--checkpoint", "8", "-n", "4", "-o", str(tmp_path / "b.png")])
     assert r.exit_code == 0 and "warning" not in r.output and "collapse monitor" not in r.output, r.output
+
+
+def test_advice_leaves_out_what_the_run_already_does():
+    """A hinge + spectral norm run that collapses was told to try hinge + spectral norm."""
+    from gancli.metrics.monitor import ADVICE, advice
+
+    assert advice("bce", False, "") == ADVICE
+    assert advice("hinge", True, "") == "try a lower --lr-g/--lr-d, or --augment diffaug"
+    assert advice("hinge", False, "") == ADVICE  # hinge without spectral norm: the pair is still advice
+    assert advice("hinge", True, "diffaug:color,translation") == "try a lower --lr-g/--lr-d"
+    assert advice("lsgan", False, "diffaug") == "try --loss hinge --spectral-norm, or a lower --lr-g/--lr-d"

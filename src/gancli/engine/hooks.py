@@ -245,7 +245,7 @@ class Monitor(Hook):
 
     def check(self, t: Trainer) -> list[str]:
         from gancli.errors import GancliError
-        from gancli.metrics.monitor import ADVICE, symptoms
+        from gancli.metrics.monitor import advice, symptoms
         from gancli.generate.sampling import generate
 
         def score() -> list[str]:
@@ -265,7 +265,8 @@ class Monitor(Hook):
             t.reporter.monitor(text)
             new = [s for s, kind in zip(found, kinds) if kind not in self.active]
             if new and not warming_up:
-                t.reporter.warn(f"mode collapse? {'; '.join(new)} at step {t.step}; {ADVICE}")
+                tips = advice(t.cfg.loss.name, t.cfg.model.spectral_norm, t.cfg.train.augment)
+                t.reporter.warn(f"mode collapse? {'; '.join(new)} at step {t.step}; {tips}")
             return kinds
 
         # The first check is a baseline: a generator a few hundred steps old is still blurry, and

@@ -104,8 +104,18 @@ def symptoms(scores: dict[str, Any]) -> list[str]:
     return out
 
 
-#: What the warning suggests.
+#: What the warning suggests (:func:`advice` leaves out what a run already does).
 ADVICE = "try --loss hinge --spectral-norm, a lower --lr-g/--lr-d, or --augment diffaug"
+
+
+def advice(loss: str = "", spectral_norm: bool = False, augment: str = "") -> str:
+    """:data:`ADVICE` without the remedies the run already uses (``loss``, ``spectral_norm``,
+    ``augment`` as in its config): a hinge + spectral norm run is not told to try them."""
+    tips = [] if loss == "hinge" and spectral_norm else ["--loss hinge --spectral-norm"]
+    tips.append("a lower --lr-g/--lr-d")
+    if "diffaug" not in (augment or ""):
+        tips.append("--augment diffaug")
+    return "try " + (", ".join(tips[:-1]) + ", or " + tips[-1] if len(tips) > 1 else tips[0])
 
 
 @dataclass(frozen=True)
