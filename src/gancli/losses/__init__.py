@@ -60,7 +60,14 @@ def _wgan_gp() -> AdversarialLoss:
     return Wasserstein()
 
 
-@LOSSES.register("hinge", "hinge loss (Lim & Ye 2017, arXiv 1705.02894; Miyato et al. 2018)")
+@LOSSES.register(
+    "hinge",
+    "hinge loss (Lim & Ye 2017, arXiv 1705.02894; Miyato et al. 2018)",
+    # Adam(beta1 0, beta2 0.9), SNGAN's (arXiv 1802.05957) and BigGAN's setting for the hinge loss: at step 1000 of
+    # the README job (seed 0, 10,000 samples) FD-LeNet 36.8 with spectral norm (Adam(0.5, 0.999): 178, 8 classes),
+    # 48.2 with BatchNorm (99.6), 59.2 without normalisation (58.5); after 4685 steps with spectral norm 7.59 (8.17)
+    defaults={"beta1": 0.0, "beta2": 0.9},
+)
 def _hinge() -> AdversarialLoss:
     from gancli.losses.adversarial import Hinge
 
