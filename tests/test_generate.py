@@ -46,15 +46,15 @@ def test_seeding_draws_the_same_inputs_for_the_same_seed():
 # -- grids and files --------------------------------------------------------------------------
 def test_sample_grid_writes_the_images_of_generator_sample(tmp_path):
     g = _mlp()
-    images = sample_grid(g, tmp_path / "g.png", 6, seed=4, nrow=3)
-    assert images.shape == (6, 1, 28, 28)
+    images, zoom = sample_grid(g, tmp_path / "g.png", 6, seed=4, nrow=3)
+    assert images.shape == (6, 1, 28, 28) and zoom == 1
     torch.testing.assert_close(images, g.sample(6, seed=4), atol=0, rtol=0)
     assert Image.open(tmp_path / "g.png").size == (3 * 30 + 2, 2 * 30 + 2)  # 3 per row, 2-pixel padding
 
 
 def test_sample_class_grid_has_one_row_per_class(tmp_path):
     g = _mlp(num_classes=3)
-    images = sample_class_grid(g, tmp_path / "cg.png", per_class=2, seed=1)
+    images = sample_class_grid(g, tmp_path / "cg.png", per_class=2, seed=1).images
     assert images.shape == (6, 1, 28, 28)
     torch.testing.assert_close(images, g.sample(6, seed=1, labels=grid_labels(3, 2)), atol=0, rtol=0)
     row_1 = sampling.generate(g, latents(6, 8, 1)[2:4], torch.tensor([1, 1]))  # z 2 and 3 of the seed, class 1

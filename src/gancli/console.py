@@ -130,7 +130,8 @@ class PlainProgress:
                 t[2] += advance
 
     def lines(self, now: float | None = None) -> list[str]:
-        """One line per unfinished phase: ``<description>: done/total (pct), elapsed, ETA``."""
+        """One line per unfinished phase: ``<description>: done/total (pct), elapsed, ETA``, or
+        ``<description>: still working (elapsed)`` for a task with no total and nothing done."""
         now = time.perf_counter() if now is None else now
         with self._lock:
             tasks = [list(t) for t in self._tasks]
@@ -139,6 +140,9 @@ class PlainProgress:
             if total is not None and done >= total:
                 continue
             took = now - started
+            if total is None and not done:  # a phase without its own progress (see :func:`phase`)
+                out_lines.append(f"{description}: still working ({fmt_duration(took)})")
+                continue
             text = f"{description}: {done:,.0f}" + (f"/{total:,.0f} ({100 * done / total:.0f}%)" if total else "")
             text += f", {fmt_duration(took)}"
             if total and done > 0:
@@ -169,36 +173,35 @@ PHASE_TICK_S = 10.0
 def phase(label: str, note=None, every: float = PHASE_TICK_S):
     """Show that a long step without its own progress is alive: on a terminal a spinner with
     the elapsed time on stderr, else a plain ``<label>: still working (20s)`` line through
-    ``note`` (default :func:`info`) every ``every`` seconds from a helper thread. Silent with
-    ``--quiet``. Use as ``with phase("clustering"): ...``."""
+    ``note`` (default :func:`info`) every ``every`` seconds (a :class:`PlainProgress` task with
+    no total). Silent with ``--quiet``. Use as ``with phase("clustering"): ...``."""
     import threading
 
     if settings.quiet or settings.errors_only:
         yield
         return
+    if not err.is_terminal:
+        with PlainProgress(note or info, every) as plain:
+            plain.add_task(label)
+            yield
+        return
     start = time.perf_counter()
     stop = threading.Event()
-    spinner = err.status(f"{label}...") if err.is_terminal else None
+    spinner = err.status(f"{label}...")
 
     def tick() -> None:
-        while not stop.wait(1.0 if spinner is not None else every):
-            took = fmt_duration(time.perf_counter() - start)
-            if spinner is not None:
-                spinner.update(f"{label}... {took}")
-            else:
-                (note or info)(f"{label}: still working ({took})")
+        while not stop.wait(1.0):
+            spinner.update(f"{label}... {fmt_duration(time.perf_counter() - start)}")
 
     thread = threading.Thread(target=tick, daemon=True)
-    if spinner is not None:
-        spinner.start()
+    spinner.start()
     thread.start()
     try:
         yield
     finally:
         stop.set()
         thread.join()
-        if spinner is not None:
-            spinner.stop()
+        spinner.stop()
 
 
 def info(message: str) -> None:

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,9 +39,8 @@ def images(g, source, stem: str, num: int, seed: int, class_: int | None, class_
                                               zoom)
         else:
             grid = sampling.sample_grid(g, written[0], num, seed, class_, nrow, batch_size, zoom)
-        num = len(grid)
-        columns = (nrow or sampling.CLASS_GRID_COLUMNS) if class_grid else (nrow or math.ceil(math.sqrt(num)))
-        size, zoom = _size(written[0], zoom, num, columns, grid.shape[-1])
+        num, zoom = len(grid.images), grid.zoom
+        size = _size(written[0], zoom)
         console.info(f"wrote {written[0]} ({num} images, {size}, {_weights_from(source)}, {_ema(g)} G, seed {seed})")
     if as_json:
         console.emit_json({"files": [console.file_record(p) for p in written], "num_images": num, "seed": seed,
@@ -83,7 +81,7 @@ def walk(g, source, stem: str, num: int, interpolate: int | None, class_walk: bo
     steps = w.images.shape[1]
     shape = f"{w.frames} frames of {num} paths, {duration_ms} ms each" if w.frames else f"{num} paths x {steps} steps"
     ends = f"z of seed {seed}" if class_walk else f"seed {seed} -> {seed + 1}"
-    size = "" if w.frames else _size(out, zoom, num * steps, steps, w.images.shape[-1])[0] + ", "
+    size = "" if w.frames else _size(out, w.zoom) + ", "
     console.info(f"wrote {out} ({shape}, {size}{w.method}, {ends}, {_weights_from(source)}, {_ema(g)} G)")
     if as_json:
         console.emit_json({"files": [console.file_record(out)], "mode": "class-walk" if class_walk else "interpolate",
@@ -140,17 +138,13 @@ def _nothing_written_if_interrupted(out_dir: Path) -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def _size(path: Path, zoom: int | None, n: int, nrow: int, resolution: int) -> tuple[str, int]:
-    """``("484 x 484 px (2x)", 2)``: the size of the grid image at ``path`` and its enlargement
-    (``zoom``, or what the default :func:`~gancli.generate.sampling.grid_scale` chose)."""
+def _size(path: Path, zoom: int) -> str:
+    """``"484 x 484 px (2x)"``: the size of the grid image at ``path`` and its enlargement."""
     from PIL import Image
 
-    from gancli.generate.sampling import grid_scale
-
-    zoom = zoom if zoom is not None else grid_scale(n, nrow, resolution, resolution)
     with Image.open(path) as im:
         w, h = im.size
-    return f"{w} x {h} px ({zoom}x)", zoom
+    return f"{w} x {h} px ({zoom}x)"
 
 
 def _weights_from(source) -> str:

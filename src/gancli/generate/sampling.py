@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -71,7 +72,7 @@ def grid_scale(n: int, nrow: int, height: int, width: int, padding: int = 2, min
 
 
 def save_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int | None = None, padding: int = 2,
-              scale: int | None = 1) -> Path:
+              scale: int | None = 1) -> int:
     """Write ``images`` ``(N, C, H, W)`` in [-1, 1] as one grid image, atomically.
 
     Args:
@@ -79,6 +80,9 @@ def save_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int | None = 
         scale: enlarge the grid this many times (nearest neighbour, pixels stay sharp);
             None = :func:`grid_scale` (at least :data:`GRID_MIN_PX` pixels). Training's
             grids keep 1 (the report and ``--timeline`` enlarge them where shown).
+
+    Returns:
+        the enlargement used (``scale``, or what :func:`grid_scale` chose), a whole factor >= 1.
     """
     from gancli.generate.grid import save_image
 
@@ -89,7 +93,7 @@ def save_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int | None = 
         scale = grid_scale(images.shape[0], nrow, images.shape[-2], images.shape[-1], padding)
     with atomic_path(path) as tmp:
         save_image(images, str(tmp), nrow=nrow, padding=padding, value_range=(-1, 1), format=fmt, scale=scale)
-    return path
+    return scale
 
 
 def save_individual(images: torch.Tensor, directory: str | os.PathLike, prefix: str = "sample",
@@ -146,9 +150,16 @@ def check_new_folder(path: str | os.PathLike) -> None:
         raise UsageError(f"-o {path} already holds files; give a new or empty folder (nothing is overwritten)")
 
 
+class Grid(NamedTuple):
+    """What :func:`sample_grid` wrote."""
+
+    images: torch.Tensor  # (N, C, H, W) float32 in [-1, 1] on the CPU
+    zoom: int  # the grid image's enlargement (see save_grid)
+
+
 def sample_grid(generator, path: str | os.PathLike, n: int, seed: int = 0,
                 labels: int | torch.Tensor | None = None, nrow: int | None = None, batch_size: int = 256,
-                scale: int | None = 1) -> torch.Tensor:
+                scale: int | None = 1) -> Grid:
     """``gan sample``: ``generator.sample(n, seed, labels)`` written as one grid image at ``path``.
 
     Args:
@@ -159,24 +170,24 @@ def sample_grid(generator, path: str | os.PathLike, n: int, seed: int = 0,
         scale: enlarge the grid image this many times; None = :func:`grid_scale`.
 
     Returns:
-        the images, ``(n, C, H, W)`` float32 in [-1, 1] on the CPU.
+        a :class:`Grid`: the images, ``(n, C, H, W)`` float32 in [-1, 1] on the CPU, and the
+        enlargement :func:`save_grid` used.
 
     Raises:
         UsageError: ``n`` images would not fit in :data:`MAX_SAMPLE_BYTES`; a bad suffix.
     """
     check_memory(generator, n)
     images = generator.sample(n, seed=seed, labels=labels, batch_size=batch_size)
-    save_grid(images, path, nrow=nrow, scale=scale)
-    return images
+    return Grid(images, save_grid(images, path, nrow=nrow, scale=scale))
 
 
 def sample_class_grid(generator, path: str | os.PathLike, per_class: int = CLASS_GRID_COLUMNS, seed: int = 0,
-                      batch_size: int = 256, scale: int | None = 1) -> torch.Tensor:
+                      batch_size: int = 256, scale: int | None = 1) -> Grid:
     """``gan sample --class-grid``: one row of ``per_class`` images per class, written as one
     grid at ``path``; the images of row ``c`` have class ``c`` (:func:`grid_labels`).
 
     Returns:
-        ``(num_classes * per_class, C, H, W)`` float32 in [-1, 1] on the CPU.
+        a :class:`Grid` of ``(num_classes * per_class, C, H, W)`` images in [-1, 1].
 
     Raises:
         ValueError: an unconditional generator.

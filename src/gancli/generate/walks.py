@@ -280,10 +280,11 @@ def walk_format(path: str | os.PathLike) -> str:
         raise UsageError(str(e).replace("valid choices: ", "valid choices: .gif, ")) from None
 
 
-def save_walk_grid(images: torch.Tensor, path: str | os.PathLike, padding: int = 2, scale: int | None = 1) -> Path:
+def save_walk_grid(images: torch.Tensor, path: str | os.PathLike, padding: int = 2, scale: int | None = 1) -> int:
     """Write ``images`` ``(P, T, C, H, W)`` in [-1, 1] as one grid, row ``i`` = path ``i``,
     column ``t`` = step ``t``, atomically, enlarged ``scale`` times (None: see
-    :func:`~gancli.generate.sampling.save_grid`). Same pixels per image as ``gan sample``'s grids."""
+    :func:`~gancli.generate.sampling.save_grid`). Same pixels per image as ``gan sample``'s grids.
+    Returns the enlargement used."""
     return save_grid(images.flatten(0, 1), path, nrow=images.shape[1], padding=padding, scale=scale)
 
 
@@ -333,6 +334,7 @@ class WalkResult:
     images: torch.Tensor  # (P, T, C, H, W) float32 in [-1, 1] on the CPU: path i, step t
     method: str  # how the steps were made: slerp, lerp, blended classes, one column per class
     frames: int | None  # frames of the GIF (2T - 2 with pingpong); None for a grid image
+    zoom: int | None = None  # the grid image's enlargement (save_walk_grid); None for a GIF
 
 
 def walk_steps(generator, steps: int | None, classes: bool) -> int:
@@ -395,11 +397,11 @@ def write_walk(generator, path: str | os.PathLike, n: int, steps: int | None = N
         method = "blended classes" if steps is not None and supports_soft_labels(generator) else "one column per class"
     else:
         images = latent_walk(generator, n, steps, seed=seed, method=method, labels=labels, batch_size=batch_size)
-    frames = None
+    frames = zoom = None
     if path.suffix.lower() == ".gif":
         gif_frames = walk_frames(images, nrow=nrow, pingpong=pingpong)
         write_gif(gif_frames, path, duration_ms)
         frames = len(gif_frames)
     else:
-        save_walk_grid(images, path, scale=scale)
-    return WalkResult(path, images, method, frames)
+        zoom = save_walk_grid(images, path, scale=scale)
+    return WalkResult(path, images, method, frames, zoom)
