@@ -303,6 +303,13 @@ class Monitor(Hook):
                 f"{self.clean_step})" + (f"; sample it with --checkpoint {good}" if final else ""))
 
 
+def _lenet_logits(lenet, images):
+    """The monitor's classifier: LeNet's class logits ``(N, 10)`` of ``images`` ``(N, 1, 28, 28)``."""
+    from gancli.metrics.lenet import lenet_outputs
+
+    return lenet_outputs(lenet, images)[1]
+
+
 def monitor_hook(cfg, data, device) -> Monitor | None:
     """The :class:`Monitor` of a run (None when ``monitor_every_steps`` is 0): a real reference
     batch drawn from ``data`` with a seed of its own, and the LeNet classifier for MNIST."""
@@ -321,13 +328,13 @@ def monitor_hook(cfg, data, device) -> Monitor | None:
     classifier = None
     m = cfg.model
     if cfg.data.dataset in LENET_DATASETS and (m.img_channels, m.img_resolution) == (1, 28):
-        from gancli.metrics.lenet import lenet_outputs, load_lenet
+        import functools
+
+        from gancli.metrics.lenet import load_lenet
 
         with torch.random.fork_rng(devices=[]):  # building the net draws init weights: keep the run's stream
             lenet = load_lenet(device)
-
-        def classifier(images):
-            return lenet_outputs(lenet, images)[1]
+        classifier = functools.partial(_lenet_logits, lenet)
 
     from gancli.conditioning import Conditioning
 
