@@ -35,7 +35,7 @@ VARIANTS: dict[str, list[str]] = {
     "ema": ["--loss", "bce", "--ema-decay", "0.999", "--lr", "2e-4", "--beta1", "0.5", "--beta2", "0.999"],
     "wgan-gp": ["--loss", "wgan-gp", "--ema-decay", "0"],
     "hinge-sn": ["--loss", "hinge", "--spectral-norm", "--ema-decay", "0", "--lr", "2e-4", "--beta1", "0.5",
-                 "--beta2", "0.999"],  # as recorded: hinge's recipe has brought Adam(0, 0.9) since issue #25
+                 "--beta2", "0.999"],  # as recorded: hinge's recipe brings Adam(0, 0.99) since issue #25
     "conditional": ["--loss", "bce", "--conditional", "--ema-decay", "0.999", "--lr", "2e-4", "--beta1", "0.5"],
     "diffaug": ["--loss", "bce", "--augment", "diffaug", "--ema-decay", "0", "--lr", "2e-4", "--beta1", "0.5"],
     "r1-lsgan": ["--loss", "lsgan", "--r1-gamma", "1", "--r1-every", "2", "--ema-decay", "0", "--lr", "2e-4",

@@ -63,10 +63,11 @@ def _wgan_gp() -> AdversarialLoss:
 @LOSSES.register(
     "hinge",
     "hinge loss (Lim & Ye 2017, arXiv 1705.02894; Miyato et al. 2018)",
-    # Adam(beta1 0, beta2 0.9), SNGAN's (arXiv 1802.05957) and BigGAN's setting for the hinge loss: at step 1000 of
-    # the README job (seed 0, 10,000 samples) FD-LeNet 36.8 with spectral norm (Adam(0.5, 0.999): 178, 8 classes),
-    # 48.2 with BatchNorm (99.6), 59.2 without normalisation (58.5); after 4685 steps with spectral norm 7.59 (8.17)
-    defaults={"beta1": 0.0, "beta2": 0.9},
+    # Adam(beta1 0, beta2 0.99): beta1 0 as SNGAN (arXiv 1802.05957) and BigGAN, beta2 0.99 as StyleGAN2
+    # (arXiv 1912.04958). The README job with spectral norm (seed 0, 50,000 samples): FD-LeNet 4.05 after 4685
+    # steps, where beta2 0.9 gave 7.59 and Adam(0.5, 0.999) 8.17 (178 and 8 classes at step 1000); with beta2 0.9,
+    # lr 1e-4 gave 15.8, a linear lr decay 13.1 and lr_d 4e-4 collapsed (benchmarks/results/hinge-sn-*.json)
+    defaults={"beta1": 0.0, "beta2": 0.99},
 )
 def _hinge() -> AdversarialLoss:
     from gancli.losses.adversarial import Hinge
