@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gancli.losses import LOSSES
 from gancli.registry import Registry
 
 
@@ -62,8 +63,15 @@ _add("mnist-wgan-gp", Preset(
     source="Gulrajani et al. 2017 (arXiv 1704.00028: the loss, lambda 10, Adam betas, layer norm in the critic); "
            "one critic step per G step as in Karras et al. 2018 (arXiv 1710.10196)",
 ))
+def _loss_betas(loss: str) -> str:
+    """``"b1, b2"``: the Adam betas ``loss``'s recipe brings (:data:`gancli.losses.LOSSES` defaults)."""
+    defaults = LOSSES.entry(loss).defaults
+    return f"{defaults['beta1']:g}, {defaults['beta2']:g}"
+
+
 _add("mnist-hinge-sn", Preset(
-    "self-conditioned DCGAN with spectral norm on D and the hinge loss, Adam(2e-4, 0, 0.99) (the hinge recipe), 5 epochs",
+    "self-conditioned DCGAN with spectral norm on D and the hinge loss, "
+    f"Adam(2e-4, {_loss_betas('hinge')}) (the hinge recipe), 5 epochs",
     {"dataset": "mnist", "arch": "dcgan", "loss": "hinge", "spectral_norm": True, "epochs": 5.0},
     cost="4685 steps; measured 6m49s in all (UMAP clustering included) on a 2-core Intel Xeon (AVX-512), torch 2.14.1",
     source="Miyato et al. 2018 (arXiv 1802.05957)",
