@@ -1,4 +1,4 @@
-"""How `gan runs list` scales with the run store: many runs, and a run with a huge metrics.jsonl.
+"""How `gan runs list` and `gan runs show` scale with the run store: many runs, and a run with a huge metrics.jsonl.
 
     python benchmarks/run_store.py [--runs 1000] [--metrics-mb 1024] [--repeats 3] [--home DIR] [--out FILE]
 
@@ -12,7 +12,8 @@ Builds a synthetic run store in ``--home`` (default: a temporary folder, removed
 Then times, as a user runs it, the whole ``gan runs list`` and ``gan runs list --json``
 processes (``python -m gancli``: interpreter start-up and imports included), best and median of
 ``--repeats``, with the peak resident memory of the child processes; and `gan runs list` with
-the big run alone in a home. Issue #26's target: <= 2 s for each. No pass/fail:
+the big run alone in a home, and `gan runs show` (table and ``--json``) of the big run. Issue
+#26's target: <= 2 s for each. No pass/fail:
 `gan report` of the big run is timed once, with its peak memory (target: within 2 GB).
 JSON on stdout and in ``--out``.
 """
@@ -123,6 +124,8 @@ def main() -> None:
         results.append({**time_command(alone, ["runs", "list"], args.repeats), "store": "the big run alone"})
         page = home / "report.html"  # issue #26: within 2 GB of memory, no time target
         big = str(home / "runs" / built["big_run"])
+        results.append({**time_command(home, ["runs", "show", big], args.repeats), "store": "the big run"})
+        results.append({**time_command(home, ["runs", "show", big, "--json"], args.repeats), "store": "the big run"})
         results.append({**time_command(home, ["report", big, "-o", str(page)], 1, target=None),
                         "memory_target_mb": REPORT_MEMORY_MB})
     finally:

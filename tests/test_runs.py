@@ -162,6 +162,27 @@ def test_metrics_readers_skip_bad_lines_with_a_count(tmp_path):
     assert run.read_metrics() == good[:1]
 
 
+def test_newest_metrics_record_reads_back_from_the_end_only(tmp_path):
+    """``gan runs show``'s reader: the newest record of a kind, and the damaged lines met on the
+    way back to it, never reading the lines before it (a 1 GB file took 49 s and 7.7 GB in full)."""
+    from gancli.runs import Run
+
+    run = Run(tmp_path / "run-1")
+    run.path.mkdir()
+    head = [b"\xff\xfe damaged long ago"] + [json.dumps({"kind": "train", "step": s}).encode() for s in range(1, 2000)]
+    tail = [json.dumps({"kind": "eval", "step": 1999, "fd_lenet": 4.0}).encode(), b'{"step": "abc"}',
+            b'{"kind": "train", "st']
+    run.metrics_path.write_bytes(b"\n".join(head + tail))
+    is_train = lambda r: r.get("kind", "train") == "train"  # noqa: E731
+    assert run.newest_metrics_record(chunk=256, where=is_train) == ({"kind": "train", "step": 1999}, 2)
+    assert run.newest_metrics_record(chunk=256) == ({"kind": "eval", "step": 1999, "fd_lenet": 4.0}, 2)
+    assert run.last_metrics_record(chunk=256, where=is_train) == {"kind": "train", "step": 1999}
+    assert run.read_metrics_report()[1] == 3  # the whole file's count, for gan report
+    # a kind the file lacks: back to the start, counting every damaged line, holding one chunk
+    assert run.newest_metrics_record(chunk=256, where=lambda r: r.get("kind") == "stop") == (None, 3)
+    assert Run(tmp_path / "none").newest_metrics_record() == (None, 0)
+
+
 def test_append_after_a_torn_line_stands_alone(tmp_path):
     from gancli.runs import Run
 

@@ -276,10 +276,18 @@ class Run:
         of the file in ``chunk``-byte blocks: a few KB of I/O however long the file (``gan runs
         list`` on a run with a 1 GB metrics.jsonl). None when there is no such record in the file,
         or in its last ``max_bytes`` bytes (about; when given)."""
+        return self.newest_metrics_record(chunk, where, max_bytes)[0]
+
+    def newest_metrics_record(self, chunk: int = 65536, where: Callable[[dict[str, Any]], bool] | None = None,
+                              max_bytes: int | None = None) -> tuple[dict[str, Any] | None, int]:
+        """``(record, skipped)``: :meth:`last_metrics_record`'s record, and the number of non-empty
+        lines read on the way back to it that are not valid records (a line torn by a crash is
+        the last one; ``gan runs show`` warns of them). Memory: one ``chunk`` and one line."""
         try:
             f = open(self.metrics_path, "rb")
         except OSError:
-            return None
+            return None, 0
+        skipped = 0
         with f:
             end = size = f.seek(0, os.SEEK_END)
             tail = b""
@@ -292,12 +300,14 @@ class Run:
                 complete = lines if start == 0 else lines[1:]  # the first piece may be a partial line
                 for raw in reversed(complete):
                     rec = _valid_record(raw)
-                    if rec is not None and (where is None or where(rec)):
-                        return rec
+                    if rec is None:
+                        skipped += bool(raw.strip())
+                    elif where is None or where(rec):
+                        return rec, skipped
                 tail = lines[0] if start else b""
                 if max_bytes is not None and size - start >= max_bytes:
-                    return None
-            return None
+                    return None, skipped
+            return None, skipped
 
     def set_aside_metrics(self, after_step: int) -> Path | None:
         """Copy the records past ``after_step`` into ``metrics.past-step-<after_step>.jsonl``
