@@ -183,6 +183,54 @@ def test_newest_metrics_record_reads_back_from_the_end_only(tmp_path):
     assert Run(tmp_path / "none").newest_metrics_record() == (None, 0)
 
 
+def test_metrics_of_some_kinds_parse_only_their_lines(tmp_path):
+    from gancli.runs import Run
+
+    run = Run(tmp_path / "run-1")
+    run.path.mkdir()
+    monitor = {"kind": "monitor", "step": 4, "symptoms": []}
+    evaluation = {"kind": "eval", "step": 4, "fd_lenet": 3.5}
+    lines = [json.dumps({"kind": "train", "step": s}).encode() for s in range(1, 5)]
+    lines += [json.dumps(monitor).encode(), b'{"kind": "monitor", "step": "x"}', b"\xff torn",
+              json.dumps(evaluation).encode(), b'{"step": 5, "note": "\\"kind\\": \\"monitor\\""}']
+    run.metrics_path.write_bytes(b"\n".join(lines))
+    assert run.read_metrics_report(kinds=("monitor",)) == ([monitor], 1)  # damaged: only lines naming monitor
+    assert run.read_metrics_report(kinds=("eval", "monitor")) == ([monitor, evaluation], 1)
+    assert run.read_metrics_report()[1] == 2
+    with pytest.raises(ValueError, match="training records"):
+        run.read_metrics_report(kinds=("train",))
+
+
+def test_resume_rewrites_metrics_streaming(tmp_path):
+    """truncate_metrics and set_aside_metrics hold one line, not the file's records (a resume of a
+    long run), with the same result as before: valid records at or before the step kept, the
+    ones past it set aside, damaged lines dropped."""
+    import tracemalloc
+
+    from gancli.runs import Run
+
+    run = Run(tmp_path / "run-1")
+    run.path.mkdir()
+    n = 40_000
+    body = "".join(json.dumps({"kind": "train", "step": s, "loss_d": 0.5, "loss_g": 1.5}) + "\n" for s in range(1, n + 1))
+    run.metrics_path.write_text(body + '{"kind": "eval", "step": 39990, "fd_lenet": 4.0}\n{"torn')
+    assert run.set_aside_metrics(n) is None  # nothing past the last step
+    tracemalloc.start()
+    try:
+        past = run.set_aside_metrics(n - 100)
+        run.truncate_metrics(n - 100)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"{peak / 2**20:.1f} MiB held"  # the records as dicts: ~25 MiB
+    assert past == run.path / f"metrics.past-step-{n - 100}.jsonl"
+    assert [json.loads(x)["step"] for x in past.read_text().splitlines()] == [*range(n - 99, n + 1), 39990]
+    kept = run.read_metrics_report()
+    assert kept[1] == 0 and [r["step"] for r in kept[0]] == list(range(1, n - 99))
+    assert run.metrics_path.read_text().splitlines()[0] == json.dumps({"kind": "train", "step": 1, "loss_d": 0.5,
+                                                                        "loss_g": 1.5})
+
+
 def test_append_after_a_torn_line_stands_alone(tmp_path):
     from gancli.runs import Run
 

@@ -31,7 +31,7 @@ except ImportError:  # Windows: no flock; the lock file's pid decides
     fcntl = None  # type: ignore[assignment]
 
 from gancli.errors import GancliError, UsageError, suggestion
-from gancli.fsutil import append_line, atomic_write_json, atomic_write_text, pid_alive
+from gancli.fsutil import append_line, atomic_path, atomic_write_json, atomic_write_text, pid_alive
 
 RUN_FORMAT = "gancli-run"
 RUN_FORMAT_VERSION = 1
@@ -232,7 +232,8 @@ class Run:
         """The valid records of ``metrics.jsonl`` (see :meth:`read_metrics_report`)."""
         return self.read_metrics_report()[0]
 
-    def read_metrics_report(self, max_train_records: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    def read_metrics_report(self, max_train_records: int | None = None,
+                            kinds: Collection[str] | None = None) -> tuple[list[dict[str, Any]], int]:
         """``(records, skipped)``: the records of ``metrics.jsonl`` that are JSON objects with an
         integer ``step`` >= 0 and, when present, a string ``kind``; ``skipped`` counts the other
         non-empty lines (a torn last line, invalid UTF-8, wrong types), which are left out.
@@ -240,9 +241,18 @@ class Run:
         The file is read line by line. With ``max_train_records``, a file with more lines than
         that keeps every k-th training record (k = lines / ``max_train_records``, rounded up) and
         the newest one, and every record of the other kinds (evaluations, monitor checks, stops),
-        so ``gan report`` on a 1 GB metrics.jsonl holds a few thousand records, not millions."""
+        so ``gan report`` on a 1 GB metrics.jsonl holds a few thousand records, not millions.
+
+        With ``kinds`` (not ``train``, whose records may lack the field), only records of those
+        kinds: a line that does not name one (``"kind": "<kind>"``, as :meth:`append_metrics`
+        writes it) is not parsed, so a resume or a collapse verdict holds the few evaluation or
+        monitor records of a long run, not its millions of training lines; ``skipped`` then counts
+        only the damaged lines that name one of ``kinds``."""
         if not self.metrics_path.exists():
             return [], 0
+        if kinds is not None and "train" in kinds:
+            raise ValueError("kinds cannot filter training records, which may lack the kind field")
+        wanted = None if kinds is None else [f'"kind": {json.dumps(k)}'.encode() for k in kinds]
         stride = 1
         if max_train_records:
             with open(self.metrics_path, "rb") as f:
@@ -253,6 +263,8 @@ class Run:
             for raw in f:
                 if not raw.strip():
                     continue
+                if wanted is not None and not any(w in raw for w in wanted):
+                    continue
                 if stride > 1 and b'"kind": "train"' in raw:  # json.dumps' spacing: a cheap test before parsing
                     trains += 1
                     if (trains - 1) % stride:
@@ -262,6 +274,8 @@ class Run:
                 rec = _valid_record(raw)
                 if rec is None:
                     skipped += 1
+                    continue
+                if kinds is not None and rec.get("kind") not in kinds:
                     continue
                 out.append(rec)
         last = _valid_record(dropped) if dropped is not None else None
@@ -309,27 +323,51 @@ class Run:
                     return None, skipped
             return None, skipped
 
+    def _split_metrics(self, after_step: int, keep: Path | None, past: Path | None) -> int:
+        """Stream ``metrics.jsonl`` line by line: the valid records at or before ``after_step`` go
+        to ``keep``, those past it to ``past`` (either None: not written). Returns how many went to
+        ``past``. Memory: one line, however long the file."""
+        n_past = 0
+        with contextlib.ExitStack() as stack:
+            src = stack.enter_context(open(self.metrics_path, "rb"))
+            out_keep = stack.enter_context(open(keep, "wb")) if keep is not None else None
+            out_past = stack.enter_context(open(past, "wb")) if past is not None else None
+            for raw in src:
+                rec = _valid_record(raw)
+                if rec is None:
+                    continue
+                line = (json.dumps(rec) + "\n").encode()
+                if rec["step"] > after_step:
+                    n_past += 1
+                    if out_past is not None:
+                        out_past.write(line)
+                elif out_keep is not None:
+                    out_keep.write(line)
+        return n_past
+
     def set_aside_metrics(self, after_step: int) -> Path | None:
         """Copy the records past ``after_step`` into ``metrics.past-step-<after_step>.jsonl``
         (``-2``, ``-3``... when taken) before a resume from an older, set-aside checkpoint
         truncates them (:meth:`truncate_metrics`): history is kept, never erased. Returns the
-        file, or None when no record is past ``after_step``."""
-        past = [r for r in self.read_metrics() if r["step"] > after_step]
-        if not past:
+        file, or None when no record is past ``after_step``. Streams the file (one line in memory;
+        a first pass counts the records past ``after_step``)."""
+        if not self.metrics_path.exists() or not self._split_metrics(after_step, keep=None, past=None):
             return None
         path, n = self.path / f"metrics.past-step-{after_step}.jsonl", 1
         while path.exists():
             n += 1
             path = self.path / f"metrics.past-step-{after_step}-{n}.jsonl"
-        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in past))
+        with atomic_path(path) as tmp:
+            self._split_metrics(after_step, keep=None, past=tmp)
         return path
 
     def truncate_metrics(self, after_step: int) -> None:
-        """Drop training records past ``after_step`` (used on resume)."""
+        """Drop training records past ``after_step`` (used on resume); damaged lines go too. The
+        file is rewritten by streaming into a temp file renamed over it (one line in memory)."""
         if not self.metrics_path.exists():
             return
-        keep = [r for r in self.read_metrics() if r["step"] <= after_step]
-        atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in keep))
+        with atomic_path(self.metrics_path) as tmp:
+            self._split_metrics(after_step, keep=tmp, past=None)
 
     # -- locking
     # The lock is an advisory ``flock`` on ``.lock`` (which also names the owner's pid and

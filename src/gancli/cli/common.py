@@ -199,7 +199,7 @@ def warn_if_collapsed(run: Run, path: Path) -> None:
     m = re.fullmatch(r"step-(\d+)\.safetensors", path.name)
     if m is None:  # best.safetensors: chosen by its evaluation
         return
-    v = verdict(run.read_metrics(), int(m.group(1)))
+    v = verdict(run.read_metrics_report(kinds=("monitor",))[0], int(m.group(1)))
     if v is None or not v.collapsed:
         return
     good = last_good_checkpoint((step for step, _ in run.checkpoints()), v.clean_step)

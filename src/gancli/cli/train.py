@@ -400,7 +400,7 @@ def _train(st, store, cfg, run, dist=None, device=None, as_json: bool = False, r
 
 def _summary(run, result) -> dict[str, Any]:
     """``gan train --json``: what a script needs after training."""
-    last = next((r for r in reversed(run.read_metrics()) if r.get("kind") == "train"), {})
+    last = run.last_metrics_record(where=lambda r: r.get("kind") == "train") or {}
     return {"run": run.id, "path": str(run.path), "steps": result.step, "total_steps": result.total_steps,
             "interrupted": result.interrupted, "seconds": round(result.seconds, 3),
             "img_per_sec": round(result.images_per_sec, 1),

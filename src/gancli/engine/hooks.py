@@ -130,8 +130,8 @@ class PeriodicEvaluation(Hook):
             from gancli.metrics.catalog import higher_is_better
 
             name = self.evaluator.headline
-            seen = [(r[name], r["step"]) for r in t.run.read_metrics() if r.get("kind") == "eval"
-                    and isinstance(r.get(name), (int, float)) and r.get("step", 0) <= ckpt.step]
+            seen = [(r[name], r["step"]) for r in t.run.read_metrics_report(kinds=("eval",))[0]
+                    if isinstance(r.get(name), (int, float)) and r.get("step", 0) <= ckpt.step]
             if not seen:
                 return None
             return max(seen, key=lambda v: v[0]) if higher_is_better(name) else min(seen, key=lambda v: v[0])
@@ -235,7 +235,7 @@ class Monitor(Hook):
         """The symptoms of the last check up to the checkpoint's step, so a resumed run warns as the run would have."""
 
         def last() -> tuple[list[str], int | None, int | None]:
-            rows = [r for r in t.run.read_metrics() if r.get("kind") == "monitor" and r.get("step", 0) <= ckpt.step]
+            rows = [r for r in t.run.read_metrics_report(kinds=("monitor",))[0] if r.get("step", 0) <= ckpt.step]
             clean = [r["step"] for r in rows if not r.get("symptoms")]
             return (list(rows[-1].get("symptoms", [])) if rows else [], clean[-1] if clean else None,
                     rows[0]["step"] if rows else None)
