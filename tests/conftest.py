@@ -143,11 +143,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(f"checked {len(ran)} case(s) against the fixture of CPU kind {sig}", green=True)
 
 
-def unpaired_mnist_script():
-    """scripts/make_unpaired_mnist.py, loaded as a module (scripts/ is not a package)."""
+def load_script(relpath: str):
+    """A script of this repository (``scripts/...``, ``benchmarks/...``: not packages), loaded as
+    a module named after its file."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("make_unpaired_mnist", REPO / "scripts" / "make_unpaired_mnist.py")
+    path = REPO / relpath
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -157,7 +159,7 @@ def write_unpaired_mnist(out: Path, limit: int) -> Path:
     """The unpaired MNIST benchmark's folders (trainA/B, testA/B with labels.json; the script's
     :func:`write_benchmark`) from real MNIST, ``limit`` images each, in ``out``; skips the test
     when MNIST is not found (:func:`require_mnist`)."""
-    script = unpaired_mnist_script()
+    script = load_script("scripts/make_unpaired_mnist.py")
     data = require_mnist()
     script.write_benchmark(out, script.load_mnist(data, "train"), script.load_mnist(data, "test"), limit)
     return out

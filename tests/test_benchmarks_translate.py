@@ -3,7 +3,6 @@ of --task paired and --task unpaired), its FLOP count, and the name of its resul
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,16 +11,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "translate_throughput.py"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("translate_throughput", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/translate_throughput.py")
 
 
 @pytest.mark.slow  # ~10 s; the FLOP count of a step stays in the default suite

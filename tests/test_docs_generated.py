@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
 import typer
+from conftest import load_script
 from typer.testing import CliRunner
 
 from gancli.cli import app
@@ -19,14 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIX = "python scripts/gen_docs.py"
 
 
-def _gen_docs():
-    spec = importlib.util.spec_from_file_location("gen_docs", REPO / "scripts" / "gen_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen_docs = _gen_docs()
+gen_docs = load_script("scripts/gen_docs.py")
 
 
 def test_the_committed_docs_are_what_the_code_generates():

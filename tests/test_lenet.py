@@ -7,14 +7,13 @@ Real-data tests skip when MNIST is absent (GANCLI_DATA_DIR, else ../shared/data)
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import math
 import shutil
 
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, require_mnist
+from conftest import REPO, load_script, require_mnist
 
 from gancli.errors import GancliError
 from gancli.metrics.coverage import class_coverage
@@ -67,9 +66,7 @@ def test_weights_file_is_small_and_documented():
 
 
 def test_training_script_uses_the_package_model():
-    spec = importlib.util.spec_from_file_location("train_lenet", REPO / "scripts" / "train_lenet.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("scripts/train_lenet.py")
     from gancli.metrics import classifier
 
     assert script.train_lenet is classifier.train_lenet  # single source of the recipe (CAS trains with it too)
