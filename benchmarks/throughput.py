@@ -455,12 +455,12 @@ def measure(arch: str, px: int, batch: int, device_name: str, seconds: float, ro
             loop.stop()
     if util is not None:
         util.close()
+    profiles: dict[str, dict] = {}
     if device.type == "cpu":  # where the time goes (on CUDA the host's view of it says little)
         for name in ("reference", "gancli"):
             loops[name].start()
-            profiled = breakdown(loops[name], flops[name], steps=10 if arch == "dcgan" and px == 64 else 50)
+            profiles[name] = breakdown(loops[name], flops[name], steps=10 if arch == "dcgan" and px == 64 else 50)
             loops[name].stop()
-            loops[name].profile = profiled
     out: dict = {"arch": arch, "pixels": px, "batch_size": batch, "device": device_name,
                  "torch_threads": torch.get_num_threads()}
     for name in loops:
@@ -468,8 +468,8 @@ def measure(arch: str, px: int, batch: int, device_name: str, seconds: float, ro
         out[name] = {"img_per_sec": round(ips, 1), "seconds": round(elapsed[name], 1), "images": images[name],
                      "matmul_mflop_per_img": round(flops[name] / 1e6, 3),
                      "achieved_gflops": round(flops[name] * ips / 1e9, 2)}
-        if hasattr(loop := loops[name], "profile"):
-            out[name]["profile"] = loop.profile
+        if name in profiles:
+            out[name]["profile"] = profiles[name]
         if name in peak_mem:
             out[name]["peak_cuda_mem_mb"] = round(peak_mem[name] / 2**20, 1)
         if util is not None and util.method is not None:
@@ -672,10 +672,9 @@ def main(argv: list[str] | None = None) -> int:
                             if "profile" in loop:
                                 prof = loop["profile"]
                                 prof["matmul_ops_fraction_of_peak"] = round(prof["matmul_ops_gflops"] / peak, 3)
-                    ref_rate = res["reference"]["img_per_sec"]
                     if "profile" in res["gancli"]:
                         res["gancli"]["profile"]["ceiling_speedup_vs_reference"] = round(
-                            res["gancli"]["profile"]["ceiling_img_per_sec"] / ref_rate, 3)
+                            res["gancli"]["profile"]["ceiling_img_per_sec"] / res["reference"]["img_per_sec"], 3)
                     others = ", ".join(f"{n} x{res[f'speedup_{n}']}" for n in res if f"speedup_{n}" in res)
                     print(f"  gancli {res['gancli']['img_per_sec']} img/s, reference {res['reference']['img_per_sec']} "
                           f"img/s: x{res['speedup']}" + (f"; {others}" if others else ""), file=sys.stderr, flush=True)

@@ -28,6 +28,12 @@ def _add(name: str, preset: Preset) -> None:
     PRESETS.register(name, preset.summary)(preset)
 
 
+def _loss_betas(loss: str) -> str:
+    """``"b1, b2"``: the Adam betas ``loss``'s recipe brings (:data:`gancli.losses.LOSSES` defaults)."""
+    defaults = LOSSES.entry(loss).defaults
+    return f"{defaults['beta1']:g}, {defaults['beta2']:g}"
+
+
 _add("mnist-dcgan", Preset(
     "the README's job: self-conditioned DCGAN on MNIST (20 k-means clusters in a UMAP embedding), "
     "non-saturating BCE, Adam(2e-4, 0.5, 0.999), batch 64, 5 epochs",
@@ -63,12 +69,6 @@ _add("mnist-wgan-gp", Preset(
     source="Gulrajani et al. 2017 (arXiv 1704.00028: the loss, lambda 10, Adam betas, layer norm in the critic); "
            "one critic step per G step as in Karras et al. 2018 (arXiv 1710.10196)",
 ))
-def _loss_betas(loss: str) -> str:
-    """``"b1, b2"``: the Adam betas ``loss``'s recipe brings (:data:`gancli.losses.LOSSES` defaults)."""
-    defaults = LOSSES.entry(loss).defaults
-    return f"{defaults['beta1']:g}, {defaults['beta2']:g}"
-
-
 _add("mnist-hinge-sn", Preset(
     "self-conditioned DCGAN with spectral norm on D and the hinge loss, "
     f"Adam(2e-4, {_loss_betas('hinge')}) (the hinge recipe), 5 epochs",
