@@ -268,6 +268,11 @@ def test_train_warns_on_emulated_bf16_and_names_precision(tmp_path, monkeypatch,
     r = CliRunner().invoke(app, [*args, "--precision", "bf16", "--force"])
     assert r.exit_code == 0 and "precision bf16" in r.stdout, r.output
     assert "is emulated: measured 1/10.6x fp32's speed on this CPU" in r.stderr
+    forced = max((tmp_path / "runs").glob("run-*"), key=lambda p: int(p.name.split("-")[1]))
+    r = CliRunner().invoke(app, ["--home", str(tmp_path), "train", "--resume", forced.name, "--steps", "2"])
+    assert r.exit_code == 0 and "precision bf16" in r.stdout, r.output  # the run goes on as it trained
+    assert "training in fp32" not in r.stderr
+    assert json.loads((forced / "config.json").read_text())["config"]["train"]["precision"] == "bf16"
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
     r = CliRunner().invoke(app, [*args, "--precision", "bf16"])
     assert r.exit_code == 0 and "emulated" not in r.stderr

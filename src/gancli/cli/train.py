@@ -195,7 +195,8 @@ COMMAND_OPTIONS: dict[str, tuple[type, Any]] = {
                                       "metrics.past-step-N.jsonl.")),
     "force": (bool, typer.Option(False, "--force", rich_help_panel=SPEED, metavar="",
                                  help="With --precision bf16 on a CPU where bf16 measures more than 1.5x slower "
-                                 "than fp32: train in bf16 anyway (else the run uses fp32 and says so).")),
+                                 "than fp32: train in bf16 anyway (else the run uses fp32 and says so). A resumed run "
+                                 "keeps the precision it trained in.")),
     "preset": (str, typer.Option(None, "--preset", rich_help_panel=RUN, show_default=False, metavar="NAME",
                                  autocompletion=complete_names(lambda: [e.name for e in registry("preset")]),
                                  help="Known-good recipe (see --list-presets); explicit flags win.")),

@@ -244,7 +244,8 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
             ``cfg.train.device``. Every rank of a multi-process run calls this
             with the same arguments; only rank 0 touches the run directory.
         force_precision: keep an explicit ``--precision bf16`` on a CPU where it measures
-            much slower than fp32 (:func:`resolve_precision`'s ``force``).
+            much slower than fp32 (:func:`resolve_precision`'s ``force``). A resume always
+            keeps the precision of the run's config.json.
         resume_from: with ``resume``, continue from this set-aside checkpoint
             (``damaged/step-N``) instead of the newest valid one: see :func:`salvaged_checkpoint`.
 
@@ -258,9 +259,10 @@ def train(cfg: RunConfig, store: RunStore, data_dir: str | Path, *, resume: Run 
     threads = torch.get_num_threads()  # the user's (OMP_NUM_THREADS, --threads, torch.set_num_threads): kept
     note = reporter.note if reporter is not None else (lambda _t: None)
     device = preflight(cfg, dist.world_size, device)
-    # --precision auto becomes fp32 or bf16 once, on rank 0, and config.json keeps what it became
-    precision, precision_why = dist.from_main(lambda: resolve_precision(cfg.train.precision, device, store.home,
-                                                                          force=force_precision))
+    # --precision auto becomes fp32 or bf16 once, on rank 0, and config.json keeps what it became; a resume
+    # keeps the precision the run trained in (a bf16 of config.json was explicit, or forced with --force)
+    precision, precision_why = dist.from_main(lambda: resolve_precision(
+        cfg.train.precision, device, store.home, force=force_precision or resume is not None))
     if cfg.train.precision == "bf16" and precision == "fp32" and dist.is_main and reporter is not None:
         reporter.warn(precision_why)  # an explicit bf16 that measured much slower here: fp32, said loudly
         precision_why = ""
