@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import unpaired_mnist_script
+from conftest import load_script
 from gancli.data.batcher import DeviceBatcher
 from gancli.errors import GancliError, UnknownNameError, UsageError
 from gancli.translate import corrupt as C
@@ -415,7 +415,7 @@ def _read(path: Path) -> torch.Tensor:
 
 
 def test_benchmark_script_on_fake_mnist(tmp_path):
-    script = unpaired_mnist_script()
+    script = load_script("scripts/make_unpaired_mnist.py")
     g = torch.Generator().manual_seed(0)
     train = (torch.randint(0, 256, (8, 1, 28, 28), generator=g, dtype=torch.uint8), torch.arange(8) % 10)
     test = (torch.randint(0, 256, (5, 1, 28, 28), generator=g, dtype=torch.uint8), torch.arange(5) + 2)
@@ -435,7 +435,7 @@ def test_benchmark_script_on_fake_mnist(tmp_path):
 
 
 def test_benchmark_script_on_real_mnist(tmp_path, mnist_dir, capsys):
-    script = unpaired_mnist_script()
+    script = load_script("scripts/make_unpaired_mnist.py")
     out = tmp_path / "um"
     assert script.main([str(out), "--data-dir", str(mnist_dir), "--limit", "4"]) == 0
     assert "trainA 4, trainB 4, testA 4, testB 4" in capsys.readouterr().out
