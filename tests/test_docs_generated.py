@@ -105,3 +105,25 @@ def test_image_size_help_names_the_limits_the_data_module_checks():
 
     spec = next(s for s in option_specs() if s.name == "image_size")
     assert f"{MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}" in spec.help
+
+
+def test_recipes_presets_table_restates_the_presets():
+    """docs/recipes.md's presets table is hand-written (its step column explains folder presets in
+    words), so this checks what it restates: every preset, with its summary, options, cost and
+    source as gancli.presets has them."""
+    from gancli.cli.train import preset_flags
+    from gancli.presets import PRESETS
+
+    text = (REPO / "docs" / "recipes.md").read_text()
+    head = "| Preset | Recipe | Options | Steps (D updates) | Expected cost | Source |"
+    lines = text[text.index(head):].split("\n\n")[0].splitlines()[2:]
+    rows = {}
+    for line in lines:
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        rows[cells[0].strip("`")] = cells
+    assert list(rows) == [e.name for e in PRESETS]
+    for entry in PRESETS:
+        preset, row = entry.obj, rows[entry.name]
+        want = [preset.summary.replace("|", "\\|"), gen_docs.code(preset_flags(preset.options)),
+                preset.cost.replace("|", "\\|"), preset.source.replace("|", "\\|")]
+        assert [row[1], row[2], row[4], row[5]] == want, f"docs/recipes.md's row of {entry.name}"
